@@ -1,0 +1,1 @@
+"""flumelet agent: a Flume-style agent driven by a Flume .properties file."""

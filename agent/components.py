@@ -1,0 +1,147 @@
+"""The seams every agent component is built against.
+
+Components hold logic; runners (``agent/runtime``) own loops, sleeping and task lifetimes.
+A pollable component's ``process()`` does one unit of work and says READY (call me again)
+or BACKOFF (nothing to do or a transient failure: the runner waits, or wakes on a signal).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from protocol.event import Event
+
+
+class Status(enum.Enum):
+    READY = "READY"
+    BACKOFF = "BACKOFF"
+
+
+class Clock(Protocol):
+    """Wall time for headers and file names, monotonic time for deadlines (both in seconds)."""
+
+    def time(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class ManualClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._mono = 0.0
+
+    def time(self) -> float:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+        self._mono += seconds
+
+
+class ChannelException(Exception):
+    """A channel operation failed; the caller rolls back and retries later."""
+
+
+class ChannelFullException(ChannelException):
+    """No room for the committed puts (capacity or byteCapacity)."""
+
+
+class Transaction(Protocol):
+    """Flume's transaction contract: begin, put*/take*, commit or rollback, close.
+
+    Not thread-bound (Flume's are): in one asyncio loop a sink may hold a transaction open
+    across an await, and the Spark sink holds many at once.
+    """
+
+    def begin(self) -> None: ...
+
+    def put(self, event: Event) -> None: ...
+
+    def take(self) -> Event | None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Channel(Protocol):
+    name: str
+
+    def transaction(self) -> Transaction: ...
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every commit that added events (wakes sinks)."""
+
+    def size(self) -> int: ...
+
+
+class ChannelProcessor(Protocol):
+    """Runs interceptors, then the selector, then one transaction per channel.
+
+    Raises ChannelException when a required channel refuses; optional-channel failures
+    are only logged.
+    """
+
+    def process_event(self, event: Event) -> None: ...
+
+    def process_event_batch(self, events: Sequence[Event]) -> None: ...
+
+
+class Component:
+    """Base of sources, sinks and channels: a name and an idempotent async lifecycle."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def start(self) -> None:
+        """Open ports, files or connections. Called once, in dependency order."""
+
+    async def stop(self) -> None:
+        """Release everything; safe to call twice."""
+
+
+class PollableSource(Component):
+    """A source the runtime polls (seq, spooldir). ``process`` moves one batch, never sleeps.
+
+    ``wakeup`` is set by the runtime: call it when new input may be available
+    (e.g. from a watchdog callback) so the runner stops backing off at once.
+    """
+
+    channel_processor: ChannelProcessor
+    wakeup: Callable[[], None] = staticmethod(lambda: None)
+
+    async def process(self) -> Status:
+        raise NotImplementedError
+
+
+class EventDrivenSource(Component):
+    """A source that receives events on its own (avro): start() begins accepting."""
+
+    channel_processor: ChannelProcessor
+
+
+class Sink(Component):
+    """Takes from one channel inside a transaction; ``process`` handles one batch."""
+
+    channel: Channel
+
+    async def process(self) -> Status:
+        raise NotImplementedError
