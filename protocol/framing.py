@@ -1,0 +1,115 @@
+"""Avro's Netty transport framing ("data packs").
+
+``pack := serial:int32 | count:int32 | count x (length:int32 | bytes)``, all big-endian, no
+terminator. A pack's buffers are one message cut at arbitrary points, so the decoder joins
+them; zero-length buffers are legal. Limits are checked before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from protocol.errors import LocalProtocolError, RemoteProtocolError
+
+DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_BUFFERS = 65536
+
+_HEADER = struct.Struct(">ii")
+_LENGTH = struct.Struct(">i")
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    serial: int
+    payload: bytes
+
+
+def encode_pack(serial: int, buffers: Sequence[bytes]) -> bytes:
+    """Frame ``buffers`` (kept as separate Netty buffers, as Java splits them)."""
+    if not buffers:
+        raise LocalProtocolError("a pack needs at least one buffer (count 0 desyncs Java peers)")
+    parts = [_HEADER.pack(serial, len(buffers))]
+    for buf in buffers:
+        parts.append(_LENGTH.pack(len(buf)))
+        parts.append(buf)
+    return b"".join(parts)
+
+
+class PackDecoder:
+    """Incremental decoder: ``feed(bytes)`` returns every pack completed by those bytes."""
+
+    def __init__(
+        self,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        max_buffers: int = DEFAULT_MAX_BUFFERS,
+    ) -> None:
+        self.max_frame_bytes = max_frame_bytes
+        self.max_buffers = max_buffers
+        self._buf = bytearray()
+        self._pos = 0
+        # State of the pack being read.
+        self._serial: int | None = None
+        self._remaining_buffers = 0
+        self._parts: list[bytes] = []
+        self._frame_bytes = 0
+        self._need: int | None = None  # length of the buffer being read, once known
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held that do not yet make a complete pack."""
+        return len(self._buf) - self._pos + self._frame_bytes
+
+    def feed(self, data: bytes) -> list[Pack]:
+        self._buf += data
+        packs: list[Pack] = []
+        buf = self._buf
+        while True:
+            avail = len(buf) - self._pos
+            if self._serial is None:
+                if avail < 8:
+                    break
+                serial, count = _HEADER.unpack_from(buf, self._pos)
+                self._pos += 8
+                if count <= 0 or count > self.max_buffers:
+                    raise RemoteProtocolError(
+                        f"pack {serial} declares {count} buffers (allowed 1..{self.max_buffers})"
+                    )
+                self._serial = serial
+                self._remaining_buffers = count
+                self._parts = []
+                self._frame_bytes = 0
+                continue
+            if self._need is None:
+                if avail < 4:
+                    break
+                (length,) = _LENGTH.unpack_from(buf, self._pos)
+                self._pos += 4
+                if length < 0:
+                    raise RemoteProtocolError(f"pack {self._serial}: negative buffer length")
+                if self._frame_bytes + length > self.max_frame_bytes:
+                    raise RemoteProtocolError(
+                        f"pack {self._serial} exceeds the frame limit of "
+                        f"{self.max_frame_bytes} bytes"
+                    )
+                self._need = length
+                continue
+            if avail < self._need:
+                break
+            end = self._pos + self._need
+            self._parts.append(bytes(buf[self._pos : end]))
+            self._frame_bytes += self._need
+            self._pos = end
+            self._need = None
+            self._remaining_buffers -= 1
+            if self._remaining_buffers == 0:
+                payload = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+                packs.append(Pack(self._serial, payload))
+                self._serial = None
+                self._parts = []
+                self._frame_bytes = 0
+        if self._pos:
+            del buf[: self._pos]
+            self._pos = 0
+        return packs

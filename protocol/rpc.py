@@ -1,0 +1,379 @@
+"""Sans-I/O Avro IPC sessions over Netty framing: bytes in, typed calls out.
+
+``ServerSession`` answers handshakes (BOTH / CLIENT / NONE, with a protocol cache shared by
+all connections of a server) and turns request packs into :class:`CallRequest`;
+``ClientSession`` handshakes on the first request of its connection, re-sends with its
+protocol after NONE, and turns reply packs into :class:`CallResponse`. Neither does I/O:
+callers ``feed()`` received bytes and write out ``data_to_send()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol import codec
+from protocol.compression import Deflater, Inflater
+from protocol.errors import LocalProtocolError, RemoteProtocolError
+from protocol.framing import (
+    DEFAULT_MAX_BUFFERS,
+    DEFAULT_MAX_FRAME_BYTES,
+    Pack,
+    PackDecoder,
+    encode_pack,
+)
+from protocol.schemas import (
+    AVRO_SOURCE_PROTOCOL,
+    AVRO_SOURCE_PROTOCOL_NO_DOC,
+    CALL_META,
+    HANDSHAKE_REQUEST,
+    HANDSHAKE_RESPONSE,
+    SPARK_FLUME_PROTOCOL,
+    Message,
+    Protocol,
+)
+
+_EMPTY_META = b"\x00"
+_OK_FLAG = b"\x00"
+_ERROR_FLAG = b"\x01"
+
+
+@dataclass(slots=True)
+class CallRequest:
+    """A call a client made; answer it with ServerSession.respond / respond_error."""
+
+    serial: int
+    message: str
+    params: dict[str, Any]
+    handshake: bytes = b""  # HandshakeResponse to prepend to this call's reply
+    one_way: bool = False
+
+
+@dataclass(slots=True)
+class CallResponse:
+    """The answer to ClientSession.send_request's ``serial``: a value, or an error string."""
+
+    serial: int
+    message: str
+    value: Any = None
+    error: str | None = None
+
+
+class ProtocolCache:
+    """Client protocols by MD5, shared by every connection of one server (as Java does)."""
+
+    def __init__(self, *known: Protocol) -> None:
+        self._by_hash: dict[bytes, Protocol] = {p.md5: p for p in known}
+
+    def get(self, md5: bytes) -> Protocol | None:
+        return self._by_hash.get(md5)
+
+    def learn(self, md5: bytes, text: str) -> Protocol:
+        proto = Protocol(text)
+        self._by_hash[md5] = proto
+        return proto
+
+
+def default_cache(protocol: Protocol) -> ProtocolCache:
+    known = [protocol]
+    if protocol.md5 == AVRO_SOURCE_PROTOCOL.md5:
+        known.append(AVRO_SOURCE_PROTOCOL_NO_DOC)
+    return ProtocolCache(*known)
+
+
+def _same_shape(a: Protocol, b: Protocol) -> bool:
+    return a.md5 == b.md5 or a.shape == b.shape
+
+
+class _Connection:
+    """Framing and optional deflate shared by both roles."""
+
+    def __init__(
+        self,
+        deflate: bool = False,
+        compression_level: int = 6,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        max_buffers: int = DEFAULT_MAX_BUFFERS,
+    ) -> None:
+        self._decoder = PackDecoder(max_frame_bytes, max_buffers)
+        self._inflater = Inflater() if deflate else None
+        self._deflater = Deflater(compression_level) if deflate else None
+        self._out = bytearray()
+        self.failed: RemoteProtocolError | None = None
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def close(self) -> bytes:
+        """Bytes to write before closing the socket (ends the deflate stream, as Netty does)."""
+        return self._deflater.finish() if self._deflater else b""
+
+    def _emit(self, serial: int, buffers: list[bytes]) -> None:
+        pack = encode_pack(serial, buffers)
+        self._out += self._deflater.compress(pack) if self._deflater else pack
+
+    def _packs(self, data: bytes) -> list[Pack]:
+        if self.failed:
+            raise self.failed
+        try:
+            if self._inflater is None:
+                return self._decoder.feed(data)
+            packs: list[Pack] = []
+            for chunk in self._inflater.inflate(data):
+                packs.extend(self._decoder.feed(chunk))
+            return packs
+        except RemoteProtocolError as exc:
+            self.failed = exc
+            raise
+
+    def _fail(self, exc: RemoteProtocolError) -> RemoteProtocolError:
+        self.failed = exc
+        return exc
+
+
+class ServerSession(_Connection):
+    """One accepted connection of an Avro responder."""
+
+    def __init__(self, protocol: Protocol, cache: ProtocolCache | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.protocol = protocol
+        self.cache = cache if cache is not None else default_cache(protocol)
+        self.remote: Protocol | None = None  # the client's protocol, once handshaken
+
+    @property
+    def established(self) -> bool:
+        return self.remote is not None
+
+    def feed(self, data: bytes) -> list[CallRequest]:
+        calls: list[CallRequest] = []
+        for pack in self._packs(data):
+            try:
+                call = self._on_pack(pack)
+            except RemoteProtocolError as exc:
+                raise self._fail(exc) from exc
+            if call is not None:
+                calls.append(call)
+        return calls
+
+    def _on_pack(self, pack: Pack) -> CallRequest | None:
+        data, pos, prefix = pack.payload, 0, b""
+        if self.remote is None:
+            prefix, pos = self._handshake(pack)
+            if self.remote is None:  # NONE: reply is the handshake alone, call not executed
+                self._emit(pack.serial, [prefix])
+                return None
+        _, pos = codec.decode(CALL_META, data, pos)
+        name, pos = codec.read_string(data, pos)
+        if not name:  # handshake-only "ping"
+            self._emit(pack.serial, [prefix])
+            return None
+        message = self.protocol.messages.get(name)
+        if message is None:
+            self._emit_error(pack.serial, prefix, f"No such remote message: {name}",
+                             self._system_errors())
+            return None
+        remote_msg = self.remote.messages.get(name) if self.remote else None
+        writer = None
+        if remote_msg is not None and not _same_shape(self.remote, self.protocol):  # type: ignore[arg-type]
+            writer = remote_msg.request
+        params, pos = codec.decode(message.request, data, pos, writer)
+        if pos != len(data):
+            raise RemoteProtocolError(
+                f"{len(data) - pos} unexpected bytes after the parameters of {name!r}"
+            )
+        return CallRequest(pack.serial, name, params, prefix, message.one_way and not prefix)
+
+    def _handshake(self, pack: Pack) -> tuple[bytes, int]:
+        req, pos = codec.decode(HANDSHAKE_REQUEST, pack.payload, 0)
+        client_hash: bytes = req["clientHash"]
+        remote = self.cache.get(client_hash)
+        if remote is None and req["clientProtocol"] is not None:
+            remote = self.cache.learn(client_hash, req["clientProtocol"])
+        mine = req["serverHash"] == self.protocol.md5
+        if remote is not None and mine:
+            match = "BOTH"
+        elif remote is not None:
+            match = "CLIENT"
+        else:
+            match = "NONE"
+        both = match == "BOTH"
+        resp = {
+            "match": match,
+            "serverProtocol": None if both else self.protocol.text,
+            "serverHash": None if both else self.protocol.md5,
+            "meta": None,
+        }
+        if remote is not None:
+            self.remote = remote
+        return codec.encode(HANDSHAKE_RESPONSE, resp), pos
+
+    def _system_errors(self) -> codec.Schema:
+        return next(iter(self.protocol.messages.values())).errors
+
+    def respond(self, call: CallRequest, value: Any) -> None:
+        """Queue the normal reply to ``call``."""
+        if call.one_way:
+            return
+        message = self.protocol.messages[call.message]
+        body = codec.encode(message.response, {"value": value})
+        self._emit(call.serial, [call.handshake, _EMPTY_META, _OK_FLAG + body])
+
+    def respond_error(self, call: CallRequest, error: str) -> None:
+        """Queue a system-error reply: what a Java responder sends for an undeclared exception."""
+        self._emit_error(call.serial, call.handshake, error,
+                         self.protocol.messages[call.message].errors)
+
+    def _emit_error(self, serial: int, prefix: bytes, error: str, schema: codec.Schema) -> None:
+        body = codec.encode(schema, {"value": error})
+        self._emit(serial, [prefix, _EMPTY_META, _ERROR_FLAG + body])
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    serial: int  # the serial the caller knows
+    message: Message
+    params: bytes
+    with_protocol: bool = False
+    sent_serial: int = 0
+
+
+@dataclass
+class _HandshakeState:
+    in_flight: int | None = None  # wire serial of the request carrying the handshake
+    queued: list[_Outgoing] = field(default_factory=list)
+
+
+class ClientSession(_Connection):
+    """One connection of an Avro requestor.
+
+    ``server_hash``: what this client last learned for the remote address (Java keeps a
+    JVM-wide cache); by default our own hash, which real Flume answers with BOTH.
+    """
+
+    def __init__(
+        self, protocol: Protocol, server_hash: bytes | None = None, first_serial: int = 1, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.protocol = protocol
+        self.server_hash = server_hash or protocol.md5
+        self.server_protocol: Protocol | None = None  # set when the server's differs from ours
+        self.established = False
+        self._next_serial = first_serial
+        self._pending: dict[int, _Outgoing] = {}
+        self._hs = _HandshakeState()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending) + len(self._hs.queued)
+
+    def send_request(self, message: str, params: dict[str, Any]) -> int:
+        """Encode a call; its bytes appear in data_to_send() (after the handshake completes,
+        if another request is still handshaking). Returns the serial to match the reply."""
+        if self.failed:
+            raise LocalProtocolError(f"connection already failed: {self.failed}")
+        msg = self.protocol.messages.get(message)
+        if msg is None:
+            raise LocalProtocolError(f"{self.protocol.name} has no message {message!r}")
+        try:
+            body = codec.encode(msg.request, params)
+        except Exception as exc:
+            raise LocalProtocolError(f"cannot encode {message} parameters: {exc}") from exc
+        out = _Outgoing(self._take_serial(), msg, body)
+        if self.established:
+            self._send(out)
+        elif self._hs.in_flight is None:
+            self._send(out, handshake=True)
+        else:
+            self._hs.queued.append(out)
+        return out.serial
+
+    def _take_serial(self) -> int:
+        serial = self._next_serial
+        self._next_serial = (serial + 1) & 0x7FFFFFFF
+        return serial
+
+    def _send(self, out: _Outgoing, handshake: bool = False, resend: bool = False) -> None:
+        out.sent_serial = self._take_serial() if resend else out.serial
+        head = codec.write_string(out.message.name)
+        if handshake:
+            hs = codec.encode(HANDSHAKE_REQUEST, {
+                "clientHash": self.protocol.md5,
+                "clientProtocol": self.protocol.text if out.with_protocol else None,
+                "serverHash": self.server_hash,
+                "meta": {},
+            })
+            head = hs + _EMPTY_META + head
+            self._hs.in_flight = out.sent_serial
+        else:
+            head = _EMPTY_META + head
+        self._pending[out.sent_serial] = out
+        self._emit(out.sent_serial, [head, out.params])
+
+    def feed(self, data: bytes) -> list[CallResponse]:
+        responses: list[CallResponse] = []
+        for pack in self._packs(data):
+            try:
+                resp = self._on_pack(pack)
+            except RemoteProtocolError as exc:
+                raise self._fail(exc) from exc
+            if resp is not None:
+                responses.append(resp)
+        return responses
+
+    def _on_pack(self, pack: Pack) -> CallResponse | None:
+        out = self._pending.pop(pack.serial, None)
+        if out is None:
+            raise RemoteProtocolError(f"reply with serial {pack.serial} matches no request")
+        data, pos = pack.payload, 0
+        if pack.serial == self._hs.in_flight:
+            pos = self._handshake_reply(out, data)
+            if not self.established:
+                return None
+        _, pos = codec.decode(CALL_META, data, pos)
+        if pos >= len(data):
+            raise RemoteProtocolError(f"reply to {out.message.name} has no error flag")
+        flag, pos = data[pos], pos + 1
+        server_msg = None
+        if self.server_protocol is not None:
+            server_msg = self.server_protocol.messages.get(out.message.name)
+        if flag == 0:
+            writer = server_msg.response if server_msg else None
+            value, pos = codec.decode(out.message.response, data, pos, writer)
+            result = CallResponse(out.serial, out.message.name, value=value["value"])
+        elif flag == 1:
+            writer = server_msg.errors if server_msg else None
+            err, pos = codec.decode(out.message.errors, data, pos, writer)
+            result = CallResponse(out.serial, out.message.name, error=str(err["value"]))
+        else:
+            raise RemoteProtocolError(f"reply flag {flag} is not a boolean")
+        if pos != len(data):
+            raise RemoteProtocolError(f"{len(data) - pos} unexpected bytes after the reply")
+        return result
+
+    def _handshake_reply(self, out: _Outgoing, data: bytes) -> int:
+        resp, pos = codec.decode(HANDSHAKE_RESPONSE, data, 0)
+        self._hs.in_flight = None
+        match = resp["match"]
+        if match != "BOTH":
+            if resp["serverProtocol"] is None or resp["serverHash"] is None:
+                raise RemoteProtocolError(f"handshake {match} without the server's protocol")
+            self.server_hash = resp["serverHash"]
+            server = Protocol(resp["serverProtocol"])
+            self.server_protocol = None if _same_shape(server, self.protocol) else server
+        if match == "NONE":
+            if out.with_protocol:
+                raise RemoteProtocolError("server refused the handshake although we sent our "
+                                          "protocol (match NONE twice)")
+            out.with_protocol = True
+            self._send(out, handshake=True, resend=True)
+            return pos
+        self.established = True
+        queued, self._hs.queued = self._hs.queued, []
+        for q in queued:
+            self._send(q)
+        return pos
+
+
+PROTOCOLS = {"flume": AVRO_SOURCE_PROTOCOL, "spark": SPARK_FLUME_PROTOCOL}
