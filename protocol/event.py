@@ -19,3 +19,12 @@ class Event:
     def size(self) -> int:
         """Bytes counted against a channel's byteCapacity (bodies only, as Flume counts)."""
         return len(self.body)
+
+
+def to_avro(event: Event) -> dict[str, object]:
+    """The AvroFlumeEvent / SparkSinkEvent record for ``event``."""
+    return {"headers": event.headers, "body": event.body}
+
+
+def from_avro(record: dict[str, object]) -> Event:
+    return Event(record["headers"], record["body"])  # type: ignore[arg-type]

@@ -176,7 +176,7 @@ class ServerSession(_Connection):
             return None
         remote_msg = self.remote.messages.get(name) if self.remote else None
         writer = None
-        if remote_msg is not None and not _same_shape(self.remote, self.protocol):  # type: ignore[arg-type]
+        if remote_msg is not None and self.remote and not _same_shape(self.remote, self.protocol):
             writer = remote_msg.request
         params, pos = codec.decode(message.request, data, pos, writer)
         if pos != len(data):
