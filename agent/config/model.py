@@ -1,8 +1,8 @@
 """The validated configuration model: what the config layer hands to the graph builder.
 
-Settings use Flume's own property keys (``capacity``, ``batch-size``, ``deserializer.maxLineLength``)
-with defaults applied and values converted to Python types, so components read the same names
-a Flume user writes.
+Settings use Flume's own property keys (``capacity``, ``batch-size``,
+``deserializer.maxLineLength``) with defaults applied and values converted to Python types, so
+components read the same names a Flume user writes.
 """
 
 from __future__ import annotations
