@@ -1,0 +1,174 @@
+"""``flume-agent``: flume-ng's command line for flumelet.
+
+    flume-agent [agent] -f FILE -n NAME [--validate] [--lenient] [-Dkey=value ...]
+
+The leading ``agent`` word of ``flume-ng agent ...`` is accepted so existing scripts work.
+Loading and validation happen before the runtime is imported: ``--validate`` never opens a
+port. Exit codes: 0 ok, 2 configuration or usage error, otherwise the runtime's code.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+
+import click
+
+from agent.config import LoadResult, load_config
+from agent.config.describe import describe
+
+log = logging.getLogger("agent.cli")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+DEFAULT_METRICS_PORT = 41414
+EXIT_CONFIG = 2
+
+# log4j level names (flume.root.logger) -> Python levels
+_LOG_LEVELS = {
+    "TRACE": logging.DEBUG,
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARN": logging.WARNING,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "FATAL": logging.CRITICAL,
+    "OFF": logging.CRITICAL + 10,
+}
+
+
+@dataclass
+class SystemProperties:
+    """What the ``-D`` options mean to flumelet."""
+
+    overrides: dict[str, str] = field(default_factory=dict)
+    metrics_port: int | None = None
+    log_level: int = logging.INFO
+    warnings: list[str] = field(default_factory=list)
+
+
+def interpret_system_properties(pairs: tuple[str, ...], agent_name: str) -> SystemProperties:
+    """Sort ``-Dkey=value`` pairs into config overrides, metrics and logging options.
+
+    Raises click.BadParameter for a malformed pair or an unusable monitoring port.
+    """
+    result = SystemProperties()
+    raw: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected -Dkey=value, got -D{pair}", param_hint="-D")
+        raw[key.strip()] = value.strip()
+    monitoring = raw.pop("flume.monitoring.type", None)
+    port_text = raw.pop("flume.monitoring.port", None)
+    if monitoring is not None:
+        if monitoring.lower() != "http":
+            result.warnings.append(
+                f"flume.monitoring.type={monitoring} is not supported (only http); "
+                "metrics are off"
+            )
+        else:
+            try:
+                result.metrics_port = int(port_text) if port_text else DEFAULT_METRICS_PORT
+            except ValueError:
+                raise click.BadParameter(
+                    f"flume.monitoring.port must be a number, got {port_text!r}", param_hint="-D"
+                ) from None
+            if not 0 <= result.metrics_port <= 65535:
+                raise click.BadParameter(
+                    f"flume.monitoring.port {result.metrics_port} is out of range", param_hint="-D"
+                )
+    elif port_text is not None:
+        result.warnings.append(
+            "flume.monitoring.port is ignored without flume.monitoring.type=http"
+        )
+    root_logger = raw.pop("flume.root.logger", None)
+    if root_logger is not None:
+        level_name = root_logger.split(",")[0].strip().upper()
+        if level_name in _LOG_LEVELS:
+            result.log_level = _LOG_LEVELS[level_name]
+        else:
+            result.warnings.append(f"flume.root.logger: unknown level {level_name!r}; using INFO")
+    for key, value in raw.items():
+        if key.startswith(agent_name + "."):
+            result.overrides[key] = value
+        else:
+            result.warnings.append(f"-D{key} is not used by flumelet; ignored")
+    return result
+
+
+def _print_issues(result: LoadResult) -> None:
+    for issue in result.issues:
+        click.echo(str(issue), err=True)
+
+
+@click.command(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=(
+        "-D options: flume.monitoring.type=http and flume.monitoring.port=N (default 41414) "
+        "serve JSON metrics at /metrics; flume.root.logger=LEVEL,console sets the log level; "
+        "-D<agent>.<key>=<value> (a flumelet extension) overrides or adds a key of the "
+        "configuration file, e.g. -Da1.sinks.k1.port=4545."
+    ),
+)
+@click.argument("command", nargs=-1, metavar="[agent]")
+@click.option(
+    "-f", "--conf-file", "conf_file", required=True, help="Flume properties file to load."
+)
+@click.option("-n", "--name", "agent_name", required=True, help="Agent name in the file.")
+@click.option("-c", "--conf", "conf_dir", help="Ignored (flume-ng compatibility).")
+@click.option("--validate", is_flag=True, help="Check the file, print the graph, and exit.")
+@click.option(
+    "--lenient",
+    is_flag=True,
+    help="Like Flume: drop invalid components and run the rest (problems become warnings).",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to let components drain on shutdown.",
+)
+@click.option("--no-reload-conf", is_flag=True, help="Ignored (flumelet never reloads).")
+@click.option("-D", "defines", multiple=True, metavar="KEY=VALUE", help="System property.")
+def main(
+    command: tuple[str, ...],
+    conf_file: str,
+    agent_name: str,
+    conf_dir: str | None,
+    validate: bool,
+    lenient: bool,
+    grace: float,
+    no_reload_conf: bool,
+    defines: tuple[str, ...],
+) -> None:
+    """Run (or --validate) a Flume agent defined in a properties file."""
+    if command not in ((), ("agent",)):
+        raise click.UsageError(f"unexpected arguments: {' '.join(command)} (only 'agent')")
+    props = interpret_system_properties(defines, agent_name)
+    logging.basicConfig(level=props.log_level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    for warning in props.warnings:
+        log.warning("%s", warning)
+
+    result = load_config(conf_file, agent_name, overrides=props.overrides, lenient=lenient)
+    _print_issues(result)
+    if result.config is None:
+        errors = len(result.errors)
+        click.echo(
+            f"{conf_file}: agent '{agent_name}' not started: "
+            f"{errors} error{'s' if errors != 1 else ''}",
+            err=True,
+        )
+        sys.exit(EXIT_CONFIG)
+    if validate:
+        click.echo(describe(result.config))
+        sys.exit(0)
+
+    from agent.runtime import run_agent  # lazily: --validate must not load the runtime
+
+    sys.exit(run_agent(result.config, grace=grace, metrics_port=props.metrics_port))
+
+
+if __name__ == "__main__":
+    main()
