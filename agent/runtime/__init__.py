@@ -1,0 +1,86 @@
+"""The runtime: the only place with loops, tasks and sleeping.
+
+``run_agent(config)`` builds the component graph, starts it, serves metrics when asked, and
+stops gracefully on SIGINT/SIGTERM. Tests use ``build_agent`` + ``Agent.start()/stop()``
+in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from agent.components import Clock, SystemClock
+from agent.config.model import AgentConfig
+from agent.metrics import MetricsRegistry
+from agent.registry import BuildContext
+from agent.runtime.agent import Agent
+from agent.runtime.graph import AgentBuildError, build_agent
+from agent.runtime.http_metrics import MetricsServer
+from agent.runtime.runner import BackoffPolicy, PollingRunner
+
+log = logging.getLogger(__name__)
+
+
+async def serve_agent(
+    config: AgentConfig,
+    *,
+    grace: float = 10.0,
+    metrics_port: int | None = None,
+    clock: Clock | None = None,
+    stop_event: asyncio.Event | None = None,
+) -> dict[str, int]:
+    """Run until ``stop_event`` is set (or SIGINT/SIGTERM); returns events left per channel."""
+    ctx = BuildContext(clock=clock or SystemClock(), metrics=MetricsRegistry())
+    agent = build_agent(config, ctx)
+    stop = stop_event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+            pass
+    server = MetricsServer(ctx.metrics, metrics_port) if metrics_port is not None else None
+    try:
+        await agent.start()
+        if server is not None:
+            await server.start()
+        await stop.wait()
+        log.info("agent %s: stopping (grace %.1f s)", config.name, grace)
+    finally:
+        if server is not None:
+            await server.stop()
+        remaining = await agent.stop(grace)
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    return remaining
+
+
+def run_agent(
+    config: AgentConfig, *, grace: float = 10.0, metrics_port: int | None = None
+) -> int:
+    """Blocking entry point: 0 after a clean stop, 1 if the agent could not be built or started."""
+    try:
+        asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port))
+    except AgentBuildError as exc:
+        log.error("%s", exc)
+        return 1
+    except OSError as exc:
+        log.error("agent %s could not start: %s", config.name, exc)
+        return 1
+    return 0
+
+
+__all__ = [
+    "Agent",
+    "AgentBuildError",
+    "BackoffPolicy",
+    "MetricsServer",
+    "PollingRunner",
+    "build_agent",
+    "run_agent",
+    "serve_agent",
+]

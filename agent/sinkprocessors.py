@@ -1,0 +1,255 @@
+"""Sink processors: which sink of a group handles the next ``process()`` call.
+
+The selection logic is plain code over an injected clock (milliseconds from
+``clock.monotonic()``), so tests drive penalties and back-off by moving a manual clock.
+
+- default: the one sink.
+- failover: the live sink with the highest priority handles everything. A sink that raises is
+  parked for ``min(maxpenalty, 1000 * 2**n)`` ms (n = consecutive failures: 2 s, 4 s, 8 s ...);
+  once its penalty is over it is tried first and rejoins the live set when it answers READY
+  (BACKOFF keeps it parked without extra penalty; another failure doubles the penalty).
+- load_balance: sinks are tried in ``round_robin`` or ``random`` order until one does not
+  raise. With ``backoff`` a failed sink is skipped for ``min(selector.maxTimeOut, 1000 * 2**n)``
+  ms; n restarts at 1 when the previous back-off ended more than an hour before the failure.
+
+Improvement over Flume: when every sink of a load_balance group is backing off, ``process()``
+returns BACKOFF instead of raising, since nothing failed during that call.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agent.components import Clock, Sink, Status, SystemClock
+from agent.sinks import EventDeliveryException
+
+if TYPE_CHECKING:
+    from agent.config.model import ComponentSpec
+    from agent.registry import BuildContext
+
+log = logging.getLogger(__name__)
+
+FAILURE_PENALTY_MS = 1000
+SEQUENTIAL_RANGE_MS = 60 * 60 * 1000  # failures further apart than this start a new series
+MAX_BACKOFF_EXPONENT = 16
+
+
+def _now_ms(clock: Clock) -> float:
+    return clock.monotonic() * 1000.0
+
+
+class SinkProcessor:
+    """Runs one ``process()`` over a group of sinks."""
+
+    sinks: list[Sink]
+
+    @classmethod
+    def from_spec(
+        cls, spec: ComponentSpec, sinks: Sequence[Sink], ctx: BuildContext
+    ) -> SinkProcessor:
+        raise NotImplementedError
+
+    async def process(self) -> Status:
+        raise NotImplementedError
+
+
+class DefaultSinkProcessor(SinkProcessor):
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.sinks = [sink]
+
+    @classmethod
+    def from_spec(
+        cls, spec: ComponentSpec, sinks: Sequence[Sink], ctx: BuildContext
+    ) -> DefaultSinkProcessor:
+        if len(sinks) != 1:
+            raise ValueError(f"the default processor takes exactly one sink, got {len(sinks)}")
+        return cls(sinks[0])
+
+    async def process(self) -> Status:
+        return await self.sink.process()
+
+
+@dataclass
+class _Parked:
+    sink: Sink
+    priority: int
+    failures: int = 0
+    refresh_ms: float = 0.0
+
+
+class FailoverSinkProcessor(SinkProcessor):
+    def __init__(
+        self,
+        prioritized: Sequence[tuple[Sink, int]],
+        max_penalty_ms: int = 30000,
+        clock: Clock | None = None,
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.max_penalty_ms = max_penalty_ms
+        self.live: dict[int, Sink] = {}
+        self.sinks = []
+        for sink, priority in prioritized:
+            if priority in self.live:
+                log.warning(
+                    "failover: sink %s not added, its priority %d duplicates sink %s",
+                    sink.name, priority, self.live[priority].name,
+                )
+                continue
+            self.live[priority] = sink
+            self.sinks.append(sink)
+        if not self.live:
+            raise ValueError("a failover group needs at least one sink")
+        self.parked: list[_Parked] = []
+        self.active: Sink | None = self.live[max(self.live)]
+
+    @classmethod
+    def from_spec(
+        cls, spec: ComponentSpec, sinks: Sequence[Sink], ctx: BuildContext
+    ) -> FailoverSinkProcessor:
+        priorities: Mapping[str, Any] = spec.settings.get("priority") or {}
+        prioritized = []
+        next_missing = 0
+        for sink in sinks:
+            if sink.name in priorities and priorities[sink.name] is not None:
+                prioritized.append((sink, int(priorities[sink.name])))
+            else:  # Flume: missing priorities count down from -1 in list order
+                next_missing -= 1
+                prioritized.append((sink, next_missing))
+        return cls(prioritized, int(spec.settings.get("maxpenalty", 30000)), ctx.clock)
+
+    def _penalty(self, failures: int) -> float:
+        return float(min(self.max_penalty_ms, FAILURE_PENALTY_MS * (1 << min(failures, 30))))
+
+    def _park(self, parked: _Parked, now: float) -> None:
+        parked.failures += 1
+        parked.refresh_ms = now + self._penalty(parked.failures)
+        self.parked.append(parked)
+        self.parked.sort(key=lambda p: p.refresh_ms)
+
+    async def process(self) -> Status:
+        now = _now_ms(self.clock)
+        while self.parked and self.parked[0].refresh_ms < now:
+            candidate = self.parked.pop(0)
+            try:
+                status = await candidate.sink.process()
+            except Exception as exc:
+                log.warning("failover: parked sink %s failed again: %s", candidate.sink.name, exc)
+                self._park(candidate, now)
+                continue
+            if status is Status.READY:
+                self.live[candidate.priority] = candidate.sink
+                self.active = self.live[max(self.live)]
+                log.info("failover: sink %s recovered", candidate.sink.name)
+            else:  # BACKOFF is no failure: keep it parked, no extra penalty
+                self.parked.append(candidate)
+                self.parked.sort(key=lambda p: p.refresh_ms)
+            return status
+        while self.active is not None:
+            sink = self.active
+            try:
+                return await sink.process()
+            except Exception as exc:
+                log.warning("failover: sink %s failed and is parked: %s", sink.name, exc)
+                priority = next(p for p, s in self.live.items() if s is sink)
+                del self.live[priority]
+                self._park(_Parked(sink, priority), now)
+                self.active = self.live[max(self.live)] if self.live else None
+        raise EventDeliveryException("all sinks failed to process, nothing left to fail over to")
+
+
+@dataclass
+class _BackoffState:
+    failures: int = 0
+    last_fail_ms: float = float("-inf")
+    restore_ms: float = float("-inf")
+
+
+class LoadBalancingSinkProcessor(SinkProcessor):
+    def __init__(
+        self,
+        sinks: Sequence[Sink],
+        selector: str = "round_robin",
+        backoff: bool = False,
+        max_timeout_ms: int = 30000,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not sinks:
+            raise ValueError("a load_balance group needs at least one sink")
+        if selector not in ("round_robin", "random"):
+            raise ValueError(
+                f"processor.selector {selector!r} is not supported (round_robin, random)"
+            )
+        self.sinks = list(sinks)
+        self.selector = selector
+        self.backoff = backoff
+        self.max_timeout_ms = max_timeout_ms
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.states = [_BackoffState() for _ in self.sinks]
+        self.next_head = 0
+
+    @classmethod
+    def from_spec(
+        cls, spec: ComponentSpec, sinks: Sequence[Sink], ctx: BuildContext
+    ) -> LoadBalancingSinkProcessor:
+        s = spec.settings
+        return cls(
+            sinks,
+            str(s.get("selector") or "round_robin").lower(),
+            bool(s.get("backoff", False)),
+            int(s.get("selector.maxTimeOut", 30000)),
+            ctx.clock,
+        )
+
+    def order(self) -> list[int]:
+        """Indices of the sinks to try for the next call, in order (backed-off ones left out)."""
+        now = _now_ms(self.clock)
+        active = [i for i, st in enumerate(self.states) if st.restore_ms < now]
+        if not active:
+            return []
+        if self.selector == "random":
+            self.rng.shuffle(active)
+            return active
+        head = self.next_head % len(active)
+        self.next_head = head + 1 if head + 1 < len(active) else 0
+        return [active[(head + k) % len(active)] for k in range(len(active))]
+
+    def inform_failure(self, index: int) -> None:
+        if not self.backoff:
+            return
+        state = self.states[index]
+        now = _now_ms(self.clock)
+        last_length = min(self.max_timeout_ms, FAILURE_PENALTY_MS * (1 << state.failures))
+        if now - state.last_fail_ms < last_length + SEQUENTIAL_RANGE_MS:
+            state.failures = min(state.failures + 1, MAX_BACKOFF_EXPONENT)
+        else:
+            state.failures = 1
+        state.last_fail_ms = now
+        penalty = min(self.max_timeout_ms, FAILURE_PENALTY_MS * (1 << state.failures))
+        state.restore_ms = now + penalty
+
+    async def process(self) -> Status:
+        order = self.order()
+        if not order:
+            return Status.BACKOFF
+        for index in order:
+            sink = self.sinks[index]
+            try:
+                return await sink.process()
+            except Exception as exc:
+                self.inform_failure(index)
+                log.warning("load_balance: sink %s failed, trying the next: %s", sink.name, exc)
+        raise EventDeliveryException("all sinks of the load_balance group failed")
+
+
+PROCESSORS: dict[str, type[SinkProcessor]] = {
+    "default": DefaultSinkProcessor,
+    "failover": FailoverSinkProcessor,
+    "load_balance": LoadBalancingSinkProcessor,
+}

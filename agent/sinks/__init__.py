@@ -1,0 +1,54 @@
+"""Sinks, and helpers every sink shares: batch takes with Flume's sink counters.
+
+A sink's ``process()`` moves one batch inside one channel transaction. The helpers here keep
+the bookkeeping identical across sinks (BatchEmpty / BatchUnderflow / BatchComplete,
+EventDrainAttempt / EventDrainSuccess, ChannelReadFail).
+"""
+
+from __future__ import annotations
+
+from agent.components import Transaction
+from agent.metrics import CounterGroup
+from protocol.event import Event
+
+
+class EventDeliveryException(Exception):
+    """A sink could not deliver a batch; it was rolled back and the runner backs off."""
+
+
+def take_batch(tx: Transaction, limit: int) -> list[Event]:
+    """Take up to ``limit`` events from an open transaction (fast path on memory channels)."""
+    fast = getattr(tx, "take_batch", None)
+    if fast is not None:
+        batch: list[Event] = fast(limit)
+        return batch
+    events: list[Event] = []
+    for _ in range(limit):
+        event = tx.take()
+        if event is None:
+            break
+        events.append(event)
+    return events
+
+
+def count_batch(counter: CounterGroup, taken: int, batch_size: int) -> None:
+    """Flume's batch classification, recorded when a batch has been taken."""
+    counters = counter.counters
+    if taken == 0:
+        counters["BatchEmptyCount"] += 1
+    elif taken < batch_size:
+        counters["BatchUnderflowCount"] += 1
+    else:
+        counters["BatchCompleteCount"] += 1
+    counters["EventDrainAttemptCount"] += taken
+
+
+def rollback_quietly(tx: Transaction) -> None:
+    """Roll back after a failure without masking the original error."""
+    try:
+        tx.rollback()
+    except Exception:  # already completed or closed: nothing left to undo
+        pass
+
+
+__all__ = ["EventDeliveryException", "count_batch", "rollback_quietly", "take_batch"]

@@ -1,0 +1,41 @@
+"""The null sink: takes up to ``batchSize`` events per transaction and discards them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agent.components import Sink, Status
+from agent.metrics import CounterGroup
+from agent.sinks import count_batch, rollback_quietly, take_batch
+
+if TYPE_CHECKING:
+    from agent.config.model import ComponentSpec
+    from agent.registry import BuildContext
+
+
+class NullSink(Sink):
+    def __init__(self, name: str, batch_size: int = 100, counter: CounterGroup | None = None):
+        super().__init__(name)
+        if batch_size <= 0:
+            raise ValueError(f"sink {name}: batchSize must be > 0, got {batch_size}")
+        self.batch_size = batch_size
+        self.counter = counter if counter is not None else CounterGroup("SINK", name)
+
+    @classmethod
+    def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> NullSink:
+        return cls(spec.name, int(spec.settings.get("batchSize", 100)), ctx.metrics.sink(spec.name))
+
+    async def process(self) -> Status:
+        tx = self.channel.transaction()
+        tx.begin()
+        try:
+            batch = take_batch(tx, self.batch_size)
+            count_batch(self.counter, len(batch), self.batch_size)
+            tx.commit()
+        except BaseException:
+            rollback_quietly(tx)
+            raise
+        finally:
+            tx.close()
+        self.counter.counters["EventDrainSuccessCount"] += len(batch)
+        return Status.READY if batch else Status.BACKOFF
