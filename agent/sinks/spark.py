@@ -1,0 +1,159 @@
+"""A sink compatible with Spark's ``org.apache.spark.streaming.flume.sink.SparkSink``.
+
+Pollers call ``getEventBatch(n)``; each answer comes from its own open channel transaction,
+identified by a unique ``sequenceNumber``. ``ack`` commits it, ``nack`` rolls it back, and so
+do the transaction ``timeout`` and the poller's connection going away, so unacknowledged
+events are always served again. Like Spark's sink it answers only once at least one event
+exists (waiting on channel commits, re-checking every ``backoffInterval``); unlike it, a
+partial batch is answered at once instead of waiting seconds for a full one. At most
+``threads`` batches are outstanding at a time; further polls wait for a slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import string
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agent.components import Sink, Status, Transaction
+from agent.metrics import CounterGroup
+from agent.sinks import count_batch, rollback_quietly, take_batch
+from protocol.event import to_avro
+from protocol.rpc import CallRequest
+from protocol.schemas import SPARK_FLUME_PROTOCOL
+from protocol.transport import Connection, RpcServer
+
+if TYPE_CHECKING:
+    from agent.config.model import ComponentSpec
+    from agent.registry import BuildContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Outstanding:
+    tx: Transaction
+    size: int
+    timer: asyncio.TimerHandle
+
+
+class SparkSink(Sink):
+    def __init__(
+        self, name: str, host: str, port: int, *, threads: int = 10, timeout: float = 60.0,
+        backoff_interval: float = 0.2, counter: CounterGroup | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.server = RpcServer(SPARK_FLUME_PROTOCOL, self._handle, host, port,
+                                name=f"sink {name}")
+        self.timeout = timeout
+        self.backoff_interval = backoff_interval
+        self.counter = counter if counter is not None else CounterGroup("SINK", name)
+        self._slots = asyncio.Semaphore(threads)
+        self._prefix = "".join(secrets.choice(string.ascii_letters + string.digits)
+                               for _ in range(8))
+        self._counter = 0
+        self._outstanding: dict[str, _Outstanding] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    @classmethod
+    def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> SparkSink:
+        s = spec.settings
+        return cls(spec.name, s.get("hostname", "0.0.0.0"), int(s["port"]),
+                   threads=int(s.get("threads", 10)), timeout=float(s.get("timeout", 60)),
+                   backoff_interval=int(s.get("backoffInterval", 200)) / 1000,
+                   counter=ctx.metrics.sink(spec.name))
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._outstanding)
+
+    async def start(self) -> None:
+        self.channel.add_listener(self._wake.set)
+        await self.server.start()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for seq in list(self._outstanding):
+            self._finish(seq, commit=False, why="sink stopping")
+        await self.server.stop()
+
+    async def process(self) -> Status:
+        """All work happens in RPC handlers; the runner just parks this sink."""
+        return Status.BACKOFF
+
+    async def _handle(self, call: CallRequest, conn: Connection) -> Any:
+        if call.message == "getEventBatch":
+            return await self._get_batch(int(call.params["n"]), conn)
+        seq = call.params["sequenceNumber"]
+        if seq in self._outstanding:
+            self._finish(seq, commit=call.message == "ack", why=f"{call.message} from {conn.peer}")
+        else:
+            log.debug("sink %s: %s for unknown or expired batch %s", self.name, call.message, seq)
+        return None
+
+    def _error(self, msg: str) -> dict[str, Any]:
+        return {"errorMsg": msg, "sequenceNumber": "", "events": []}
+
+    async def _get_batch(self, n: int, conn: Connection) -> dict[str, Any]:
+        if n <= 0:
+            return self._error(f"getEventBatch needs n > 0, got {n}")
+        async with self._slots:
+            while not self._stopping and not conn.closed:
+                tx = self.channel.transaction()
+                tx.begin()
+                try:
+                    events = take_batch(tx, n)
+                except Exception as exc:
+                    rollback_quietly(tx)
+                    tx.close()
+                    self.counter.counters["ChannelReadFail"] += 1
+                    return self._error(f"{type(exc).__name__}: {exc}")
+                if events:
+                    count_batch(self.counter, len(events), n)
+                    return self._hand_out(tx, events, conn)
+                tx.rollback()
+                tx.close()
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.backoff_interval or None)
+                except TimeoutError:
+                    pass
+        return self._error("Spark sink has been stopped!")
+
+    def _hand_out(self, tx: Transaction, events: list[Any], conn: Connection) -> dict[str, Any]:
+        self._counter += 1
+        seq = f"{self._prefix}{self._counter}"
+        timer = asyncio.get_running_loop().call_later(
+            self.timeout, self._finish, seq, False, f"no ack within {self.timeout:g}s")
+        self._outstanding[seq] = _Outstanding(tx, len(events), timer)
+        conn.on_close(lambda: self._finish(seq, commit=False, why=f"poller {conn.peer} went away"))
+        return {"errorMsg": "", "sequenceNumber": seq, "events": [to_avro(e) for e in events]}
+
+    def _finish(self, seq: str, commit: bool, why: str) -> None:
+        out = self._outstanding.pop(seq, None)
+        if out is None:
+            return
+        out.timer.cancel()
+        try:
+            if commit:
+                try:
+                    out.tx.commit()
+                    self.counter.counters["EventDrainSuccessCount"] += out.size
+                    return
+                except Exception as exc:
+                    log.warning("sink %s: commit of batch %s failed: %s", self.name, seq, exc)
+            rollback_quietly(out.tx)
+            self._wake.set()  # the events are back: let waiting pollers have them
+            log.info("sink %s: batch %s of %d events rolled back (%s)",
+                     self.name, seq, out.size, why)
+        finally:
+            out.tx.close()
