@@ -6,6 +6,7 @@ Emits issues through a Reporter and returns None when the component is unusable;
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +97,7 @@ def build_component(
         return None
 
     settings: dict[str, Any] = {}
+    converted = True  # cross-key rules only make sense when every value converted
     used = {"type"}
     for key in spec.keys:
         used.add(key.name)
@@ -121,7 +123,7 @@ def build_component(
                 reporter.report(exc.code, f"{message}; using {value!r} as Flume does", path, entry)
             else:
                 reporter.report(exc.code, message, path, entry)
-                ok = False
+                ok = converted = False
                 continue
         if key.floor is not None and value < key.floor:
             reporter.report(
@@ -147,7 +149,7 @@ def build_component(
                 value = family.convert(entry.value)
             except ConversionError as exc:
                 reporter.report(exc.code, f"{key_prefix}{name}: {exc}", path, entry)
-                ok = False
+                ok = converted = False
                 continue
             if family.flat:
                 settings[name] = value
@@ -161,15 +163,14 @@ def build_component(
     for name, entry in props.items():
         if name in used or is_handled(name) or not entry.value:
             continue
-        known = ", ".join(k.name for k in spec.keys) or "none"
         reporter.report(
             IssueCode.UNKNOWN_KEY,
-            f"unknown key '{key_prefix}{name}' for type '{spec.alias}' (known keys: {known})",
+            f"unknown key '{key_prefix}{name}' for type '{spec.alias}' ({_suggest(name, spec)})",
             path,
             entry,
         )
 
-    if spec.finish is not None:
+    if spec.finish is not None and converted:
         present = frozenset(n for n, e in props.items() if e.value)
         for problem in spec.finish(settings, FinishContext(present, env)):
             entry = props.get(problem.key) if problem.key else None
@@ -179,6 +180,15 @@ def build_component(
             if not problem.warning:
                 ok = False
     return Built(spec, settings, anchor) if ok else None
+
+
+def _suggest(name: str, spec: TypeSpec) -> str:
+    known = [key.name for key in spec.keys]
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{by_lower[close[0]]}'?"
+    return f"known keys: {', '.join(known)}" if known else "it takes no keys"
 
 
 def _unknown_type_message(registry_kind: str, type_value: str) -> str:

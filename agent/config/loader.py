@@ -116,7 +116,12 @@ def load_text(
     config = AgentValidator(layout, reporter, os.environ if env is None else env).run()
     if any(issue.is_error for issue in reporter.issues):
         config = None
-    return LoadResult(config, reporter.issues, agents)
+    return LoadResult(config, _in_file_order(reporter.issues, file), agents)
+
+
+def _in_file_order(issues: list[ConfigIssue], file: str) -> list[ConfigIssue]:
+    """File issues by line (whole-agent ones first), then command-line ones; stable."""
+    return sorted(issues, key=lambda i: (i.file != file, i.line))
 
 
 def _entry(raw: RawProperty, file: str) -> Entry:

@@ -85,6 +85,7 @@ class AgentValidator:
         sinks = {n: k for n in names["sinks"] if (k := self._build_sink(n)) is not None}
         groups = {n: g for n in names["sinkgroups"] if (g := self._build_group(n)) is not None}
 
+        self._check_references_of_invalid(names, sources, sinks, groups)
         self._wire_sources(sources, channels, set(names["channels"]))
         self._wire_sinks(sinks, channels, set(names["channels"]))
         self._check_ports(sources, sinks)
@@ -270,7 +271,7 @@ class AgentValidator:
                 "interceptor",
                 path,
                 group,
-                group.get("type") or listed_entry,
+                group.get("type") or next(iter(group.values()), listed_entry),
                 self.reporter,
                 self.env,
                 key_prefix=f"interceptors.{name}.",
@@ -358,6 +359,54 @@ class AgentValidator:
 
     # --- wiring ------------------------------------------------------------------------------
 
+    def _check_references_of_invalid(
+        self,
+        names: dict[str, list[str]],
+        sources: dict[str, _Source],
+        sinks: dict[str, _Sink],
+        groups: dict[str, _Group],
+    ) -> None:
+        """Report dangling names of components that failed to build, so one run shows all."""
+        declared_channels = set(names["channels"])
+        components = self.layout.components
+        for name in names["sources"]:
+            entry = components["sources"][name].props.get("channels")
+            if name not in sources and entry is not None:
+                for channel in dict.fromkeys(entry.value.split()):
+                    if channel not in declared_channels:
+                        self._report_dangling(self.path("sources", name), channel, entry)
+        for name in names["sinks"]:
+            entry = components["sinks"][name].props.get("channel")
+            if (
+                name not in sinks
+                and entry is not None
+                and len(entry.value.split()) == 1
+                and entry.value not in declared_channels
+            ):
+                self._report_dangling(self.path("sinks", name), entry.value, entry)
+        for name in names["sinkgroups"]:
+            entry = components["sinkgroups"][name].props.get("sinks")
+            if name not in groups and entry is not None:
+                for sink in dict.fromkeys(entry.value.split()):
+                    if sink not in names["sinks"]:
+                        self._report_unknown_sink(self.path("sinkgroups", name), sink, entry)
+
+    def _report_dangling(self, path: str, channel: str, entry: Entry) -> None:
+        self.report(
+            IssueCode.DANGLING_CHANNEL,
+            f"channel '{channel}' is not defined in '{self.agent}.channels'",
+            path,
+            entry,
+        )
+
+    def _report_unknown_sink(self, path: str, sink: str, entry: Entry) -> None:
+        self.report(
+            IssueCode.UNDEFINED_COMPONENT,
+            f"sink '{sink}' is not defined in '{self.agent}.sinks'",
+            path,
+            entry,
+        )
+
     def _dropped(self, path: str, reason: str, entry: Entry | None) -> None:
         if self.reporter.lenient:
             self.report(IssueCode.DROPPED, f"dropped: {reason}", path, entry, warning=True)
@@ -371,12 +420,7 @@ class AgentValidator:
             usable = []
             for channel in source.channels:
                 if channel not in declared:
-                    self.report(
-                        IssueCode.DANGLING_CHANNEL,
-                        f"channel '{channel}' is not defined in '{self.agent}.channels'",
-                        path,
-                        source.channels_entry,
-                    )
+                    self._report_dangling(path, channel, source.channels_entry)
                 elif channel in channels:
                     usable.append(channel)
             ok = bool(usable)
@@ -453,12 +497,7 @@ class AgentValidator:
             sink = sinks[name]
             path = self.path("sinks", name)
             if sink.channel not in declared:
-                self.report(
-                    IssueCode.DANGLING_CHANNEL,
-                    f"channel '{sink.channel}' is not defined in '{self.agent}.channels'",
-                    path,
-                    sink.channel_entry,
-                )
+                self._report_dangling(path, sink.channel, sink.channel_entry)
                 del sinks[name]
             elif sink.channel not in channels:
                 self._dropped(path, f"its channel '{sink.channel}' is invalid", sink.channel_entry)
@@ -510,12 +549,7 @@ class AgentValidator:
             kept: list[str] = []
             for sink in group.sinks:
                 if sink not in declared:
-                    self.report(
-                        IssueCode.UNDEFINED_COMPONENT,
-                        f"sink '{sink}' is not defined in '{self.agent}.sinks'",
-                        path,
-                        group.sinks_entry,
-                    )
+                    self._report_unknown_sink(path, sink, group.sinks_entry)
                 elif sink in owner:
                     self.report(
                         IssueCode.DUPLICATE_NAME,
@@ -586,20 +620,22 @@ class AgentValidator:
     def _drop_unused_channels(
         self, channels: dict[str, Built], sources: dict[str, _Source], sinks: dict[str, _Sink]
     ) -> None:
-        used = {c for s in sources.values() for c in s.channels} | {
-            s.channel for s in sinks.values()
-        }
+        used = {c for s in sources.values() for c in s.channels}
+        used |= {s.channel for s in sinks.values()}
+        # In strict mode with errors, "unused" is mostly a consequence of those errors: noise.
+        quiet = not self.reporter.lenient and any(i.is_error for i in self.reporter.issues)
         for name in list(channels):
-            if name not in used:
-                raw = self.layout.components["channels"][name]
+            if name in used:
+                continue
+            if not quiet:
                 self.report(
                     IssueCode.UNUSED_COMPONENT,
                     f"channel '{name}' is not used by any valid source or sink; removed",
                     self.path("channels", name),
-                    raw.anchor,
+                    self.layout.components["channels"][name].anchor,
                     warning=True,
                 )
-                del channels[name]
+            del channels[name]
 
     def _agent_is_runnable(
         self, channels: dict[str, Built], sources: dict[str, _Source], sinks: dict[str, _Sink]
