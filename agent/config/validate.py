@@ -642,7 +642,7 @@ class AgentValidator:
     ) -> bool:
         if channels and (sources or sinks):
             return True
-        if not any(i.is_error for i in self.reporter.issues) or self.reporter.lenient:
+        if not any(i.is_error for i in self.reporter.issues):  # else those errors explain it
             what = "no valid channel" if not channels else "no valid source or sink"
             self.report(
                 IssueCode.INVALID_AGENT,
