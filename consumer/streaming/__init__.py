@@ -1,0 +1,7 @@
+"""``from consumer.streaming import StreamingContext`` replaces ``pyspark.streaming``."""
+
+from consumer.state import State, StateSpec
+from consumer.streaming.context import StreamingContext
+from consumer.streaming.dstream import DStream
+
+__all__ = ["DStream", "State", "StateSpec", "StreamingContext"]
