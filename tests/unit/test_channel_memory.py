@@ -61,7 +61,8 @@ def test_new_transaction_may_close_without_begin():
 def test_operations_before_begin_are_illegal(call):
     tx = MemoryChannel("c").transaction()
     args = (ev(1),) if call == "put" else ()
-    with pytest.raises(IllegalTransactionState, match=rf"{call}\(\) called when transaction is NEW"):
+    expected = rf"{call}\(\) called when transaction is NEW"
+    with pytest.raises(IllegalTransactionState, match=expected):
         getattr(tx, call)(*args)
 
 

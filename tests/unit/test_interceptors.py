@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -115,7 +115,7 @@ def test_regex_extractor_millis_serializer_with_java_pattern():
         }],
     )
     e = i.intercept(Event({}, b"[10/Oct/2000:13:55:36.250 -0700] GET /"))
-    expected = datetime(2000, 10, 10, 20, 55, 36, 250000, tzinfo=timezone.utc)
+    expected = datetime(2000, 10, 10, 20, 55, 36, 250000, tzinfo=UTC)
     assert e.headers == {"timestamp": str(int(expected.timestamp() * 1000))}
     # an unparsable date sets no header rather than failing the batch
     assert i.intercept(Event({}, b"[yesterday] GET /")).headers == {}
@@ -155,7 +155,7 @@ def test_search_replace_with_group_refs_and_charset():
 
 
 def test_bad_settings_name_the_interceptor():
-    with pytest.raises(ComponentConfigError, match="interceptor i1.*searchPattern is required"):
+    with pytest.raises(ComponentConfigError, match=r"interceptor i1.*searchPattern is required"):
         make("search_replace")
     with pytest.raises(ComponentConfigError, match="invalid regex"):
         make("regex_filter", regex="(")

@@ -107,7 +107,9 @@ def test_failover_all_failed_raises_and_duplicate_priority_is_dropped():
 def test_failover_from_spec_assigns_missing_priorities_in_list_order():
     log: list[str] = []
     sinks = [FakeSink("x", log), FakeSink("y", log), FakeSink("z", log)]
-    spec = SinkGroupSpec("sinkgroup", "g", "failover", {"priority": {"z": 0}}, sinks=("x", "y", "z"))
+    spec = SinkGroupSpec(
+        "sinkgroup", "g", "failover", {"priority": {"z": 0}}, sinks=("x", "y", "z")
+    )
     p = FailoverSinkProcessor.from_spec(spec, sinks, BuildContext(clock=ManualClock()))
     assert p.live == {-1: sinks[0], -2: sinks[1], 0: sinks[2]}
     call(p)

@@ -214,7 +214,7 @@ def test_file_roll_write_failure_rolls_back(tmp_path):
 
 
 def test_file_roll_refuses_unknown_serializer_and_missing_directory():
-    with pytest.raises(ComponentConfigError, match="sink k.*only TEXT"):
+    with pytest.raises(ComponentConfigError, match=r"sink k.*only TEXT"):
         build("sink", SinkSpec("sink", "k", "file_roll", {"sink.directory": "/tmp",
                                                           "sink.serializer": "avro_event"}),
               BuildContext())

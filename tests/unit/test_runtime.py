@@ -1,0 +1,156 @@
+"""Polling runner back-off and wake-ups, graph building errors, serve_agent lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agent.components import ManualClock, Status
+from agent.config.model import AgentConfig, ComponentSpec, SinkGroupSpec, SinkSpec, SourceSpec
+from agent.registry import BuildContext
+from agent.runtime import (
+    AgentBuildError,
+    BackoffPolicy,
+    PollingRunner,
+    build_agent,
+    run_agent,
+    serve_agent,
+)
+from agent.sinkprocessors import FailoverSinkProcessor
+
+
+def test_backoff_policy_matches_flume_sink_runner():
+    policy = BackoffPolicy()
+    assert [policy.after_backoffs(k) for k in range(1, 8)] == [1, 2, 3, 4, 5, 5, 5]
+
+
+def test_runner_backs_off_and_wakes_early():
+    calls: list[float] = []
+
+    async def go():
+        loop = asyncio.get_running_loop()
+
+        async def poll() -> Status:
+            calls.append(loop.time())
+            return Status.BACKOFF
+
+        runner = PollingRunner("r", poll, BackoffPolicy(step=10, maximum=10, error=10))
+        runner.start()
+        await asyncio.sleep(0.05)
+        assert len(calls) == 1  # waiting 10 s
+        runner.wake()
+        await asyncio.sleep(0.05)
+        assert len(calls) == 2
+        await runner.stop(1.0)
+
+    asyncio.run(go())
+
+
+def test_runner_survives_exceptions_without_a_busy_loop():
+    async def go():
+        count = 0
+
+        async def poll() -> Status:
+            nonlocal count
+            count += 1
+            raise RuntimeError("boom")
+
+        runner = PollingRunner("r", poll, BackoffPolicy(step=1, maximum=1, error=0.05))
+        runner.start()
+        for _ in range(20):
+            runner.wake()  # wake-ups do not shorten an error back-off
+            await asyncio.sleep(0.01)
+        await runner.stop(1.0)
+        return count, runner.errors
+
+    count, errors = asyncio.run(go())
+    assert 2 <= count <= 6
+    assert errors == count
+
+
+def test_runner_loops_on_ready_yielding_to_others():
+    async def go():
+        n = 0
+        ticks = 0
+
+        async def poll() -> Status:
+            nonlocal n
+            n += 1
+            return Status.READY
+
+        async def other():
+            nonlocal ticks
+            for _ in range(10):
+                ticks += 1
+                await asyncio.sleep(0)
+
+        runner = PollingRunner("r", poll)
+        runner.start()
+        await other()
+        await runner.stop(1.0)
+        return n, ticks
+
+    n, ticks = asyncio.run(go())
+    assert ticks == 10 and n >= 10
+
+
+def base_config(**overrides) -> AgentConfig:
+    fields = dict(
+        name="a",
+        channels={"c": ComponentSpec("channel", "c", "memory",
+                                     {"capacity": 100, "transactionCapacity": 100})},
+        sources={"r": SourceSpec("source", "r", "seq", {"totalEvents": 10}, channels=("c",))},
+        sinks={"k1": SinkSpec("sink", "k1", "null", {}, channel="c"),
+               "k2": SinkSpec("sink", "k2", "null", {}, channel="c")},
+    )
+    fields.update(overrides)
+    return AgentConfig(**fields)
+
+
+def test_build_agent_wires_groups_and_default_processors():
+    cfg = base_config(sinkgroups={"g": SinkGroupSpec("sinkgroup", "g", "failover",
+                                                     {"priority": {"k1": 1, "k2": 2},
+                                                      "maxpenalty": 30000},
+                                                     sinks=("k1", "k2"))})
+    agent = build_agent(cfg, BuildContext(clock=ManualClock()))
+    assert set(agent.processors) == {"g"}
+    assert isinstance(agent.processors["g"], FailoverSinkProcessor)
+    agent = build_agent(base_config())
+    assert set(agent.processors) == {"k1", "k2"}
+    assert agent.sinks["k1"].channel is agent.channels["c"]
+
+
+def test_build_agent_collects_every_problem():
+    cfg = base_config(
+        sources={"r": SourceSpec("source", "r", "seq", {}, channels=("nope",)),
+                 "r2": SourceSpec("source", "r2", "exec", {}, channels=("c",))},
+        sinks={"k": SinkSpec("sink", "k", "null", {"batchSize": 0}, channel="c"),
+               "k2": SinkSpec("sink", "k2", "null", {}, channel="zz")},
+    )
+    with pytest.raises(AgentBuildError) as info:
+        build_agent(cfg)
+    text = str(info.value)
+    assert len(info.value.problems) == 4
+    assert "unknown channel(s) nope" in text
+    assert "unknown source type 'exec'" in text
+    assert "batchSize must be > 0" in text
+    assert "unknown channel 'zz'" in text
+
+
+def test_serve_agent_runs_until_stopped():
+    async def go():
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve_agent(base_config(), grace=1.0, metrics_port=0,
+                                               stop_event=stop))
+        await asyncio.sleep(0.3)
+        stop.set()
+        return await task
+
+    assert asyncio.run(go()) == {"c": 0}
+
+
+def test_run_agent_returns_1_when_the_graph_cannot_be_built(caplog):
+    cfg = base_config(sinks={"k": SinkSpec("sink", "k", "null", {}, channel="zz")})
+    assert run_agent(cfg, grace=0.1) == 1
+    assert "unknown channel 'zz'" in caplog.text
