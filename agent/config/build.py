@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.config.converters import ConversionError
+from agent.config.describe import format_value
 from agent.config.issues import ConfigIssue, IssueCode, Severity
 from agent.config.schema import (
     REGISTRIES,
@@ -120,7 +121,8 @@ def build_component(
             message = f"{key_prefix}{key.name}: {exc}"
             if reporter.lenient and exc.has_lenient_value:
                 value = exc.lenient_value
-                reporter.report(exc.code, f"{message}; using {value!r} as Flume does", path, entry)
+                shown = format_value(value)
+                reporter.report(exc.code, f"{message}; using {shown} as Flume does", path, entry)
             else:
                 reporter.report(exc.code, message, path, entry)
                 ok = converted = False
