@@ -177,7 +177,10 @@ class SpoolDirSource(PollableSource):
         if self._current is None:
             if not self._dirty and now < self._next_scan:
                 return Status.BACKOFF
-            if not await self._open_next():
+            opened = await self._open_next()
+            if opened is None:
+                return Status.READY  # a file was moved aside: go on with the next at once
+            if not opened:
                 self._next_scan = self.clock.monotonic() + self.settings.poll_delay
                 self._wake_after(self.settings.poll_delay)
                 return Status.BACKOFF
@@ -259,14 +262,15 @@ class SpoolDirSource(PollableSource):
         return Status.READY
 
     # -- choosing and opening files ------------------------------------------------------
-    async def _open_next(self) -> bool:
+    async def _open_next(self) -> bool | None:
+        """True: a file is open; False: nothing to read now; None: a file was moved aside."""
         self._dirty = False
         try:
             opened = await asyncio.to_thread(self._scan_and_open)
         except _Failure as failure:
             await self._move_aside(failure)
-            self._dirty = True  # try the next file at once
-            return False
+            self._dirty = True
+            return None
         except FileNotFoundError:
             self._report_dir_problem(f"spool directory {self.spool_dir} does not exist yet")
             return False
@@ -307,12 +311,17 @@ class SpoolDirSource(PollableSource):
         eligible = candidates(listing, self._rules, completed_markers=markers,
                               skip=frozenset(self._skip))
         chosen, offset = self._resume_choice(eligible)
-        if chosen is None:
-            chosen = choose(eligible, s.consume_order, self._rng)
-            offset = 0
-        if chosen is None:
-            return None
-        return self._open(chosen, offset)
+        while True:
+            if chosen is None:
+                chosen = choose(eligible, s.consume_order, self._rng)
+                offset = 0
+            if chosen is None:
+                return None
+            opened = self._open(chosen, offset)
+            if opened is not None:
+                return opened
+            eligible.remove(chosen)  # vanished since the listing: try the next one
+            chosen = None
 
     def _resume_choice(self, eligible: list[Listing]) -> tuple[Listing | None, int]:
         tracked = self._tracker.load()
