@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import random
@@ -204,7 +205,7 @@ def test_blob_deserializer_whole_file_and_split(spool_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(("policy", "expected"), [
-    ("REPLACE", ["ok".encode(), "b\ufffdd".encode(), b"next"]),
+    ("REPLACE", [b"ok", "b\ufffdd".encode(), b"next"]),
     ("IGNORE", [b"ok", b"bd", b"next"]),
 ])
 def test_decode_error_policy_replace_and_ignore(
@@ -273,7 +274,7 @@ def test_channel_full_backs_off_doubling_to_max_backoff_then_delivers_without_lo
         await src.stop()
 
     asyncio.run(go())
-    waits = [round(b - a, 2) for a, b in zip(attempt_times, attempt_times[1:], strict=False)]
+    waits = [round(b - a, 2) for a, b in itertools.pairwise(attempt_times)]
     assert waits == [0.25, 0.5, 0.6, 0.6]
     assert proc.bodies == [str(i).encode() for i in range(5)]
     assert src.counters["ChannelWriteFail"] == 4
