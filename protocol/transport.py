@@ -95,6 +95,7 @@ class RpcServer:
         self.cache: ProtocolCache = default_cache(protocol)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self.open_connections = 0
 
     async def start(self) -> None:
@@ -109,6 +110,8 @@ class RpcServer:
         if self._server is None:
             return
         self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()  # reads end even if a cancellation gets swallowed
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -122,6 +125,7 @@ class RpcServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._writers.add(writer)
         peer = _peer_name(writer)
         conn = Connection(peer)
         self.open_connections += 1
@@ -145,6 +149,7 @@ class RpcServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             self._tasks.discard(task)
+            self._writers.discard(writer)
 
     async def _session_loop(
         self, session: ServerSession, conn: Connection,
@@ -220,11 +225,9 @@ class RpcClient:
             if self._session is not None:
                 return
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.host, self.port, ssl=self.ssl,
-                                            limit=READ_SIZE),
-                    self.connect_timeout,
-                )
+                async with asyncio.timeout(self.connect_timeout):
+                    reader, writer = await asyncio.open_connection(
+                        self.host, self.port, ssl=self.ssl, limit=READ_SIZE)
             except TimeoutError as exc:
                 raise ConnectionError(
                     f"connect to {self.address} timed out after {self.connect_timeout}s"
@@ -248,8 +251,9 @@ class RpcClient:
         self._waiters[serial] = fut
         try:
             writer.write(session.data_to_send())
-            await asyncio.wait_for(writer.drain(), self.request_timeout)
-            result = await asyncio.wait_for(asyncio.shield(fut), self.request_timeout)
+            async with asyncio.timeout(self.request_timeout):
+                await writer.drain()
+                result = await fut
         except TimeoutError:
             await self._drop(f"{message} to {self.address} timed out "
                              f"after {self.request_timeout}s")

@@ -12,9 +12,11 @@ partial batch is answered at once instead of waiting seconds for a full one. At 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +46,7 @@ class SparkSink(Sink):
     def __init__(
         self, name: str, host: str, port: int, *, threads: int = 10, timeout: float = 60.0,
         backoff_interval: float = 0.2, counter: CounterGroup | None = None,
+        sequence: Iterator[str] | None = None,
     ) -> None:
         super().__init__(name)
         self.server = RpcServer(SPARK_FLUME_PROTOCOL, self._handle, host, port,
@@ -52,9 +55,11 @@ class SparkSink(Sink):
         self.backoff_interval = backoff_interval
         self.counter = counter if counter is not None else CounterGroup("SINK", name)
         self._slots = asyncio.Semaphore(threads)
-        self._prefix = "".join(secrets.choice(string.ascii_letters + string.digits)
-                               for _ in range(8))
-        self._counter = 0
+        if sequence is None:  # as Spark: 8 random characters fixed per sink, then a counter
+            prefix = "".join(secrets.choice(string.ascii_letters + string.digits)
+                             for _ in range(8))
+            sequence = (f"{prefix}{i}" for i in itertools.count(1))
+        self._sequence = sequence
         self._outstanding: dict[str, _Outstanding] = {}
         self._wake = asyncio.Event()
         self._stopping = False
@@ -124,14 +129,14 @@ class SparkSink(Sink):
                 tx.close()
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.backoff_interval or None)
+                    async with asyncio.timeout(self.backoff_interval or None):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
         return self._error("Spark sink has been stopped!")
 
     def _hand_out(self, tx: Transaction, events: list[Any], conn: Connection) -> dict[str, Any]:
-        self._counter += 1
-        seq = f"{self._prefix}{self._counter}"
+        seq = next(self._sequence)
         timer = asyncio.get_running_loop().call_later(
             self.timeout, self._finish, seq, False, f"no ack within {self.timeout:g}s")
         self._outstanding[seq] = _Outstanding(tx, len(events), timer)

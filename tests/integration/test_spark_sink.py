@@ -1,0 +1,172 @@
+"""The SparkSink-compatible pull sink: recorded poller stream, redelivery, isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+from agent.sinks.spark import SparkSink
+from protocol.event import Event
+from protocol.schemas import SPARK_FLUME_PROTOCOL
+from protocol.transport import RpcClient
+from tests.agent_helpers import channel, fill
+from tests.vectors import bodies, load
+
+
+def _sink(**kw: Any) -> SparkSink:
+    sink = SparkSink("k1", "127.0.0.1", 0, **kw)
+    sink.channel = channel()
+    return sink
+
+
+def _client(sink: SparkSink) -> RpcClient:
+    return RpcClient(SPARK_FLUME_PROTOCOL, "127.0.0.1", sink.port, request_timeout=5)
+
+
+def test_answers_the_recorded_poller_stream_byte_for_byte() -> None:
+    cap = load("spark-poll-ack-nack")
+
+    async def main() -> None:
+        sink = _sink(sequence=(str(i) for i in itertools.count()))
+        texts = bodies()
+        tx = sink.channel.transaction()
+        tx.begin()
+        for i in range(5):
+            tx.put(Event({"timestamp": "1700000000000"}, texts[i % 3]))
+        tx.commit()
+        tx.close()
+        await sink.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", sink.port)
+        got = b""
+        try:
+            writer.write(cap.client_to_server)
+            while len(got) < len(cap.server_to_client):
+                got += await asyncio.wait_for(reader.read(65536), 5)
+        finally:
+            writer.close()
+            await sink.stop()
+        assert got == cap.server_to_client
+        assert sink.channel.size() == 0  # everything acked in the end
+
+    asyncio.run(main())
+
+
+def test_nack_and_timeout_redeliver_in_order() -> None:
+    async def main() -> None:
+        sink = _sink(timeout=0.3)
+        sent = fill(sink.channel, 10)
+        await sink.start()
+        client = _client(sink)
+        try:
+            first = await client.call("getEventBatch", {"n": 4})
+            assert [e["body"] for e in first["events"]] == [e.body for e in sent[:4]]
+            await client.call("nack", {"sequenceNumber": first["sequenceNumber"]})
+            again = await client.call("getEventBatch", {"n": 4})
+            assert again["events"] == first["events"]
+            assert again["sequenceNumber"] != first["sequenceNumber"]
+            # No ack: the transaction times out and the events come back.
+            deadline = time.monotonic() + 5
+            while sink.outstanding and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            third = await client.call("getEventBatch", {"n": 10})
+            assert [e["body"] for e in third["events"]] == [e.body for e in sent]
+            await client.call("ack", {"sequenceNumber": third["sequenceNumber"]})
+            # A late ack for an expired batch is ignored, as Spark does.
+            assert await client.call("ack", {"sequenceNumber": again["sequenceNumber"]}) is None
+        finally:
+            await client.close()
+            await sink.stop()
+        assert sink.channel.size() == 0
+
+    asyncio.run(main())
+
+
+def test_two_pollers_never_share_an_open_batch() -> None:
+    async def main() -> None:
+        sink = _sink()
+        fill(sink.channel, 6)
+        await sink.start()
+        a, b = _client(sink), _client(sink)
+        try:
+            ba = await a.call("getEventBatch", {"n": 3})
+            bb = await b.call("getEventBatch", {"n": 3})
+            bodies_a = {e["body"] for e in ba["events"]}
+            bodies_b = {e["body"] for e in bb["events"]}
+            assert len(bodies_a) == len(bodies_b) == 3 and not bodies_a & bodies_b
+            await a.call("ack", {"sequenceNumber": ba["sequenceNumber"]})
+            await b.call("ack", {"sequenceNumber": bb["sequenceNumber"]})
+        finally:
+            await a.close()
+            await b.close()
+            await sink.stop()
+        assert sink.channel.size() == 0
+
+    asyncio.run(main())
+
+
+def test_vanished_poller_rolls_back() -> None:
+    async def main() -> None:
+        sink = _sink()
+        sent = fill(sink.channel, 3)
+        await sink.start()
+        client = _client(sink)
+        try:
+            batch = await client.call("getEventBatch", {"n": 3})
+            assert len(batch["events"]) == 3 and sink.channel.size() == 0
+            await client.close()
+            deadline = time.monotonic() + 5
+            while sink.outstanding and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert [e.body for e in _peek(sink)] == [e.body for e in sent]
+        finally:
+            await sink.stop()
+
+    asyncio.run(main())
+
+
+def _peek(sink: SparkSink) -> list[Event]:
+    return list(sink.channel.queue)
+
+
+def test_waits_for_the_first_event_and_answers_partial_batches_at_once() -> None:
+    async def main() -> None:
+        sink = _sink(backoff_interval=5.0)  # only the channel's wake-up can be fast
+        await sink.start()
+        client = _client(sink)
+        try:
+            poll = asyncio.create_task(client.call("getEventBatch", {"n": 1000}))
+            await asyncio.sleep(0.1)
+            assert not poll.done()  # nothing in the channel: it waits
+            start = time.monotonic()
+            fill(sink.channel, 2)
+            batch = await poll
+            assert time.monotonic() - start < 1.0
+            assert len(batch["events"]) == 2 and batch["errorMsg"] == ""
+            await client.call("ack", {"sequenceNumber": batch["sequenceNumber"]})
+        finally:
+            await client.close()
+            await sink.stop()
+
+    asyncio.run(main())
+
+
+def test_stopping_answers_waiting_pollers_with_an_error() -> None:
+    async def main() -> None:
+        sink = _sink()
+        await sink.start()
+        client = _client(sink)
+        poll = asyncio.create_task(client.call("getEventBatch", {"n": 10}))
+        await asyncio.sleep(0.1)
+        stopper = asyncio.create_task(sink.stop())
+        try:
+            batch = await asyncio.wait_for(poll, 5)
+            assert batch["errorMsg"] == "Spark sink has been stopped!"
+            assert batch["sequenceNumber"] == "" and batch["events"] == []
+        except ConnectionError:
+            pass  # the server may close first; either way the poller is not left hanging
+        await stopper
+        await client.close()
+
+    asyncio.run(main())
