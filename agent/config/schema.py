@@ -499,7 +499,7 @@ PROCESSORS = (
     TypeSpec(
         "processor",
         "failover",
-        keys=(Key("maxpenalty", integer(0, bits=64), 30000),),
+        keys=(Key("maxpenalty", integer(0, bits=64, fallback=30000), 30000),),
         families=(KeyFamily("priority", integer()),),
         class_names=(f"{_PKG}.sink.FailoverSinkProcessor",),
     ),

@@ -386,3 +386,44 @@ def test_other_agents_in_the_file_are_listed_and_ignored() -> None:
 def test_number_edge_cases(line: str, code: IssueCode | None) -> None:
     result = load(line + "\n")
     assert [i.code for i in result.issues] == ([code] if code else [])
+
+
+def test_default_processor_takes_exactly_one_sink() -> None:
+    extra = (
+        "a1.sinks = k1 k2\na1.sinks.k2.type = logger\na1.sinks.k2.channel = c1\n"
+        "a1.sinkgroups = g1\na1.sinkgroups.g1.sinks = k1 k2\n"
+    )
+    assert codes(load(extra)) == [(C.BAD_VALUE, 12)]
+    lenient = load(extra, lenient=True).config
+    # the group is dropped; its sinks still run on their own
+    assert lenient is not None and lenient.sinkgroups == {}
+    assert list(lenient.sinks) == ["k1", "k2"]
+
+
+def test_port_conflict_drops_the_second_listener_in_lenient_mode() -> None:
+    base = (
+        BASE.replace("type = seq", "type = avro").replace("type = logger", "type = spark")
+        + "a1.sources.r1.bind = 127.0.0.1\na1.sources.r1.port = 7000\na1.sinks.k1.port = 7000\n"
+    )
+    assert codes(load(base=base)) == [(C.PORT_CONFLICT, 11)]
+    config = load(base=base, lenient=True).config
+    assert config is not None and list(config.sources) == ["r1"] and config.sinks == {}
+    # different ports, or an ephemeral port 0, never conflict
+    assert ok(base=base.replace("k1.port = 7000", "k1.port = 7001")).sinks["k1"].type == "spark"
+    assert ok(base=base.replace("= 7000", "= 0")).sources["r1"].settings["port"] == 0
+
+
+def test_singular_and_plural_channel_keys_get_a_hint() -> None:
+    result = load(base=BASE.replace("r1.channels = c1", "r1.channel = c1"))
+    assert codes(result) == [(C.MISSING_REQUIRED, 4), (C.UNKNOWN_KEY, 5)]
+    assert "sources take 'channels' (plural)" in result.issues[1].message
+    result = load(base=BASE.replace("k1.channel = c1", "k1.channels = c1"))
+    assert codes(result) == [(C.MISSING_REQUIRED, 7), (C.UNKNOWN_KEY, 8)]
+    assert "sinks take 'channel' (singular)" in result.issues[1].message
+
+
+def test_str_of_an_issue_matches_the_documented_format() -> None:
+    result = load(base=BASE.replace("type = logger", "type = avro") + "a1.sinks.k1.hostname = h\n")
+    assert [str(i) for i in result.issues] == [
+        "t.conf:7: a1.sinks.k1 [MISSING_REQUIRED] missing required key 'port'"
+    ]
