@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.config.properties import PropertiesSyntaxError, parse_properties
 
@@ -46,3 +48,38 @@ def test_malformed_unicode_escape_names_its_line() -> None:
         parse_properties("a = 1\n\nb = \\u12G4\n")
     assert info.value.line == 3
     assert "malformed" in str(info.value)
+
+
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-.", min_size=1, max_size=8)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["entry", "comment", "blank", "continued"]),
+            _WORD,
+            _WORD,
+            st.sampled_from(["\n", "\r\n"]),
+        ),
+        max_size=30,
+    )
+)
+def test_every_entry_reports_the_line_it_starts_on(
+    lines: list[tuple[str, str, str, str]],
+) -> None:
+    text, expected, line = "", {}, 1
+    for index, (kind, key, value, end) in enumerate(lines):
+        key = f"k{index}.{key}"
+        if kind == "comment":
+            text += f"# {key} = {value}{end}"
+        elif kind == "blank":
+            text += end
+        elif kind == "continued":
+            text += f"{key} = {value} \\{end}   more{end}"
+            expected[key] = (f"{value} more", line)
+            line += 1
+        else:
+            text += f"{key}={value}{end}"
+            expected[key] = (value, line)
+        line += 1
+    assert _lines(text) == expected
