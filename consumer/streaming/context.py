@@ -213,7 +213,8 @@ class StreamingContext:
                                  - self._batch_ms)
         self._pipeline = pipeline
         self._state, self._mode = ACTIVE, mode
-        StreamingContext._activeContext = self
+        if mode == "thread":
+            StreamingContext._activeContext = self
 
     def start(self) -> None:
         """Validate the graph (Spark's checks and messages) and start the background loop."""
@@ -222,8 +223,10 @@ class StreamingContext:
             return
         if self._state == STOPPED:
             raise IllegalStateException("StreamingContext has already been stopped")
-        if StreamingContext._activeContext not in (None, self):
-            raise ValueError("Only one StreamingContext may be started in this process")
+        active = StreamingContext._activeContext
+        if active not in (None, self) and active._state == ACTIVE:
+            raise IllegalStateException(
+                "Only one StreamingContext may be started in this process")
         from consumer.streaming.runtime import StreamingRuntime
 
         self._prepare("thread")

@@ -358,13 +358,14 @@ class DStream:
     def eventTimeWindow(self, timestamp: Callable[[Any], float], windowDuration: float,
                         slideDuration: float | None = None, allowedLateness: float = 0.0,
                         key: Callable[[Any], Any] | None = None,
-                        aggregate: Any = None) -> DStream:
-        """flumelet extension: event-time windows with a watermark (see
-        :mod:`consumer.eventtime`)."""
+                        value: Callable[[Any], Any] | None = None,
+                        reduce: Callable[[Any, Any], Any] = operator.add) -> DStream:
+        """flumelet extension: event-time windows finalised by a watermark; emits
+        ``EventWindow(start, end, key, value)`` (see :mod:`consumer.eventtime`)."""
         from consumer.eventtime import EventTimeWindowDStream
 
         return EventTimeWindowDStream(self, timestamp, windowDuration, slideDuration,
-                                      allowedLateness, key, aggregate)
+                                      allowedLateness, key, value, reduce)
 
 
 # ---- node types ----------------------------------------------------------------------
