@@ -1,0 +1,187 @@
+"""spooldir with the real config loader, memory channel, channel processor and runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from pathlib import Path
+
+from agent.channel_processor import DefaultChannelProcessor
+from agent.channels.memory import MemoryChannel
+from agent.components import ManualClock, Status, SystemClock
+from agent.config.loader import load_text
+from agent.registry import BuildContext
+from agent.runtime.graph import build_agent
+from agent.runtime.runner import PollingRunner
+from agent.selectors import ReplicatingSelector
+from agent.sources.spooldir import SpoolDirSource
+from agent.sources.spooldir.settings import SpoolDirSettings
+
+CONFIG = """
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = spooldir
+a1.sources.r1.spoolDir = {spool}
+a1.sources.r1.fileHeader = true
+a1.sources.r1.batchSize = 50
+a1.sources.r1.channels = c1
+a1.sources.r1.interceptors = ts
+a1.sources.r1.interceptors.ts.type = timestamp
+a1.channels.c1.type = memory
+a1.channels.c1.capacity = 200
+a1.channels.c1.transactionCapacity = 100
+a1.sinks.k1.type = file_roll
+a1.sinks.k1.channel = c1
+a1.sinks.k1.sink.directory = {out}
+a1.sinks.k1.sink.rollInterval = 0
+"""
+
+
+async def wait_for(predicate, timeout: float, step: float = 0.01) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(step)
+    return predicate()
+
+
+def test_agent_moves_every_line_of_every_file_in_order(tmp_path: Path) -> None:
+    spool, out = tmp_path / "spool", tmp_path / "out"
+    spool.mkdir()
+    out.mkdir()
+    expected = []
+    for f in range(12):
+        lines = [f"file{f:02d} line{i:04d}" for i in range(300)]
+        (spool / f"f{f:02d}.log").write_text("\n".join(lines) + "\n")
+        os.utime(spool / f"f{f:02d}.log", (1000 + f, 1000 + f))
+        expected += lines
+    result = load_text(CONFIG.format(spool=spool, out=out), "a1")
+    assert result.config is not None, result.issues
+    ctx = BuildContext(clock=SystemClock())
+    agent = build_agent(result.config, ctx)
+
+    def delivered() -> list[str]:
+        return [line for p in sorted(out.iterdir()) for line in p.read_text().splitlines()]
+
+    async def go() -> None:
+        await agent.start()
+        try:
+            assert await wait_for(lambda: len(delivered()) >= len(expected), timeout=20)
+        finally:
+            await agent.stop(grace=2)
+
+    asyncio.run(go())
+    assert delivered() == expected  # oldest first, nothing lost, nothing repeated
+    assert sorted(p.name for p in spool.iterdir()) == [".flumespool"] + [
+        f"f{f:02d}.log.COMPLETED" for f in range(12)]
+    counters = ctx.metrics.source("r1").counters
+    assert counters["EventAcceptedCount"] == len(expected)
+    assert counters["AppendBatchAcceptedCount"] == 12 * 6
+
+
+def _source_into(
+    channel: MemoryChannel, spool: Path, clock, *, watch: bool = False, **settings
+) -> SpoolDirSource:
+    s = SpoolDirSettings.from_mapping({"spoolDir": str(spool), **settings})
+    src = SpoolDirSource("r1", s, clock=clock, watch=watch)
+    src.channel_processor = DefaultChannelProcessor(ReplicatingSelector({"c1": channel}))
+    return src
+
+
+def _take_all(channel: MemoryChannel) -> list[bytes]:
+    tx = channel.transaction()
+    tx.begin()
+    bodies = []
+    while (event := tx.take()) is not None:
+        bodies.append(event.body)
+    tx.commit()
+    tx.close()
+    return bodies
+
+
+def test_full_memory_channel_backs_off_and_resumes_without_loss(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "a").write_text("".join(f"{i}\n" for i in range(250)))
+    channel = MemoryChannel("c1", capacity=100, transaction_capacity=100)
+    clock = ManualClock()
+    src = _source_into(channel, spool, clock, batchSize=40)
+    got: list[bytes] = []
+
+    async def go() -> None:
+        await src.start()
+        statuses = [await src.process() for _ in range(3)]
+        assert statuses == [Status.READY, Status.READY, Status.BACKOFF]  # 80 in, 40 refused
+        assert channel.size() == 80
+        assert await src.process() is Status.BACKOFF  # still backing off: no retry yet
+        got.extend(_take_all(channel))
+        clock.advance(0.25)
+        for _ in range(50):
+            if await src.process() is Status.BACKOFF:
+                got.extend(_take_all(channel))
+                clock.advance(4)
+        got.extend(_take_all(channel))
+        await src.stop()
+
+    asyncio.run(go())
+    assert got == [str(i).encode() for i in range(250)]
+    assert src.counters["ChannelWriteFail"] >= 1
+
+
+def test_watchdog_wakes_the_source_within_100_ms_of_a_file_landing(tmp_path: Path) -> None:
+    spool, staging = tmp_path / "spool", tmp_path / "staging"
+    spool.mkdir()
+    staging.mkdir()
+    channel = MemoryChannel("c1", capacity=1000, transaction_capacity=100)
+    # pollDelay of a minute: only the watcher can explain a fast pick-up
+    src = _source_into(channel, spool, SystemClock(), pollDelay=60_000, watch=True)
+    latencies: list[float] = []
+
+    async def go() -> None:
+        await src.start()
+        runner = PollingRunner("source r1", src.process)  # backs off 1 s, 2 s, ... up to 5 s
+        src.wakeup = runner.wake  # type: ignore[method-assign]
+        runner.start()
+        try:
+            await asyncio.sleep(0.2)  # the runner is now deep in a BACKOFF wait
+            for n in range(3):
+                (staging / f"f{n}").write_text(f"line {n}\n")
+                landed = time.monotonic()
+                os.rename(staging / f"f{n}", spool / f"f{n}")  # the documented way to land
+                assert await wait_for(lambda n=n: channel.size() > n, timeout=3, step=0.002)
+                latencies.append(time.monotonic() - landed)
+                await asyncio.sleep(0.3)
+        finally:
+            await runner.stop(1)
+            await src.stop()
+
+    asyncio.run(go())
+    assert statistics.median(latencies) < 0.1, latencies
+
+
+def test_without_a_watcher_the_poll_delay_timer_picks_files_up(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    channel = MemoryChannel("c1", capacity=1000, transaction_capacity=100)
+    src = _source_into(channel, spool, SystemClock(), pollDelay=100, watch=False)
+
+    async def go() -> float:
+        await src.start()
+        runner = PollingRunner("source r1", src.process)
+        src.wakeup = runner.wake  # type: ignore[method-assign]
+        runner.start()
+        try:
+            await asyncio.sleep(0.15)
+            (spool / "late").write_text("x\n")
+            landed = time.monotonic()
+            assert await wait_for(lambda: channel.size() == 1, timeout=3)
+            return time.monotonic() - landed
+        finally:
+            await runner.stop(1)
+            await src.stop()
+
+    assert asyncio.run(go()) < 0.9  # pollDelay, not the runner's 1-5 s backoff
