@@ -21,7 +21,7 @@ def test_encode_decode_roundtrip_and_corruption_is_named():
     data = encode(payload)
     assert decode(data) == payload
     flipped = data[:-1] + bytes([data[-1] ^ 1])
-    with pytest.raises(CheckpointCorrupt, match="f.ckpt: checksum mismatch"):
+    with pytest.raises(CheckpointCorrupt, match=r"f\.ckpt: checksum mismatch"):
         decode(flipped, "f.ckpt")
     with pytest.raises(CheckpointCorrupt, match="bad magic"):
         decode(b"X" * 60)

@@ -24,7 +24,7 @@ def ssc_at(ms: int = 0, batch: float = 1) -> tuple[StreamingContext, ManualClock
 def test_no_output_operation_fails_start_with_sparks_message():
     ssc, _ = ssc_at()
     ssc.queueStream([[1]]).map(lambda x: x)
-    with pytest.raises(IllegalArgumentException, match="^requirement failed: No output "
+    with pytest.raises(IllegalArgumentException, match=r"^requirement failed: No output "
                                                        "operations registered"):
         ssc.start()
 
@@ -183,7 +183,7 @@ def test_failed_batch_nacks_stops_the_context_and_await_termination_raises():
 
 
 def test_graceful_stop_processes_data_already_received():
-    ssc, clock = ssc_at(0)
+    ssc, _clock = ssc_at(0)
     receiver = Recorder()
     got = []
     ssc.receiverStream(receiver).foreachRDD(lambda rdd: got.extend(rdd.collect()))
