@@ -1,0 +1,318 @@
+"""``FlumeUtils``: Flume push and pull receivers, mirroring ``pyspark.streaming.flume``.
+
+Records are ``(headers_dict, body)`` tuples, the body passed through ``bodyDecoder``
+(UTF-8 by default), exactly as in PySpark.
+
+Guarantees (see the README's table):
+
+- push, no checkpoint: like Spark, every ``appendBatch`` is answered ``OK`` once it is in
+  memory; a consumer crash loses what was received but not yet processed.
+- push + checkpoint: events are written to a write-ahead log under the checkpoint
+  directory and ``OK`` is answered only once that is durable; after a crash the log is
+  replayed from the last checkpoint (at-least-once, never a silent loss).
+- pull, no checkpoint: a batch is acked as soon as it is stored in memory (Spark's
+  behaviour).
+- pull + checkpoint: a batch is acked only after the checkpoint covering it is durable.
+  If the consumer dies between that checkpoint and the ack, the agent rolls the batch back
+  and serves it again under a new sequence number; the receiver recognises those events
+  by content digest (the checkpoint keeps the digests of the batch it covered) and counts
+  them once: exactly-once window results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from consumer.receiver import ReceiverContext
+from consumer.wal import WriteAheadLog
+from protocol.rpc import CallRequest
+from protocol.schemas import AVRO_SOURCE_PROTOCOL, SPARK_FLUME_PROTOCOL
+from protocol.transport import Connection, RpcClient, RpcError, RpcServer
+
+log = logging.getLogger(__name__)
+
+Decoder = Callable[[bytes], Any]
+
+
+def utf8_decoder(s: bytes | None) -> str | None:
+    """PySpark's default body decoder; undecodable bytes become U+FFFD instead of killing
+    the job (a poison event would otherwise be redelivered forever)."""
+    if s is None:
+        return None
+    return s.decode("utf-8", errors="replace")
+
+
+def _records(events: Iterable[dict[str, Any]], decoder: Decoder) -> list[tuple[Any, Any]]:
+    return [(e["headers"], decoder(e["body"])) for e in events]
+
+
+class FlumePushReceiver:
+    """An Avro source inside the consumer: the agent's avro sink pushes here."""
+
+    def __init__(self, ssc: Any, hostname: str, port: int, deflate: bool,
+                 decoder: Decoder) -> None:
+        self._ssc = ssc
+        self.hostname = hostname
+        self.port = port
+        self.deflate = deflate
+        self.decoder = decoder
+        self._server: RpcServer | None = None
+        self._ctx: ReceiverContext | None = None
+        self._wal: WriteAheadLog | None = None
+        self._restored_acked = 0
+        self._covered = 0
+
+    @property
+    def reliable(self) -> bool:
+        return getattr(self._ssc, "_checkpoint_dir", None) is not None
+
+    def _wal_dir(self) -> str:
+        return os.path.join(self._ssc._checkpoint_dir, "receivers",
+                            f"push-{self.hostname}-{self.port}")
+
+    async def start(self, ctx: ReceiverContext) -> None:
+        self._ctx = ctx
+        if self.reliable:
+            self._wal = WriteAheadLog(self._wal_dir())
+            start = max(self._restored_acked, self._covered)
+            replay = await asyncio.to_thread(self._wal.open, start)
+            for end, raw in replay:
+                ctx.store([(h, self.decoder(b)) for h, b in raw], token=end)
+            if replay:
+                log.info("push receiver %s:%d: replayed %d logged batches",
+                         self.hostname, self.port, len(replay))
+        self._server = RpcServer(AVRO_SOURCE_PROTOCOL, self._handle, self.hostname, self.port,
+                                 deflate=self.deflate, name="flume push receiver")
+        await self._server.start()
+        self.port = self._server.port
+
+    async def _handle(self, call: CallRequest, conn: Connection) -> Any:
+        assert self._ctx is not None
+        events = (call.params["events"] if call.message == "appendBatch"
+                  else [call.params["event"]])
+        if self._wal is None:
+            self._ctx.store(_records(events, self.decoder))
+            return "OK"
+        raw = [(e["headers"], e["body"]) for e in events]
+        try:
+            end = await self._wal.append(raw)
+        except OSError as exc:
+            log.error("push receiver: write-ahead log failed: %s", exc)
+            return "FAILED"  # the agent keeps the events and retries
+        self._ctx.store(_records(events, self.decoder), token=end)
+        return "OK"
+
+    def on_batch_done(self, tokens: list[int]) -> None:
+        if self._wal is not None and tokens:
+            self._wal.acknowledge(max(tokens))
+
+    def snapshot(self) -> dict[str, int]:
+        return {"acked": self._wal.acked if self._wal else self._restored_acked}
+
+    def restore(self, data: dict[str, int]) -> None:
+        self._restored_acked = int(data.get("acked", 0))
+
+    def restore_unacknowledged(self, tokens: list[int]) -> None:
+        """The checkpoint covered these entries but their ack had not been recorded."""
+        if tokens:
+            self._covered = max(self._covered, max(tokens))
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+        if self._wal is not None:
+            self._wal.close()
+
+
+@dataclass(frozen=True)
+class PullToken:
+    """Identifies one polled batch: where to ack it, and what it held (for recovery)."""
+
+    address: str
+    sequence: str
+    digests: tuple[bytes, ...] = ()
+
+
+def digest(event: dict[str, Any]) -> bytes:
+    h = hashlib.blake2b(digest_size=8)
+    for k in sorted(event["headers"]):
+        h.update(k.encode())
+        h.update(b"\0")
+        h.update(event["headers"][k].encode())
+        h.update(b"\0")
+    h.update(event["body"])
+    return h.digest()
+
+
+class FlumePollingReceiver:
+    """Polls SparkSink-compatible sinks (``getEventBatch`` / ``ack`` / ``nack``)."""
+
+    def __init__(self, ssc: Any, addresses: list[tuple[str, int]], max_batch_size: int,
+                 parallelism: int, decoder: Decoder, retry_max: float = 5.0) -> None:
+        if not addresses:
+            raise ValueError("createPollingStream needs at least one (host, port) address")
+        self._ssc = ssc
+        self.addresses = [(h, int(p)) for h, p in addresses]
+        self.max_batch_size = max_batch_size
+        self.parallelism = max(parallelism, len(self.addresses))
+        self.decoder = decoder
+        self.retry_max = retry_max
+        self._ctx: ReceiverContext | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._clients: dict[str, list[RpcClient]] = collections.defaultdict(list)
+        self._by_token: dict[tuple[str, str], RpcClient] = {}
+        # digests of events a checkpoint counted but the agent may serve again, per address
+        self._recovering: dict[str, collections.Counter[bytes]] = {}
+        self._recovered = asyncio.Event()
+        self.stopping = False
+
+    @property
+    def reliable(self) -> bool:
+        return getattr(self._ssc, "_checkpoint_dir", None) is not None
+
+    def restore_unacknowledged(self, tokens: list[PullToken]) -> None:
+        for t in tokens:
+            self._recovering.setdefault(t.address, collections.Counter()).update(t.digests)
+
+    async def start(self, ctx: ReceiverContext) -> None:
+        self._ctx = ctx
+        if not self._recovering:
+            self._recovered.set()
+        for i in range(self.parallelism):
+            host, port = self.addresses[i % len(self.addresses)]
+            # A SparkSink answers only when it has events, so no request timeout applies.
+            client = RpcClient(SPARK_FLUME_PROTOCOL, host, port, connect_timeout=10,
+                               request_timeout=365 * 24 * 3600)
+            self._clients[client.address].append(client)
+            first = i < len(self.addresses)  # one worker per address runs recovery
+            self._tasks.append(asyncio.create_task(self._worker(client, first)))
+
+    async def _worker(self, client: RpcClient, recovery_worker: bool) -> None:
+        if not recovery_worker:
+            await self._recovered.wait()
+        delay = 0.1
+        while not self.stopping:
+            try:
+                batch = await client.call("getEventBatch", {"n": self.max_batch_size})
+            except asyncio.CancelledError:
+                raise
+            except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
+                log.warning("polling %s failed: %s; retrying in %.1fs", client.address, exc,
+                            delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            if batch["errorMsg"]:
+                log.warning("sink %s: %s", client.address, batch["errorMsg"])
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            delay = 0.1
+            await self._store(client, batch)
+
+    async def _store(self, client: RpcClient, batch: dict[str, Any]) -> None:
+        assert self._ctx is not None
+        events = batch["events"]
+        seq = batch["sequenceNumber"]
+        pending = self._recovering.get(client.address)
+        if pending:
+            events = self._drop_counted(client.address, pending, events)
+        self._finish_recovery(client.address)
+        if not self.reliable:
+            self._ctx.store(_records(events, self.decoder))
+            await self._ack_or_nack(client, seq, "ack")
+            return
+        if not events:  # all of it was counted before the crash
+            await self._ack_or_nack(client, seq, "ack")
+            return
+        token = PullToken(client.address, seq, tuple(digest(e) for e in events))
+        self._by_token[(token.address, seq)] = client
+        self._ctx.store(_records(events, self.decoder), token=token)
+
+    def _drop_counted(self, address: str, pending: collections.Counter[bytes],
+                      events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rolled-back events sit at the head of the agent's channel: drop the leading
+        events a checkpoint already counted."""
+        kept = []
+        for i, e in enumerate(events):
+            d = digest(e)
+            if pending[d] > 0:
+                pending[d] -= 1
+                continue
+            kept = events[i:]
+            pending.clear()
+            break
+        dropped = len(events) - len(kept)
+        if dropped:
+            log.info("polling %s: %d redelivered events were already counted", address,
+                     dropped)
+        return kept
+
+    def _finish_recovery(self, address: str) -> None:
+        pending = self._recovering.get(address)
+        if pending is not None and sum(pending.values()) == 0:
+            del self._recovering[address]
+        if not self._recovering:
+            self._recovered.set()
+
+    async def _ack_or_nack(self, client: RpcClient, seq: str, verb: str) -> None:
+        try:
+            await client.call(verb, {"sequenceNumber": seq})
+        except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
+            # The agent rolls the batch back on its own (timeout or lost connection).
+            log.warning("%s %s to %s failed: %s", verb, seq, client.address, exc)
+
+    async def on_batch_done(self, tokens: list[PullToken]) -> None:
+        await self._settle(tokens, "ack")
+
+    async def on_batch_failed(self, tokens: list[PullToken], error: BaseException) -> None:
+        await self._settle(tokens, "nack")
+
+    async def _settle(self, tokens: list[PullToken], verb: str) -> None:
+        calls = []
+        for t in tokens:
+            client = self._by_token.pop((t.address, t.sequence), None)
+            if client is not None:
+                calls.append(self._ack_or_nack(client, t.sequence, verb))
+        await asyncio.gather(*calls)
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for clients in self._clients.values():
+            for c in clients:
+                await c.close()
+
+
+class FlumeUtils:
+    @staticmethod
+    def createStream(ssc: Any, hostname: str, port: int, storageLevel: Any = None,
+                     enableDecompression: bool = False,
+                     bodyDecoder: Decoder = utf8_decoder) -> Any:
+        """Push model: run an Avro source on ``hostname:port`` for Flume's avro sink."""
+        receiver = FlumePushReceiver(ssc, hostname, port, enableDecompression, bodyDecoder)
+        return ssc.receiverStream(receiver)
+
+    @staticmethod
+    def createPollingStream(ssc: Any, addresses: list[tuple[str, int]], storageLevel: Any = None,
+                            maxBatchSize: int = 1000, parallelism: int = 5,
+                            bodyDecoder: Decoder = utf8_decoder) -> Any:
+        """Pull model: poll SparkSink-compatible sinks at ``addresses``."""
+        receiver = FlumePollingReceiver(ssc, addresses, maxBatchSize, parallelism, bodyDecoder)
+        return ssc.receiverStream(receiver)
+
+
+__all__ = ["FlumeUtils", "utf8_decoder"]
