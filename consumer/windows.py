@@ -23,9 +23,12 @@ Durations are integer milliseconds here; the API layer converts seconds with
 from __future__ import annotations
 
 import operator
+import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from consumer.checkpoint import Blob
 
 __all__ = [
     "BatchWindow",
@@ -75,6 +78,7 @@ class BatchWindow:
         self.window_ms = window_ms
         self.slide_ms = slide_ms
         self.batches: dict[int, list[Any]] = {}
+        self._encoded = EncodedCache()
 
     def add(self, t_ms: int, items: list[Any]) -> None:
         self.batches[t_ms] = items
@@ -94,10 +98,10 @@ class BatchWindow:
             del self.batches[bt]
 
     def snapshot(self) -> dict[str, Any]:
-        return {"batches": list(self.batches.items())}
+        return {"batches": self._encoded.encode_all(self.batches)}
 
     def restore(self, data: dict[str, Any]) -> None:
-        self.batches = dict(data["batches"])
+        self.batches = self._encoded.decode_all(data["batches"])
 
 
 class ReducedWindow:
@@ -120,6 +124,7 @@ class ReducedWindow:
         self.slide_ms = slide_ms
         self.additive = func is operator.add and inv_func in (operator.sub, None)
         self.batches: dict[int, dict[Any, Any]] = {}
+        self._encoded = EncodedCache()
         self.prev_time: int | None = None
         self.prev: dict[Any, Any] = {}
         self.last_path = ""  # "incremental" or "recompute": observable for tests
@@ -217,10 +222,35 @@ class ReducedWindow:
 
     # ---- checkpoint data -------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        return {"batches": list(self.batches.items()), "prev_time": self.prev_time,
+        return {"batches": self._encoded.encode_all(self.batches), "prev_time": self.prev_time,
                 "prev": list(self.prev.items())}
 
     def restore(self, data: dict[str, Any]) -> None:
-        self.batches = dict(data["batches"])
+        self.batches = self._encoded.decode_all(data["batches"])
         self.prev_time = data["prev_time"]
         self.prev = dict(data["prev"])
+
+
+class EncodedCache:
+    """Pickles each retained batch once, as a checkpoint :class:`Blob`: batches never change
+    after they are added, so a per-batch checkpoint encodes (and the store writes) only the
+    newest one and refers to the others by name."""
+
+    def __init__(self) -> None:
+        self._bytes: dict[int, Blob] = {}
+
+    def encode_all(self, batches: dict[int, Any]) -> list[tuple[int, Blob]]:
+        cache = self._bytes
+        for t in [t for t in cache if t not in batches]:
+            del cache[t]
+        out = []
+        for t, data in batches.items():
+            blob = cache.get(t)
+            if blob is None:
+                cache[t] = blob = Blob(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+            out.append((t, blob))
+        return out
+
+    def decode_all(self, encoded: list[tuple[int, Blob]]) -> dict[int, Any]:
+        self._bytes = dict(encoded)
+        return {t: pickle.loads(blob.data) for t, blob in encoded}
