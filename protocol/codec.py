@@ -7,15 +7,16 @@ every byte it sees comes from a peer.
 from __future__ import annotations
 
 import io
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.types import Schema
 
 from protocol.errors import RemoteProtocolError
 
-__all__ = ["Schema", "decode", "encode", "parse", "read_long", "read_string", "write_long",
-           "write_string"]
+__all__ = ["Schema", "decode", "encode", "encode_event_array", "parse", "read_long",
+           "read_string", "write_long", "write_string"]
 
 
 def parse(schema: Any, named: dict[str, Any] | None = None) -> Schema:
@@ -56,6 +57,44 @@ def write_long(n: int) -> bytes:
         z >>= 7
     out.append(z)
     return bytes(out)
+
+
+_SMALL = [bytes([(n << 1)]) if n < 64 else bytes([((n << 1) & 0x7F) | 0x80, (n << 1) >> 7])
+          for n in range(8192)]
+
+
+class _EventLike(Protocol):
+    headers: dict[str, str]
+    body: bytes
+
+
+def encode_event_array(events: Sequence[_EventLike]) -> bytes:
+    """``array<AvroFlumeEvent>`` (same layout as ``array<SparkSinkEvent>``) straight from
+    Event objects: the one hot path where a hand-written encoder beats fastavro (~1.5x,
+    measured by bench/rpc_throughput.py) and saves building a dict per event. Tested
+    byte-for-byte against fastavro."""
+    small = _SMALL
+    out: list[bytes] = []
+    ap = out.append
+    if events:
+        ap(write_long(len(events)))
+    for e in events:
+        headers = e.headers
+        if headers:
+            ap(small[len(headers)] if len(headers) < 8192 else write_long(len(headers)))
+            for k, v in headers.items():
+                kb = k.encode()
+                vb = v.encode()
+                ap(small[len(kb)] if len(kb) < 8192 else write_long(len(kb)))
+                ap(kb)
+                ap(small[len(vb)] if len(vb) < 8192 else write_long(len(vb)))
+                ap(vb)
+        ap(b"\x00")
+        body = e.body
+        ap(small[len(body)] if len(body) < 8192 else write_long(len(body)))
+        ap(body)
+    ap(b"\x00")
+    return b"".join(out)
 
 
 def write_string(s: str) -> bytes:

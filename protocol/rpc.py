@@ -212,12 +212,13 @@ class ServerSession(_Connection):
     def _system_errors(self) -> codec.Schema:
         return next(iter(self.protocol.messages.values())).errors
 
-    def respond(self, call: CallRequest, value: Any) -> None:
-        """Queue the normal reply to ``call``."""
+    def respond(self, call: CallRequest, value: Any, *, encoded: bytes | None = None) -> None:
+        """Queue the normal reply to ``call``; ``encoded`` is the value already in Avro."""
         if call.one_way:
             return
         message = self.protocol.messages[call.message]
-        body = codec.encode(message.response, {"value": value})
+        body = encoded if encoded is not None else codec.encode(message.response,
+                                                               {"value": value})
         self._emit(call.serial, [call.handshake, _EMPTY_META, _OK_FLAG + body])
 
     def respond_error(self, call: CallRequest, error: str) -> None:
@@ -268,16 +269,19 @@ class ClientSession(_Connection):
     def pending(self) -> int:
         return len(self._pending) + len(self._hs.queued)
 
-    def send_request(self, message: str, params: dict[str, Any]) -> int:
+    def send_request(
+        self, message: str, params: dict[str, Any], *, encoded: bytes | None = None
+    ) -> int:
         """Encode a call; its bytes appear in data_to_send() (after the handshake completes,
-        if another request is still handshaking). Returns the serial to match the reply."""
+        if another request is still handshaking). Returns the serial to match the reply.
+        ``encoded``: the parameters already in Avro (see codec.encode_event_array)."""
         if self.failed:
             raise LocalProtocolError(f"connection already failed: {self.failed}")
         msg = self.protocol.messages.get(message)
         if msg is None:
             raise LocalProtocolError(f"{self.protocol.name} has no message {message!r}")
         try:
-            body = codec.encode(msg.request, params)
+            body = encoded if encoded is not None else codec.encode(msg.request, params)
         except Exception as exc:
             raise LocalProtocolError(f"cannot encode {message} parameters: {exc}") from exc
         out = _Outgoing(self._take_serial(), msg, body)

@@ -53,6 +53,15 @@ class Connection:
                 log.exception("close callback failed for %s", self.peer)
 
 
+class Encoded:
+    """A handler's response value already encoded in Avro (skips the generic encoder)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 Handler = Callable[[CallRequest, Connection], Awaitable[Any]]
 
 
@@ -168,7 +177,10 @@ class RpcServer:
                     log.debug("%s: %s from %s failed: %r", self.name, call.message, conn.peer, exc)
                     session.respond_error(call, f"{type(exc).__name__}: {exc}")
                 else:
-                    session.respond(call, value)
+                    if isinstance(value, Encoded):
+                        session.respond(call, None, encoded=value.data)
+                    else:
+                        session.respond(call, value)
             out = session.data_to_send()
             if out:
                 writer.write(out)
@@ -240,13 +252,16 @@ class RpcClient:
             self._reader_task = asyncio.create_task(self._read_loop(reader, self._session))
             self.connections_created += 1
 
-    async def call(self, message: str, params: dict[str, Any]) -> Any:
+    async def call(
+        self, message: str, params: dict[str, Any], *, encoded: bytes | None = None
+    ) -> Any:
         """Send one call and wait for its answer; raises RpcError, TimeoutError or
-        ConnectionError. The connection is dropped on anything but a clean answer."""
+        ConnectionError. The connection is dropped on anything but a clean answer.
+        ``encoded``: the parameters already in Avro."""
         await self.connect()
         session, writer = self._session, self._writer
         assert session is not None and writer is not None
-        serial = session.send_request(message, params)
+        serial = session.send_request(message, params, encoded=encoded)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[serial] = fut
         try:
@@ -325,4 +340,4 @@ class RpcClient:
         await self._drop("client closed")
 
 
-__all__ = ["Connection", "LocalProtocolError", "RpcClient", "RpcError", "RpcServer"]
+__all__ = ["Connection", "Encoded", "LocalProtocolError", "RpcClient", "RpcError", "RpcServer"]

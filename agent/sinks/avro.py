@@ -18,6 +18,8 @@ from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
 from agent.sinks import EventDeliveryException, count_batch, rollback_quietly, take_batch
 from agent.tls import TlsConfigError, client_context
+from protocol.codec import encode_event_array
+from protocol.event import Event
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
 from protocol.transport import RpcClient, RpcError
 
@@ -71,7 +73,7 @@ class AvroSink(Sink):
             batch = take_batch(tx, self.batch_size)
             count_batch(self.counter, len(batch), self.batch_size)
             if batch:
-                await self._deliver([{"headers": e.headers, "body": e.body} for e in batch])
+                await self._deliver(batch)
             tx.commit()
         except BaseException:
             rollback_quietly(tx)
@@ -81,11 +83,12 @@ class AvroSink(Sink):
         self.counter.counters["EventDrainSuccessCount"] += len(batch)
         return Status.READY if batch else Status.BACKOFF
 
-    async def _deliver(self, records: list[dict[str, object]]) -> None:
+    async def _deliver(self, records: list[Event]) -> None:
         c = self.counter.counters
         created = self.client.connections_created
         try:
-            status = await self.client.call("appendBatch", {"events": records})
+            status = await self.client.call("appendBatch", {},
+                                            encoded=encode_event_array(records))
         except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
             c["EventWriteFail"] += 1
             if self.client.connections_created == created and not self.client.connected:

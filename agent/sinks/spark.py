@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 from agent.components import Sink, Status, Transaction
 from agent.metrics import CounterGroup
 from agent.sinks import count_batch, rollback_quietly, take_batch
-from protocol.event import to_avro
+from protocol.codec import encode_event_array, write_string
+from protocol.event import Event
 from protocol.rpc import CallRequest
 from protocol.schemas import SPARK_FLUME_PROTOCOL
-from protocol.transport import Connection, RpcServer
+from protocol.transport import Connection, Encoded, RpcServer
 
 if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
@@ -108,7 +109,7 @@ class SparkSink(Sink):
     def _error(self, msg: str) -> dict[str, Any]:
         return {"errorMsg": msg, "sequenceNumber": "", "events": []}
 
-    async def _get_batch(self, n: int, conn: Connection) -> dict[str, Any]:
+    async def _get_batch(self, n: int, conn: Connection) -> dict[str, Any] | Encoded:
         if n <= 0:
             return self._error(f"getEventBatch needs n > 0, got {n}")
         async with self._slots:
@@ -135,13 +136,14 @@ class SparkSink(Sink):
                     pass
         return self._error("Spark sink has been stopped!")
 
-    def _hand_out(self, tx: Transaction, events: list[Any], conn: Connection) -> dict[str, Any]:
+    def _hand_out(self, tx: Transaction, events: list[Event], conn: Connection) -> Encoded:
         seq = next(self._sequence)
         timer = asyncio.get_running_loop().call_later(
             self.timeout, self._finish, seq, False, f"no ack within {self.timeout:g}s")
         self._outstanding[seq] = _Outstanding(tx, len(events), timer)
         conn.on_close(lambda: self._finish(seq, commit=False, why=f"poller {conn.peer} went away"))
-        return {"errorMsg": "", "sequenceNumber": seq, "events": [to_avro(e) for e in events]}
+        # EventBatch{errorMsg = "", sequenceNumber, events}, encoded without per-event dicts
+        return Encoded(b"\x00" + write_string(seq) + encode_event_array(events))
 
     def _finish(self, seq: str, commit: bool, why: str) -> None:
         out = self._outstanding.pop(seq, None)

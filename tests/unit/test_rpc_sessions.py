@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol import codec
 from protocol.errors import LocalProtocolError, RemoteProtocolError
+from protocol.event import Event, to_avro
 from protocol.framing import encode_pack
 from protocol.rpc import ClientSession, ProtocolCache, ServerSession
 from protocol.schemas import (
@@ -226,3 +228,13 @@ def test_random_pack_payloads_only_ever_raise_remote_protocol_errors(payload: by
             ServerSession(AVRO_SOURCE_PROTOCOL).feed(encode_pack(1, [body]))
         except RemoteProtocolError:
             pass
+
+
+@given(st.lists(st.builds(Event, st.dictionaries(st.text(max_size=300), st.text(max_size=300),
+                                                 max_size=4),
+                          st.binary(max_size=9000)), max_size=6))
+@settings(max_examples=80)
+def test_hand_written_event_array_encoder_matches_fastavro(batch: list[Event]) -> None:
+    schema = AVRO_SOURCE_PROTOCOL.messages["appendBatch"].request
+    expected = codec.encode(schema, {"events": [to_avro(e) for e in batch]})
+    assert codec.encode_event_array(batch) == expected
