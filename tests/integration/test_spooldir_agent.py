@@ -144,7 +144,7 @@ def test_watchdog_wakes_the_source_within_100_ms_of_a_file_landing(tmp_path: Pat
     async def go() -> None:
         await src.start()
         runner = PollingRunner("source r1", src.process)  # backs off 1 s, 2 s, ... up to 5 s
-        src.wakeup = runner.wake  # type: ignore[method-assign]
+        src.wakeup = runner.wake
         runner.start()
         try:
             await asyncio.sleep(0.2)  # the runner is now deep in a BACKOFF wait
@@ -172,7 +172,7 @@ def test_without_a_watcher_the_poll_delay_timer_picks_files_up(tmp_path: Path) -
     async def go() -> float:
         await src.start()
         runner = PollingRunner("source r1", src.process)
-        src.wakeup = runner.wake  # type: ignore[method-assign]
+        src.wakeup = runner.wake
         runner.start()
         try:
             await asyncio.sleep(0.15)

@@ -32,7 +32,8 @@ def java_lines(text: str, max_len: int) -> list[str]:
     """Reference: Flume's LineDeserializer.readLine loop over UTF-16 code units."""
     units = text.encode("utf-16-le", "surrogatepass")
     chars = [units[i : i + 2].decode("utf-16-le", "surrogatepass") for i in range(0, len(units), 2)]
-    out, i = [], 0
+    out: list[str] = []
+    i = 0
     while True:
         sb, read = [], 0
         while i < len(chars):

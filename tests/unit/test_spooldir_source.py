@@ -238,7 +238,7 @@ def test_poll_delay_gates_rescans_until_the_clock_moves(spool_dir: Path) -> None
 def test_a_wakeup_from_the_watcher_skips_the_poll_delay(spool_dir: Path) -> None:
     src = make_source(spool_dir, ManualClock(), pollDelay=60_000)
     woken: list[bool] = []
-    src.wakeup = lambda: woken.append(True)  # type: ignore[method-assign]
+    src.wakeup = lambda: woken.append(True)
 
     async def go() -> None:
         await src.start()

@@ -37,7 +37,9 @@ class FakeProcessor:
         return [e.body for batch in self.batches for e in batch]
 
 
-def make_source(spool: Path, clock: ManualClock | None = None, **settings: Any) -> SpoolDirSource:
+def make_source(
+    spool: Path, clock: ManualClock | None = None, /, **settings: Any
+) -> SpoolDirSource:
     s = SpoolDirSettings.from_mapping({"spoolDir": str(spool), **settings})
     src = SpoolDirSource("r1", s, clock=clock or ManualClock(), watch=False)
     src.channel_processor = FakeProcessor()
