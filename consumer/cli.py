@@ -1,0 +1,190 @@
+"""``flume-consumer``: the consumer daemon.
+
+* ``flume-consumer [OPTIONS]`` runs the built-in default job (Apache access-log top URLs);
+* ``flume-consumer run JOB.yaml`` runs a declarative job, ``run JOB.py [ARGS]...`` a
+  pyspark.streaming-style script (as ``__main__``, with ``sys.argv = [JOB.py, *ARGS]``);
+* ``flume-consumer validate JOB`` checks a job without running it (nothing is opened/bound).
+
+Exit codes: 0 clean stop, 1 runtime failure, 2 bad job or usage, 130 forced stop (a second
+SIGTERM/SIGINT). See docs/jobs.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from consumer.jobs.default import OPTION_NAMES, default_job_data
+from consumer.jobs.runner import EXIT_OK, EXIT_USAGE, run_job, run_script, summarize
+from consumer.jobs.spec import Issue, JobInvalid
+from consumer.jobs.validate import load_job_file, parse_address, validate_job
+
+__all__ = ["cli", "main"]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_JOB_OPTIONS = ("host", "port", "pull", "checkpoint", "batch", "window", "slide", "top",
+                       "sqlite")
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _job_kind(path: str) -> str:
+    if path.endswith(".py"):
+        return "py"
+    if path.endswith(YAML_SUFFIXES):
+        return "yaml"
+    raise click.BadParameter(f"{path}: a job is a .py script or a .yaml/.yml file",
+                             param_hint="JOB")
+
+
+def _report(issues: list[Issue]) -> None:
+    for issue in issues:
+        click.echo(str(issue), err=True)
+    click.echo(f"{len(issues)} problem(s) found", err=True)
+
+
+def _check_pull(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...],
+                ) -> tuple[str, ...]:
+    for value in values:
+        parsed = parse_address(value)
+        if isinstance(parsed, str):
+            raise click.BadParameter(parsed)
+    return values
+
+
+log_level_option = click.option(
+    "--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="INFO",
+    show_default=True, help="Log level (logs go to stderr; results to stdout).")
+duration_option = click.option(
+    "--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+    help="Stop gracefully by itself after SECONDS.")
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Push receiver: address to listen on for Flume's avro sink.")
+@click.option("--port", type=click.IntRange(1, 65535), default=9092, show_default=True,
+              help="Push receiver: port to listen on.")
+@click.option("--pull", multiple=True, metavar="HOST:PORT", callback=_check_pull,
+              help="Poll a SparkSink at HOST:PORT instead of listening (repeatable).")
+@click.option("--checkpoint", metavar="DIR", default=None,
+              help="Checkpoint directory: state survives restarts, events are acknowledged "
+                   "only once checkpointed.")
+@click.option("--batch", type=float, default=1.0, show_default=True, metavar="SECONDS",
+              help="Batch interval.")
+@click.option("--window", type=float, default=300.0, show_default=True, metavar="SECONDS",
+              help="Window length (a multiple of --batch).")
+@click.option("--slide", type=float, default=1.0, show_default=True, metavar="SECONDS",
+              help="Slide interval (a multiple of --batch).")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, metavar="N",
+              help="URLs printed per window.")
+@click.option("--sqlite", metavar="PATH", default=None,
+              help="Also write every window's counts to this SQLite database.")
+@duration_option
+@log_level_option
+@click.pass_context
+def cli(ctx: click.Context, host: str, port: int, pull: tuple[str, ...], checkpoint: str | None,
+        batch: float, window: float, slide: float, top: int, sqlite: str | None,
+        duration: float | None, log_level: str) -> None:
+    """Spark-Streaming-style consumer for Flume events.
+
+    Without a command, runs the built-in job: request counts per URL of Apache combined
+    access-log events over a sliding window, top URLs printed every slide."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(duration=duration, log_level=log_level)
+    if ctx.invoked_subcommand is not None:
+        given = [f"--{name}" for name in DEFAULT_JOB_OPTIONS
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply to the built-in default "
+                                   "job (set them in the job file instead)")
+        return
+    setup_logging(log_level)
+    data = default_job_data(host=host, port=port, pull=pull, checkpoint=checkpoint, batch=batch,
+                            window=window, slide=slide, top=top, sqlite=sqlite)
+    spec, issues = validate_job(data, "flume-consumer")
+    if spec is None:
+        _report([Issue(i.source, None, OPTION_NAMES.get(i.path, i.path), i.message)
+                 for i in issues])
+        ctx.exit(EXIT_USAGE)
+    ctx.exit(run_job(spec, duration=duration))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True,
+                               "allow_interspersed_args": False})
+@duration_option
+@log_level_option
+@click.argument("job", type=click.Path(exists=True, dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx: click.Context, duration: float | None, log_level: str, job: str,
+        args: tuple[str, ...]) -> None:
+    """Run JOB: a .yaml declarative job, or a .py pyspark.streaming-style script that gets
+    ARGS as its sys.argv[1:]."""
+    kind = _job_kind(job)
+    parent: dict[str, Any] = ctx.obj or {}
+    if ctx.get_parameter_source("log_level") != click.core.ParameterSource.COMMANDLINE:
+        log_level = parent.get("log_level", log_level)
+    duration = duration if duration is not None else parent.get("duration")
+    setup_logging(log_level)
+    if kind == "py":
+        if duration is not None:
+            raise click.UsageError("--duration applies to .yaml jobs; a script decides when "
+                                   "it stops")
+        ctx.exit(run_script(job, args))
+    if args:
+        raise click.UsageError(f"unexpected arguments after {job}: {' '.join(args)} (only .py "
+                               "jobs take arguments)")
+    try:
+        spec = load_job_file(job)
+    except JobInvalid as exc:
+        _report(exc.issues)
+        ctx.exit(EXIT_USAGE)
+    ctx.exit(run_job(spec, duration=duration))
+
+
+@cli.command()
+@click.argument("job", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def validate(ctx: click.Context, job: str) -> None:
+    """Check JOB without running it: a .yaml job is fully validated (every problem, with its
+    line), a .py script is compiled. Exit 0 if it is fine, 2 otherwise."""
+    if _job_kind(job) == "py":
+        try:
+            with open(job, encoding="utf-8") as fh:
+                compile(fh.read(), job, "exec")
+        except SyntaxError as exc:
+            click.echo(f"{job}:{exc.lineno}: syntax error: {exc.msg}", err=True)
+            ctx.exit(EXIT_USAGE)
+        except (OSError, ValueError) as exc:
+            click.echo(f"{job}: cannot compile: {exc}", err=True)
+            ctx.exit(EXIT_USAGE)
+        click.echo(f"{job}: OK (compiles)")
+        ctx.exit(EXIT_OK)
+    try:
+        spec = load_job_file(job)
+    except JobInvalid as exc:
+        _report(exc.issues)
+        ctx.exit(EXIT_USAGE)
+    click.echo(f"{job}: OK: {summarize(spec)}")
+    for out in spec.outputs:
+        if out.path:
+            click.echo(f"  {out.kind}: {os.path.abspath(out.path)}"
+                       + (f" (table {out.table})" if out.table else ""))
+    ctx.exit(EXIT_OK)
+
+
+def main() -> None:
+    cli(prog_name="flume-consumer")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""PURE aggregations for declarative jobs: how values of one key combine inside a window.
+
+Each aggregation works on an *accumulator* and is described by five functions:
+
+* ``batch(pairs)``: one batch's ``(key, value)`` pairs -> ``{key: accumulator}``, computed in
+  one pass with in-place updates (the window then merges one partial per key per batch
+  instead of one per record);
+* ``lift(value)``: the accumulator of a single value (event-time windows fold records one by
+  one);
+* ``combine(a, b)``: merge two accumulators into a NEW one (never mutating: the engine keeps
+  per-batch partials for later windows);
+* ``inverse(a, b)``: remove partial ``b`` from ``a``, or ``None`` when the aggregation cannot
+  be undone (min, max): such windows are recomputed from their batches each slide;
+* ``keep(acc)``: False once a key has nothing left in the window (its records all slid out),
+  so incremental windows drop it instead of reporting a zero (Spark's ``filterFunc``);
+* ``finalize(acc)``: the reported value.
+
+Sums of floats computed incrementally (add the new batch, subtract the old) can drift in the
+last bits; integer sums are exact.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["AGGREGATIONS", "Aggregation", "make_aggregation", "rank_top_k"]
+
+Pair = tuple[Any, Any]
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    name: str
+    needs_value: bool
+    numeric: bool  # values must be numbers (validation/extraction converts them)
+    batch: Callable[[Iterable[Pair]], dict[Any, Any]]
+    lift: Callable[[Any], Any]
+    combine: Callable[[Any, Any], Any]
+    inverse: Callable[[Any, Any], Any] | None
+    keep: Callable[[Any], bool]
+    finalize: Callable[[Any], Any]
+
+
+def _count_batch(pairs: Iterable[Pair]) -> dict[Any, Any]:
+    return dict(Counter(k for k, _ in pairs))
+
+
+def _sum_batch(pairs: Iterable[Pair]) -> dict[Any, Any]:
+    acc: dict[Any, list[Any]] = {}
+    for k, v in pairs:
+        slot = acc.get(k)
+        if slot is None:
+            acc[k] = [v, 1]
+        else:
+            slot[0] += v
+            slot[1] += 1
+    return {k: (s, n) for k, (s, n) in acc.items()}
+
+
+def _sum_n_add(a: tuple[Any, int], b: tuple[Any, int]) -> tuple[Any, int]:
+    return (a[0] + b[0], a[1] + b[1])
+
+
+def _sum_n_sub(a: tuple[Any, int], b: tuple[Any, int]) -> tuple[Any, int]:
+    return (a[0] - b[0], a[1] - b[1])
+
+
+def _extreme_batch(pick: Callable[[Any, Any], Any]) -> Callable[[Iterable[Pair]], dict[Any, Any]]:
+    def batch(pairs: Iterable[Pair]) -> dict[Any, Any]:
+        acc: dict[Any, Any] = {}
+        for k, v in pairs:
+            acc[k] = v if k not in acc else pick(acc[k], v)
+        return acc
+
+    return batch
+
+
+def _counter_batch(pairs: Iterable[Pair]) -> dict[Any, Any]:
+    acc: dict[Any, Counter[Any]] = {}
+    for k, v in pairs:
+        c = acc.get(k)
+        if c is None:
+            acc[k] = c = Counter()
+        c[v] += 1
+    return acc
+
+
+def _counter_add(a: Counter[Any], b: Counter[Any]) -> Counter[Any]:
+    return a + b
+
+
+def _counter_sub(a: Counter[Any], b: Counter[Any]) -> Counter[Any]:
+    return a - b  # drops values whose count reached 0: exact, no drift
+
+
+def rank_top_k(counts: Counter[Any], k: int) -> list[tuple[Any, int]]:
+    """The ``k`` most frequent values, count descending, ties by ``str(value)`` (stable)."""
+    ranked = sorted(counts.items(), key=lambda vc: (-vc[1], str(vc[0])))
+    return ranked[:k]
+
+
+def _always(_acc: Any) -> bool:
+    return True
+
+
+def _positive(acc: Any) -> bool:
+    return bool(acc > 0)
+
+
+def _has_records(acc: tuple[Any, int]) -> bool:
+    return acc[1] > 0
+
+
+def _nonempty(acc: Counter[Any]) -> bool:
+    return len(acc) > 0
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _mean(acc: tuple[Any, int]) -> float:
+    return float(acc[0]) / acc[1]
+
+
+AGGREGATIONS = ("count", "sum", "avg", "min", "max", "distinct_count", "top_k")
+
+
+def make_aggregation(name: str, k: int = 10) -> Aggregation:
+    """The aggregation called ``name`` (``k`` only matters for ``top_k``)."""
+    if name == "count":
+        return Aggregation("count", False, False, _count_batch, lambda _v: 1, operator.add,
+                           operator.sub, _positive, _identity)
+    if name in ("sum", "avg"):
+        return Aggregation(name, True, True, _sum_batch, lambda v: (v, 1), _sum_n_add,
+                           _sum_n_sub, _has_records,
+                           (lambda acc: acc[0]) if name == "sum" else _mean)
+    if name in ("min", "max"):
+        pick = min if name == "min" else max
+        return Aggregation(name, True, True, _extreme_batch(pick), _identity, pick, None,
+                           _always, _identity)
+    if name == "distinct_count":
+        return Aggregation(name, True, False, _counter_batch, lambda v: Counter({v: 1}),
+                           _counter_add, _counter_sub, _nonempty, len)
+    if name == "top_k":
+        return Aggregation(name, True, False, _counter_batch, lambda v: Counter({v: 1}),
+                           _counter_add, _counter_sub, _nonempty,
+                           lambda acc: rank_top_k(acc, k))
+    raise ValueError(f"unknown aggregation {name!r}")

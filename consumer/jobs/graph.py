@@ -1,0 +1,169 @@
+"""Job spec -> DStream graph, using only the engine's public DStream API.
+
+The graph for a processing-time job (window/slide in batch units, as Spark's)::
+
+    events --transform(timer.begin)--> marked --mapPartitions(RecordPipeline)--> (key, value)
+      count:  keys --countByKeyAndWindow (checkpoint set: incremental fast path)
+                   or per-batch Counter --reduceByKeyAndWindow(add, None) (no checkpoint)
+      others: per-batch partials --reduceByKeyAndWindow(combine, inverse, filterFunc=keep)
+                   (recomputed from the window's partials without a checkpoint or an inverse)
+      --> (key, final value) --> outputs;  marked --foreachRDD(timer.end) registered last
+
+An event-time job uses the engine's ``eventTimeWindow`` instead of the window step and emits
+``EventWindow(start, end, key, value)`` rows once the watermark closes each window.
+
+Incremental windows need a checkpoint directory (Spark's rule, enforced by the engine), so
+without ``checkpoint`` the job recomputes each window from per-batch partials: correct, a bit
+more CPU, and nothing survives a restart.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from consumer.eventtime import EventWindow
+from consumer.jobs.aggregations import Aggregation, make_aggregation
+from consumer.jobs.extract import JobCounters, RecordPipeline
+from consumer.jobs.spec import JobSpec
+from consumer.logsummary import BatchTimer
+from consumer.outputs import ResultRow, Writer, open_writer
+from consumer.rdd import RDD
+from consumer.windows import to_ms
+
+__all__ = ["BuiltJob", "build_job", "rank_results"]
+
+
+def ms_of(when: datetime) -> int:
+    """Back from the ``datetime`` the engine passes to ``foreachRDD`` to epoch ms."""
+    return round(when.timestamp() * 1000)
+
+
+def _rank(value: Any, key: Any) -> tuple[Any, ...]:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, -value, str(key))
+    return (1, 0, str(key))
+
+
+def rank_results(rows: Iterable[Any]) -> list[Any]:
+    """Console order: numeric values descending, ties (and non-numeric values) by key text;
+    event-time windows first by window start. Deterministic, unlike Spark's sortBy."""
+    def order(row: Any) -> tuple[Any, ...]:
+        if isinstance(row, EventWindow):
+            return (row.start, *_rank(row.value, row.key))
+        return _rank(row[1], row[0])
+
+    return sorted(rows, key=order)
+
+
+@dataclass
+class BuiltJob:
+    """What the runner needs after wiring: counters for the summary, writers to close."""
+
+    spec: JobSpec
+    counters: JobCounters
+    timer: BatchTimer
+    writers: list[Writer] = field(default_factory=list)
+    event_windows: Any = None  # the EventTimeWindowDStream, for lateRecords
+
+    def dropped(self) -> dict[str, int]:
+        d = self.counters.as_dict()
+        d.pop("events")
+        d.pop("filtered")
+        if self.event_windows is not None:
+            d["late"] = self.event_windows.lateRecords
+        return d
+
+    def close(self) -> None:
+        for w in self.writers:
+            w.close()
+
+
+def build_job(ssc: Any, spec: JobSpec, events: Any, *,
+              perf: Callable[[], float] = time.perf_counter,
+              clock_ms: Callable[[], int] | None = None,
+              summary_interval_s: float = 10.0) -> BuiltJob:
+    """Wire ``spec`` onto ``events`` (a DStream of Flume ``(headers, body)`` records)."""
+    counters = JobCounters()
+    pipeline = RecordPipeline(spec, counters)
+    agg = make_aggregation(spec.aggregation, spec.k)
+    if clock_ms is None:
+        clock = ssc._clock  # the engine's clock: batch times live on it
+        clock_ms = clock.now_ms
+    timer = BatchTimer(clock_ms, perf, summary_interval_s, dropped=lambda: built.dropped())
+    built = BuiltJob(spec, counters, timer)
+
+    def begin(when: datetime, rdd: RDD) -> RDD:
+        timer.begin(ms_of(when), rdd.count())
+        return rdd
+
+    marked = events.transform(begin)
+    extracted = marked.mapPartitions(pipeline.process)
+    window_ms = to_ms(spec.window)
+
+    if spec.event_time is not None:
+        windows = extracted.eventTimeWindow(
+            timestamp=operator.itemgetter(0), windowDuration=spec.window,
+            slideDuration=spec.slide, allowedLateness=spec.event_time.allowed_lateness,
+            key=operator.itemgetter(1), value=lambda r: agg.lift(r[2]), reduce=agg.combine)
+        built.event_windows = windows
+        finalize = agg.finalize
+        results = windows.map(lambda w: EventWindow(w.start, w.end, w.key, finalize(w.value)))
+
+        def to_rows(t_ms: int, data: list[Any]) -> tuple[list[ResultRow], list[Any]]:
+            rows = [ResultRow(round(w.start * 1000), round(w.end * 1000), w.key, w.value)
+                    for w in data]
+            return rows, []
+    else:
+        results = _windowed(extracted, spec, agg, checkpointed=spec.checkpoint is not None)
+
+        def to_rows(t_ms: int, data: list[Any]) -> tuple[list[ResultRow], list[Any]]:
+            start = t_ms - window_ms
+            return [ResultRow(start, t_ms, k, v) for k, v in data], [(start, t_ms)]
+
+    for out in spec.outputs:
+        if out.kind == "console":
+            results.transform(lambda rdd: RDD(rank_results(rdd.collect()), rdd.ctx)) \
+                .pprint(out.top)
+        else:
+            assert out.path is not None
+            built.writers.append(open_writer(out.kind, out.path, out.table))
+    if built.writers:
+        writers = list(built.writers)
+
+        def write(when: datetime, rdd: RDD) -> None:
+            rows, windows = to_rows(ms_of(when), rdd.collect())
+            for w in writers:
+                w.write(rows, windows)
+
+        results.foreachRDD(write)
+    marked.foreachRDD(lambda when, _rdd: timer.end(ms_of(when)))  # last: ends the timing
+    return built
+
+
+def _windowed(extracted: Any, spec: JobSpec, agg: Aggregation, checkpointed: bool) -> Any:
+    w, s = spec.window, spec.slide
+    if agg.name == "count":
+        keys = extracted.map(operator.itemgetter(0))
+        if checkpointed:
+            return keys.countByKeyAndWindow(w, s)
+        per_batch = keys.mapPartitions(_count_keys)
+        return per_batch.reduceByKeyAndWindow(operator.add, None, w, s)
+    partials = extracted.mapPartitions(lambda pairs: list(agg.batch(pairs).items()))
+    if checkpointed and agg.inverse is not None:
+        keep = agg.keep
+        windowed = partials.reduceByKeyAndWindow(agg.combine, agg.inverse, w, s,
+                                                 filterFunc=lambda kv: keep(kv[1]))
+    else:
+        windowed = partials.reduceByKeyAndWindow(agg.combine, None, w, s)
+    finalize = agg.finalize
+    return windowed.map(lambda kv: (kv[0], finalize(kv[1])))
+
+
+def _count_keys(keys: Iterable[Any]) -> list[tuple[Any, int]]:
+    return list(Counter(keys).items())

@@ -1,0 +1,203 @@
+"""Running a job as a daemon: receiver, checkpoint recovery, signals, exit codes.
+
+Exit codes (docs/jobs.md): 0 clean stop, 1 runtime failure, 2 bad job or usage (CLI), 130
+forced stop. SIGTERM/SIGINT ask for a graceful stop (``ssc.stop(stopGraceFully=True)``: the
+data already received is processed, checkpointed and acknowledged, then the process exits 0);
+a second signal exits at once with 130, without waiting for anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import runpy
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from consumer.jobs.graph import BuiltJob, build_job
+from consumer.jobs.spec import JobSpec, ReceiverSpec
+from consumer.scheduler import CheckpointMismatch
+
+__all__ = ["EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "EXIT_USAGE", "SignalStopper", "run_job",
+           "run_script"]
+
+log = logging.getLogger("consumer.jobs")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_FORCED = 0, 1, 2, 130
+
+
+def _force_exit(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)  # at once: no waiting for the batch in flight or worker threads
+
+
+class SignalStopper:
+    """First SIGTERM/SIGINT: graceful stop of the context ``target()`` returns, in a helper
+    thread (the main thread stays in ``awaitTermination``, which then returns). Second:
+    ``force_exit(130)``. ``target()`` returning None (nothing is streaming yet) means there is
+    nothing to finish: exit at once."""
+
+    def __init__(self, target: Callable[[], Any],
+                 force_exit: Callable[[int], None] = _force_exit) -> None:
+        self._target = target
+        self._force_exit = force_exit
+        self.signals = 0
+        self.stopper: threading.Thread | None = None
+        self._previous: dict[int, Any] = {}
+
+    def handle(self, signum: int, _frame: Any = None) -> None:
+        self.signals += 1
+        name = signal.Signals(signum).name
+        ssc = self._target()
+        if self.signals > 1 or ssc is None:
+            log.warning("%s: stopping at once", name)
+            self._force_exit(EXIT_FORCED)
+            return
+        log.info("%s: finishing the batch in flight, then stopping (send it again to stop at "
+                 "once)", name)
+        self.stopper = threading.Thread(
+            target=ssc.stop, kwargs={"stopSparkContext": False, "stopGraceFully": True},
+            name="flumelet-graceful-stop", daemon=True)
+        self.stopper.start()
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self.handle)
+
+    def uninstall(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+
+def make_input(ssc: Any, receiver: ReceiverSpec) -> Any:
+    """The Flume input DStream for a receiver spec."""
+    from consumer.flume import FlumeUtils
+
+    if receiver.kind == "pull":
+        return FlumeUtils.createPollingStream(ssc, list(receiver.addresses),
+                                              maxBatchSize=receiver.max_batch_size,
+                                              parallelism=receiver.parallelism)
+    return FlumeUtils.createStream(ssc, receiver.host, receiver.port,
+                                   enableDecompression=receiver.deflate)
+
+
+def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
+            install_signals: bool = True, summary_interval_s: float = 10.0,
+            make_events: Callable[[Any, ReceiverSpec], Any] = make_input) -> int:
+    """Build the job's context (recovering from ``spec.checkpoint`` when it holds one), run
+    it until stopped (or for ``duration`` seconds), return the exit code."""
+    from consumer import SparkContext
+    from consumer.streaming import StreamingContext
+
+    sc = SparkContext(appName=spec.name)
+    built: list[BuiltJob] = []
+
+    def setup() -> Any:
+        ssc = StreamingContext(sc, spec.batch, clock=clock)
+        job = build_job(ssc, spec, make_events(ssc, spec.receiver),
+                        summary_interval_s=summary_interval_s)
+        built.append(job)
+        return ssc
+
+    try:
+        ssc = (StreamingContext.getOrCreate(spec.checkpoint, setup) if spec.checkpoint
+               else setup())
+    except CheckpointMismatch as exc:
+        log.error("%s (the job changed since the checkpoint was written: restore the job or "
+                  "move the checkpoint directory away)", exc)
+        return EXIT_USAGE
+    describe(spec)
+    try:
+        return run_context(ssc, duration=duration, install_signals=install_signals)
+    finally:
+        for job in built:
+            job.close()
+
+
+def describe(spec: JobSpec) -> None:
+    r = spec.receiver
+    source = (f"push receiver on {r.host}:{r.port}" if r.kind == "push"
+              else "pull receiver from " + ", ".join(f"{h}:{p}" for h, p in r.addresses))
+    log.info("job %s: %s", spec.name, summarize(spec))
+    log.info("job %s: %s, checkpoint %s", spec.name, source, spec.checkpoint or "off")
+
+
+def summarize(spec: JobSpec) -> str:
+    """One line describing what the job computes (also printed by ``validate``)."""
+    agg = spec.aggregation if spec.aggregation != "top_k" else f"top_k(k={spec.k})"
+    what = agg if spec.value is None else f"{agg}({spec.value})"
+    key = ", ".join(spec.key)
+    if spec.event_time is not None:
+        et = spec.event_time
+        src = f"header {et.header}" if et.header else f"field {et.field}"
+        when = (f"event-time windows of {spec.window:g} s every {spec.slide:g} s ({src}, "
+                f"{et.format}, allowed lateness {et.allowed_lateness:g} s)")
+    else:
+        when = f"{spec.window:g} s window every {spec.slide:g} s"
+    outs = ", ".join(o.kind if o.kind != "console" else f"console(top {o.top})"
+                     for o in spec.outputs)
+    return (f"{spec.parser.kind} lines, {len(spec.filters)} filter(s), {what} by {key} over "
+            f"{when}, batch {spec.batch:g} s -> {outs}")
+
+
+def run_context(ssc: Any, *, duration: float | None = None, install_signals: bool = True,
+                ) -> int:
+    stopper = SignalStopper(lambda: ssc)
+    if install_signals:
+        stopper.install()
+    try:
+        try:
+            ssc.start()
+        except OSError as exc:
+            log.error("cannot start the receiver: %s", exc)
+            return EXIT_FAILURE
+        if duration is not None and not ssc.awaitTerminationOrTimeout(duration):
+            log.info("--duration %g s reached: stopping gracefully", duration)
+            ssc.stop(stopSparkContext=False, stopGraceFully=True)
+        ssc.awaitTermination()
+        if stopper.stopper is not None:
+            stopper.stopper.join()
+    except Exception as exc:
+        log.error("job failed: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
+        return EXIT_FAILURE
+    finally:
+        stopper.uninstall()
+    log.info("stopped cleanly")
+    return EXIT_OK
+
+
+def run_script(path: str, args: Sequence[str], *, install_signals: bool = True) -> int:
+    """Run a pyspark.streaming-style script as ``__main__`` with ``sys.argv = [path, *args]``."""
+    from consumer.streaming import StreamingContext
+
+    stopper = SignalStopper(StreamingContext.getActive)
+    if install_signals:
+        stopper.install()
+    saved_argv = sys.argv
+    sys.argv = [path, *args]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_FAILURE)
+    except KeyboardInterrupt:
+        return EXIT_FORCED
+    except Exception as exc:
+        log.error("%s failed: %s", path, exc, exc_info=True)
+        return EXIT_FAILURE
+    finally:
+        sys.argv = saved_argv
+        stopper.uninstall()
+        if stopper.stopper is not None:
+            stopper.stopper.join()
+    return EXIT_OK

@@ -1,0 +1,99 @@
+"""The validated, typed form of a declarative job (frozen: built once, then only read)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "EventTimeSpec",
+    "FilterSpec",
+    "Issue",
+    "JobInvalid",
+    "JobSpec",
+    "OutputSpec",
+    "ParserSpec",
+    "ReceiverSpec",
+]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in a job: ``job.yaml:14: aggregation.type: unknown 'median' (...)``."""
+
+    source: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class JobInvalid(ValueError):
+    """A job that cannot run; carries every problem found, in line order."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+@dataclass(frozen=True)
+class ReceiverSpec:
+    kind: str = "push"  # push | pull
+    host: str = "127.0.0.1"
+    port: int = 9092
+    deflate: bool = False
+    addresses: tuple[tuple[str, int], ...] = ()
+    max_batch_size: int = 1000
+    parallelism: int = 5
+
+
+@dataclass(frozen=True)
+class ParserSpec:
+    kind: str = "apache_combined"
+    pattern: str | None = None
+    columns: tuple[str, ...] = ()
+    delimiter: str = ","
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    field: str
+    op: str
+    value: object = None
+
+
+@dataclass(frozen=True)
+class EventTimeSpec:
+    header: str | None = None
+    field: str | None = None
+    format: str = "epoch_ms"
+    allowed_lateness: float = 0.0
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    kind: str  # console | jsonl | csv | sqlite
+    top: int = 10
+    path: str | None = None
+    table: str | None = None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    receiver: ReceiverSpec = field(default_factory=ReceiverSpec)
+    parser: ParserSpec = field(default_factory=ParserSpec)
+    filters: tuple[FilterSpec, ...] = ()
+    key: tuple[str, ...] = ("url",)
+    value: str | None = None
+    aggregation: str = "count"
+    k: int = 10
+    batch: float = 1.0
+    window: float = 300.0
+    slide: float = 1.0
+    event_time: EventTimeSpec | None = None
+    checkpoint: str | None = None
+    outputs: tuple[OutputSpec, ...] = (OutputSpec("console"),)
+    source: str = "<job>"

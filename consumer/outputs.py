@@ -1,0 +1,186 @@
+"""Result writers for declarative jobs: JSON lines, CSV and SQLite (console is the engine's
+``pprint``, wired by :mod:`consumer.jobs.graph`).
+
+Writers are called from the engine's ``foreachRDD`` and may block: the engine runs output
+operations in a worker thread (``asyncio.to_thread``), one batch at a time, never on its event
+loop. A batch's outputs run *before* its checkpoint is written, so after a crash the engine
+replays from the last checkpoint and may write the same slide again; every writer is therefore
+either idempotent (SQLite: upsert, stale keys deleted, one transaction per slide) or
+documented as at-least-once (JSON lines and CSV append: a replayed slide appears twice).
+
+Every row is ``(window_start, window_end, key, value)``; times are epoch milliseconds (exact,
+sortable, a primary-key column in SQLite); composite keys and ``top_k`` lists are written as
+JSON in CSV and SQLite.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import IO, Any, NamedTuple, Protocol
+
+__all__ = ["CsvOutput", "JsonLinesOutput", "ResultRow", "SqliteOutput", "Writer", "open_writer"]
+
+
+class ResultRow(NamedTuple):
+    window_start: int  # epoch ms, inclusive
+    window_end: int  # epoch ms, exclusive (for processing-time windows: the batch time)
+    key: Any
+    value: Any
+
+
+class Writer(Protocol):
+    def write(self, rows: Sequence[ResultRow], windows: Iterable[tuple[int, int]]) -> None:
+        """Write one slide: ``rows`` are the complete results of the ``windows`` listed."""
+
+    def close(self) -> None: ...
+
+
+def json_value(value: Any) -> Any:
+    """Tuples (composite keys, top_k pairs) become lists; everything else as is."""
+    if isinstance(value, tuple | list):
+        return [json_value(v) for v in value]
+    return value
+
+
+def text_value(value: Any) -> Any:
+    """A scalar for CSV/SQLite cells: numbers and strings as is, the rest JSON-encoded."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return json.dumps(json_value(value), separators=(",", ":"))
+
+
+def _ensure_parent(path: str) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+
+
+class _AppendFile:
+    """An append-only text file, flushed and fsynced after each slide."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fh: IO[str] | None = None
+
+    def _open(self) -> IO[str]:
+        if self._fh is None:
+            _ensure_parent(self.path)
+            self._fh = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+        return self._fh
+
+    def _sync(self) -> None:
+        assert self._fh is not None
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class JsonLinesOutput(_AppendFile):
+    """One JSON object per row: ``{"window_start", "window_end", "key", "value"}``."""
+
+    def write(self, rows: Sequence[ResultRow], windows: Iterable[tuple[int, int]]) -> None:
+        if not rows:
+            return
+        fh = self._open()
+        fh.writelines(json.dumps({"window_start": r.window_start, "window_end": r.window_end,
+                                  "key": json_value(r.key), "value": json_value(r.value)},
+                                 ensure_ascii=False) + "\n" for r in rows)
+        self._sync()
+
+
+class CsvOutput(_AppendFile):
+    """``window_start,window_end,key,value`` with a header line when the file is new."""
+
+    HEADER = ("window_start", "window_end", "key", "value")
+
+    def write(self, rows: Sequence[ResultRow], windows: Iterable[tuple[int, int]]) -> None:
+        if not rows:
+            return
+        fh = self._open()
+        writer = csv.writer(fh)
+        if fh.tell() == 0:
+            writer.writerow(self.HEADER)
+        writer.writerows((r.window_start, r.window_end, text_value(r.key), text_value(r.value))
+                         for r in rows)
+        self._sync()
+
+
+class SqliteOutput:
+    """The embedded default store: one table per job, upserted per slide.
+
+    WAL journal mode lets readers query while the job writes (a reader sees the last
+    committed slide, never half of one); ``synchronous=FULL`` makes a committed slide survive
+    a power cut, which matters because the checkpoint that follows assumes it did. Writing the
+    same slide again (a replay after restart) leaves the same rows: values are upserted and
+    keys no longer in the window's result are deleted, in the same transaction.
+    """
+
+    def __init__(self, path: str, table: str) -> None:
+        self.path = path
+        self.table = table
+        self._conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            _ensure_parent(self.path)
+            # autocommit mode; transactions are explicit. Batches run one at a time but
+            # not always on the same worker thread, hence check_same_thread=False.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{self.table}" ('
+                "window_start INTEGER NOT NULL, window_end INTEGER NOT NULL, "
+                "key TEXT NOT NULL, value, PRIMARY KEY (window_start, window_end, key))")
+            self._conn = conn
+        return self._conn
+
+    def write(self, rows: Sequence[ResultRow], windows: Iterable[tuple[int, int]]) -> None:
+        conn = self._connect()
+        t = self.table
+        by_window: dict[tuple[int, int], list[str]] = {w: [] for w in windows}
+        params = []
+        for r in rows:
+            key = str(text_value(r.key))
+            by_window.setdefault((r.window_start, r.window_end), []).append(key)
+            params.append((r.window_start, r.window_end, key, text_value(r.value)))
+        if not by_window:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                f'INSERT INTO "{t}" (window_start, window_end, key, value) VALUES (?, ?, ?, ?) '
+                "ON CONFLICT (window_start, window_end, key) DO UPDATE SET value = excluded.value",
+                params)
+            conn.executemany(
+                f'DELETE FROM "{t}" WHERE window_start = ? AND window_end = ? '
+                "AND key NOT IN (SELECT value FROM json_each(?))",
+                [(s, e, json.dumps(keys)) for (s, e), keys in by_window.items()])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def open_writer(kind: str, path: str, table: str | None = None) -> Writer:
+    """A writer for a validated output spec (files are opened on first write)."""
+    if kind == "jsonl":
+        return JsonLinesOutput(path)
+    if kind == "csv":
+        return CsvOutput(path)
+    if kind == "sqlite":
+        return SqliteOutput(path, table or "results")
+    raise ValueError(f"no file writer for output type {kind!r}")
