@@ -169,7 +169,9 @@ class FlumePollingReceiver:
         self._ctx: ReceiverContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._clients: dict[str, list[RpcClient]] = collections.defaultdict(list)
-        self._by_token: dict[tuple[str, str], RpcClient] = {}
+        # Acks travel on their own connection per agent: a poll connection is busy with a
+        # long-poll getEventBatch, and a server answers one connection's calls in order.
+        self._ack_clients: dict[str, RpcClient] = {}
         # digests of events a checkpoint counted but the agent may serve again, per address
         self._recovering: dict[str, collections.Counter[bytes]] = {}
         self._recovered = asyncio.Event()
@@ -193,6 +195,9 @@ class FlumePollingReceiver:
             client = RpcClient(SPARK_FLUME_PROTOCOL, host, port, connect_timeout=10,
                                request_timeout=365 * 24 * 3600)
             self._clients[client.address].append(client)
+            if client.address not in self._ack_clients:
+                self._ack_clients[client.address] = RpcClient(
+                    SPARK_FLUME_PROTOCOL, host, port, connect_timeout=10, request_timeout=30)
             first = i < len(self.addresses)  # one worker per address runs recovery
             self._tasks.append(asyncio.create_task(self._worker(client, first)))
 
@@ -229,13 +234,12 @@ class FlumePollingReceiver:
         self._finish_recovery(client.address)
         if not self.reliable:
             self._ctx.store(_records(events, self.decoder))
-            await self._ack_or_nack(client, seq, "ack")
+            await self._ack_or_nack(client.address, seq, "ack")
             return
         if not events:  # all of it was counted before the crash
-            await self._ack_or_nack(client, seq, "ack")
+            await self._ack_or_nack(client.address, seq, "ack")
             return
         token = PullToken(client.address, seq, tuple(digest(e) for e in events))
-        self._by_token[(token.address, seq)] = client
         self._ctx.store(_records(events, self.decoder), token=token)
 
     def _drop_counted(self, address: str, pending: collections.Counter[bytes],
@@ -264,12 +268,12 @@ class FlumePollingReceiver:
         if not self._recovering:
             self._recovered.set()
 
-    async def _ack_or_nack(self, client: RpcClient, seq: str, verb: str) -> None:
+    async def _ack_or_nack(self, address: str, seq: str, verb: str) -> None:
         try:
-            await client.call(verb, {"sequenceNumber": seq})
+            await self._ack_clients[address].call(verb, {"sequenceNumber": seq})
         except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
             # The agent rolls the batch back on its own (timeout or lost connection).
-            log.warning("%s %s to %s failed: %s", verb, seq, client.address, exc)
+            log.warning("%s %s to %s failed: %s", verb, seq, address, exc)
 
     async def on_batch_done(self, tokens: list[PullToken]) -> None:
         await self._settle(tokens, "ack")
@@ -278,12 +282,7 @@ class FlumePollingReceiver:
         await self._settle(tokens, "nack")
 
     async def _settle(self, tokens: list[PullToken], verb: str) -> None:
-        calls = []
-        for t in tokens:
-            client = self._by_token.pop((t.address, t.sequence), None)
-            if client is not None:
-                calls.append(self._ack_or_nack(client, t.sequence, verb))
-        await asyncio.gather(*calls)
+        await asyncio.gather(*(self._ack_or_nack(t.address, t.sequence, verb) for t in tokens))
 
     async def stop(self) -> None:
         self.stopping = True
@@ -295,6 +294,8 @@ class FlumePollingReceiver:
         for clients in self._clients.values():
             for c in clients:
                 await c.close()
+        for c in self._ack_clients.values():
+            await c.close()
 
 
 class FlumeUtils:

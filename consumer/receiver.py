@@ -12,6 +12,9 @@ and, optionally::
     def on_batch_failed(self, tokens: list, error: BaseException) -> None | Awaitable[None]
     def snapshot(self) -> Any              # plain, picklable position data for checkpoints
     def restore(self, data: Any) -> None   # called before start() when resuming
+    def restore_unacknowledged(self, tokens: list) -> None
+        # called before start() when resuming, with the tokens of the batch the newest
+        # checkpoint covered: their acknowledgement may not have happened before the crash
 
 Both ``start`` and ``stop`` run on the engine's single asyncio loop (the receiver may open
 servers or client connections there). ``ctx.store(records, token=None)`` appends records to

@@ -219,15 +219,20 @@ class BatchPipeline:
             self.scheduler.run_batch(t_ms, blocks)
             if self.checkpointing:
                 assert self.write_checkpoint is not None
-                self.write_checkpoint(t_ms, self.snapshot(queued))
+                self.write_checkpoint(t_ms, self.snapshot(queued, outcome.tokens))
                 outcome.checkpointed = True
         except Exception as exc:  # a user function or the checkpoint failed
             log.error("batch %d failed: %s", t_ms, exc, exc_info=exc)
             self.failed = outcome.error = exc
         return outcome
 
-    def snapshot(self, queued: Iterable[tuple[int, dict[int, Block]]] = ()) -> dict[str, Any]:
+    def snapshot(self, queued: Iterable[tuple[int, dict[int, Block]]] = (),
+                 covered: dict[int, list[Any]] | None = None) -> dict[str, Any]:
+        """``covered``: tokens of the batch this checkpoint includes, acknowledged only after
+        it is durable; a restart hands them to ``restore_unacknowledged`` because the crash
+        may have come between the checkpoint and the acknowledgement."""
         payload = self.scheduler.snapshot()
+        payload["unacknowledged"] = dict(covered or {})
         payload["format"] = CHECKPOINT_FORMAT
         pending = []
         for t, blocks in queued:
@@ -251,6 +256,10 @@ class BatchPipeline:
             receiver = by_id[node_id].receiver if node_id in by_id else None
             if receiver is not None and hasattr(receiver, "restore"):
                 receiver.restore(snap)
+        for node_id, tokens in payload.get("unacknowledged", {}).items():
+            receiver = by_id[node_id].receiver if node_id in by_id else None
+            if receiver is not None and hasattr(receiver, "restore_unacknowledged"):
+                receiver.restore_unacknowledged(list(tokens))
         return [(t, {i: Block(records=list(recs), untokened=len(recs))
                      for i, recs in kept.items()})
                 for t, kept in payload.get("pending", [])]

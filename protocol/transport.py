@@ -36,12 +36,19 @@ class Connection:
         self._on_close: list[Callable[[], None]] = []
         self.closed = False
 
-    def on_close(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` when the connection ends (e.g. roll back what it held open)."""
+    def on_close(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run ``callback`` when the connection ends (e.g. roll back what it held open), even
+        while a call on it is still being handled. Returns a function that cancels it."""
         if self.closed:
             callback()
-        else:
-            self._on_close.append(callback)
+            return lambda: None
+        self._on_close.append(callback)
+
+        def cancel() -> None:
+            with contextlib.suppress(ValueError):
+                self._on_close.remove(callback)
+
+        return cancel
 
     def _close(self) -> None:
         self.closed = True
@@ -63,6 +70,9 @@ class Encoded:
 
 
 Handler = Callable[[CallRequest, Connection], Awaitable[Any]]
+
+# Queued after a read that produced output but no call (a NONE handshake reply, a ping).
+_FLUSH = CallRequest(-1, "", {})
 
 
 def _peer_name(writer: asyncio.StreamWriter) -> str:
@@ -151,6 +161,10 @@ class RpcServer:
             log.warning("%s: closing connection from %s: %s", self.name, peer, exc)
         except (ConnectionError, ssl_lib.SSLError, asyncio.IncompleteReadError) as exc:
             log.info("%s: connection from %s lost: %s", self.name, peer, exc)
+        except asyncio.CancelledError:
+            # The server is stopping. Ending quietly matters: Python 3.11's start_server
+            # callback logs a cancelled connection task as an unhandled error.
+            log.debug("%s: connection from %s closed by stop()", self.name, peer)
         finally:
             self.open_connections -= 1
             conn._close()
@@ -164,27 +178,57 @@ class RpcServer:
         self, session: ServerSession, conn: Connection,
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     ) -> None:
-        while True:
-            data = await reader.read(READ_SIZE)
-            if not data:
-                return
-            for call in session.feed(data):
-                try:
-                    value = await self.handler(call, conn)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.debug("%s: %s from %s failed: %r", self.name, call.message, conn.peer, exc)
-                    session.respond_error(call, f"{type(exc).__name__}: {exc}")
-                else:
-                    if isinstance(value, Encoded):
-                        session.respond(call, None, encoded=value.data)
-                    else:
-                        session.respond(call, value)
-            out = session.data_to_send()
-            if out:
-                writer.write(out)
-                await writer.drain()
+        """Calls are handled one at a time in arrival order, while a separate task keeps
+        reading: a peer that hangs up during a long call (a blocked getEventBatch) is
+        noticed at once, so what it held can be rolled back."""
+        calls: asyncio.Queue[CallRequest | BaseException | None] = asyncio.Queue()
+        reading = asyncio.create_task(self._read_calls(session, conn, reader, calls))
+        try:
+            while (item := await calls.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                await self._answer(session, conn, item)
+                out = session.data_to_send()
+                if out:
+                    writer.write(out)
+                    await writer.drain()
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+
+    async def _read_calls(
+        self, session: ServerSession, conn: Connection, reader: asyncio.StreamReader,
+        calls: asyncio.Queue[CallRequest | BaseException | None],
+    ) -> None:
+        try:
+            while data := await reader.read(READ_SIZE):
+                fed = session.feed(data)
+                for call in fed:
+                    calls.put_nowait(call)
+                if not fed:  # maybe a reply made without a call (NONE handshake, ping)
+                    calls.put_nowait(_FLUSH)
+        except (RemoteProtocolError, ConnectionError, ssl_lib.SSLError) as exc:
+            calls.put_nowait(exc)
+            return
+        conn._close()
+        calls.put_nowait(None)
+
+    async def _answer(self, session: ServerSession, conn: Connection, call: CallRequest) -> None:
+        if call is _FLUSH:
+            return
+        try:
+            value = await self.handler(call, conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("%s: %s from %s failed: %r", self.name, call.message, conn.peer, exc)
+            session.respond_error(call, f"{type(exc).__name__}: {exc}")
+        else:
+            if isinstance(value, Encoded):
+                session.respond(call, None, encoded=value.data)
+            else:
+                session.respond(call, value)
 
 
 class RpcClient:

@@ -16,7 +16,8 @@ import itertools
 import logging
 import secrets
 import string
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ class _Outstanding:
     tx: Transaction
     size: int
     timer: asyncio.TimerHandle
+    forget_connection: Callable[[], None]
 
 
 class SparkSink(Sink):
@@ -63,6 +65,7 @@ class SparkSink(Sink):
         self._sequence = sequence
         self._outstanding: dict[str, _Outstanding] = {}
         self._wake = asyncio.Event()
+        self._watched: weakref.WeakSet[Connection] = weakref.WeakSet()
         self._stopping = False
 
     @classmethod
@@ -112,6 +115,9 @@ class SparkSink(Sink):
     async def _get_batch(self, n: int, conn: Connection) -> dict[str, Any] | Encoded:
         if n <= 0:
             return self._error(f"getEventBatch needs n > 0, got {n}")
+        if conn not in self._watched:  # a poller that hangs up stops its own wait
+            self._watched.add(conn)
+            conn.on_close(self._wake.set)
         async with self._slots:
             while not self._stopping and not conn.closed:
                 tx = self.channel.transaction()
@@ -140,8 +146,9 @@ class SparkSink(Sink):
         seq = next(self._sequence)
         timer = asyncio.get_running_loop().call_later(
             self.timeout, self._finish, seq, False, f"no ack within {self.timeout:g}s")
-        self._outstanding[seq] = _Outstanding(tx, len(events), timer)
-        conn.on_close(lambda: self._finish(seq, commit=False, why=f"poller {conn.peer} went away"))
+        cancel = conn.on_close(
+            lambda: self._finish(seq, commit=False, why=f"poller {conn.peer} went away"))
+        self._outstanding[seq] = _Outstanding(tx, len(events), timer, cancel)
         # EventBatch{errorMsg = "", sequenceNumber, events}, encoded without per-event dicts
         return Encoded(b"\x00" + write_string(seq) + encode_event_array(events))
 
@@ -150,6 +157,7 @@ class SparkSink(Sink):
         if out is None:
             return
         out.timer.cancel()
+        out.forget_connection()
         try:
             if commit:
                 try:

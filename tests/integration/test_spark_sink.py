@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from typing import Any
@@ -168,5 +169,32 @@ def test_stopping_answers_waiting_pollers_with_an_error() -> None:
             pass  # the server may close first; either way the poller is not left hanging
         await stopper
         await client.close()
+
+    asyncio.run(main())
+
+
+def test_poller_hanging_up_during_a_long_poll_releases_its_batch() -> None:
+    """The server keeps reading while a getEventBatch waits, so it sees the hang-up."""
+
+    async def main() -> None:
+        sink = _sink()
+        sent = fill(sink.channel, 2)
+        await sink.start()
+        client = _client(sink)
+        try:
+            batch = await client.call("getEventBatch", {"n": 2})
+            assert len(batch["events"]) == 2
+            blocked = asyncio.create_task(client.call("getEventBatch", {"n": 2}))
+            await asyncio.sleep(0.1)  # the second poll now waits for events on the server
+            await client.close()
+            deadline = time.monotonic() + 5
+            while sink.outstanding and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert sink.outstanding == 0
+            assert [e.body for e in _peek(sink)] == [e.body for e in sent]
+            with contextlib.suppress(ConnectionError):
+                await blocked
+        finally:
+            await sink.stop()
 
     asyncio.run(main())
