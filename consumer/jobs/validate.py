@@ -26,7 +26,7 @@ from consumer.jobs.spec import (
     ParserSpec,
     ReceiverSpec,
 )
-from consumer.jobs.yamlload import YamlProblem, line_of, load_marked
+from consumer.jobs.yamlload import MarkedDict, YamlProblem, line_of, load_marked
 from consumer.windows import to_ms
 
 __all__ = ["FILTER_OPS", "TIME_FORMATS", "known_fields", "load_job_file", "validate_job"]
@@ -158,8 +158,11 @@ class _Checker:
              default: str | None) -> tuple[str | None, dict[Any, Any]]:
         """``type`` of a section written as a word (``parser: json``) or a mapping."""
         name: Any
+        body: dict[Any, Any]
         if isinstance(m, str):
-            name, body, where, holder, hkey = m, {}, path, parent, key
+            body = MarkedDict()  # problems of an implied body point at the section's line
+            body.line, body.key_lines = line_of(parent, key), {}
+            name, where, holder, hkey = m, path, parent, key
         elif isinstance(m, dict):
             name = m.get("type", default)
             body, where, holder, hkey = m, f"{path}.type", m, "type"
@@ -261,6 +264,8 @@ def _parser(c: _Checker, data: dict[Any, Any]) -> ParserSpec:
             c.err(m, "delimiter", "parser.delimiter",
                   f"expected one character, got {delimiter!r}")
             delimiter = ","
+        if not names:
+            return ParserSpec("json")  # unknown columns: do not flag every field reference
         return ParserSpec("csv", columns=names, delimiter=delimiter)
     return ParserSpec(kind)
 

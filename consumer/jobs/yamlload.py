@@ -68,7 +68,10 @@ def _construct_map(loader: _MarkedLoader, node: yaml.MappingNode) -> MarkedDict:
             loader.duplicates.append(
                 (line, f"duplicate key {key!r} (first defined on line {out.key_lines[key]})"))
             continue
-        out[key] = loader.construct_object(value_node, deep=True)
+        value = loader.construct_object(value_node, deep=True)
+        if isinstance(value, MarkedDict | MarkedList):
+            value.line = line  # a section's own problems point at its "name:" line
+        out[key] = value
         out.key_lines[key] = line
     return out
 
