@@ -104,8 +104,8 @@ def cli(ctx: click.Context, host: str, port: int, pull: tuple[str, ...], checkpo
         given = [f"--{name}" for name in DEFAULT_JOB_OPTIONS
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if given:
-            raise click.UsageError(f"{', '.join(given)} only apply to the built-in default "
-                                   "job (set them in the job file instead)")
+            raise click.UsageError(f"{', '.join(given)}: only for the built-in default job "
+                                   "(a job file sets these itself)")
         return
     setup_logging(log_level)
     data = default_job_data(host=host, port=port, pull=pull, checkpoint=checkpoint, batch=batch,

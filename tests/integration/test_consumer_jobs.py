@@ -82,8 +82,8 @@ def test_incremental_path_with_checkpoint_matches_recomputation(tmp_path, capsys
     batches = [[hit(rng.choice(urls)) for _ in range(rng.randrange(0, 8))] for _ in range(25)]
     run_steps(default_spec(window=5, slide=1, top=100), batches)
     recomputed = capsys.readouterr().out
-    run_steps(default_spec(window=5, slide=1, top=100,
-                                       checkpoint=str(tmp_path / "ckpt")), batches)
+    run_steps(default_spec(window=5, slide=1, top=100, checkpoint=str(tmp_path / "ckpt")),
+              batches)
     assert capsys.readouterr().out == recomputed
     assert (tmp_path / "ckpt").exists() and any((tmp_path / "ckpt").iterdir())
 
