@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import socket
 import sqlite3
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -13,9 +17,11 @@ from consumer.eventtime import EventWindow
 from consumer.jobs.default import default_job_data
 from consumer.jobs.graph import build_job
 from consumer.jobs.runner import EXIT_OK, run_job
-from consumer.jobs.spec import JobSpec
+from consumer.jobs.spec import JobSpec, ReceiverSpec
 from consumer.jobs.validate import load_job_file, validate_job
 from consumer.streaming import StreamingContext
+from protocol.schemas import AVRO_SOURCE_PROTOCOL
+from protocol.transport import RpcClient
 
 LINE = ('10.0.0.{h} - - [10/Oct/2023:13:55:{s:02d} +0000] "GET {url} HTTP/1.1" {st} {b} "-" '
         '"curl/8"')
@@ -219,3 +225,44 @@ def test_run_job_returns_1_when_a_batch_fails(tmp_path):
 
     assert run_job(spec, duration=0.2, clock=ManualClock(0), install_signals=False,
                    make_events=events) == 1
+
+
+def test_default_job_with_the_real_push_receiver(tmp_path):
+    """Flume's avro sink protocol in, SQLite out: the daemon's real wiring, stopped
+    gracefully the way a SIGTERM stops it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    db = tmp_path / "push.db"
+    spec = default_spec(sqlite=str(db))
+    spec = JobSpec(**{**spec.__dict__, "receiver": ReceiverSpec("push", "127.0.0.1", port)})
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(
+        run_job(spec, clock=ManualClock(0), install_signals=False)))
+    runner.start()
+
+    async def push() -> list[str]:
+        client = RpcClient(AVRO_SOURCE_PROTOCOL, "127.0.0.1", port)
+        try:
+            return [await client.call("appendBatch", {"events": [
+                {"headers": {}, "body": hit(u)[1].encode()} for u in ("/p", "/q", "/p")]})]
+        finally:
+            await client.close()
+
+    deadline = time.monotonic() + 10
+    while True:
+        ssc = StreamingContext.getActive()
+        if ssc is not None:
+            try:
+                assert asyncio.run(push()) == ["OK"]
+                break
+            except OSError:
+                pass
+        assert time.monotonic() < deadline, "receiver did not come up"
+        time.sleep(0.02)
+    ssc.stop(stopSparkContext=False, stopGraceFully=True)
+    runner.join(10)
+    assert result == [EXIT_OK]
+    with sqlite3.connect(db) as conn:
+        got = conn.execute("SELECT key, value FROM apache_top_urls ORDER BY key").fetchall()
+    assert got == [("/p", 2), ("/q", 1)]
