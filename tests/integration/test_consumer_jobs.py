@@ -125,7 +125,8 @@ outputs:
 
 
 def test_yaml_top_k_and_avg_jobs_on_json_events(tmp_path, capsys):
-    events = [({}, '{"user": "ann", "page": "/a", "ms": 10}'),
+    events: list[tuple[dict[str, str], str]] = [
+              ({}, '{"user": "ann", "page": "/a", "ms": 10}'),
               ({}, '{"user": "ann", "page": "/b", "ms": 20}'),
               ({}, '{"user": "ann", "page": "/a", "ms": 30}'),
               ({}, '{"user": "bob", "page": "/c", "ms": "4"}'),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -102,7 +103,7 @@ def test_default_job_options_are_refused_with_a_subcommand():
 
 
 def test_run_yaml_dispatches_validated_spec_with_duration(monkeypatch):
-    seen = {}
+    seen: dict[str, Any] = {}
     monkeypatch.setattr(cli_module, "run_job",
                         lambda spec, duration=None: seen.update(spec=spec, d=duration) or 0)
     result = invoke("--duration", "3", "run", str(FIXTURES / "event_time.yaml"))

@@ -118,9 +118,9 @@ def test_csv_writes_header_once_and_quotes(tmp_path):
     out = CsvOutput(str(path))
     out.write(rows(W1, **{"a,b": 1}), [W1])
     out.close()
-    out = open_writer("csv", str(path))
-    out.write([ResultRow(0, 5, ("k", 2), 3)], [])
-    out.close()
+    again = open_writer("csv", str(path))
+    again.write([ResultRow(0, 5, ("k", 2), 3)], [])
+    again.close()
     with open(path, newline="") as fh:
         got = list(csv.reader(fh))
     assert got == [["window_start", "window_end", "key", "value"],
