@@ -142,7 +142,8 @@ def run(ctx: click.Context, duration: float | None, log_level: str, job: str,
         ctx.exit(run_script(job, args))
     if args:
         raise click.UsageError(f"unexpected arguments after {job}: {' '.join(args)} (only .py "
-                               "jobs take arguments)")
+                               "jobs take arguments; options go before the job: "
+                               f"run --duration 5 {job})")
     try:
         spec = load_job_file(job)
     except JobInvalid as exc:
