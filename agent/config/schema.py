@@ -266,19 +266,21 @@ SOURCES = (
             Key("decodeErrorPolicy", choice("FAIL", "REPLACE", "IGNORE", upper=True), "FAIL"),
             Key(
                 "deserializer",
+                # Flume's AVRO deserializer (Avro container files) is not supported.
                 choice(
                     "LINE",
-                    "AVRO",
+                    "BLOB",
                     upper=True,
                     aliases={
                         f"{_PKG}.serialization.LineDeserializer$Builder": "LINE",
-                        f"{_PKG}.serialization.AvroEventDeserializer$Builder": "AVRO",
+                        f"{_PKG}.sink.solr.morphline.BlobDeserializer$Builder": "BLOB",
                     },
                 ),
                 "LINE",
             ),
             Key("deserializer.maxLineLength", _POSITIVE, 2048),
             Key("deserializer.outputCharset", charset, "UTF-8"),
+            Key("deserializer.maxBlobLength", _POSITIVE, 100_000_000),
             Key("bufferMaxLineLength", _POSITIVE, None),
             Key("bufferMaxLines", integer(), None),  # deprecated and ignored, as in Flume
         ),
