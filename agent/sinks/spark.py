@@ -115,6 +115,9 @@ class SparkSink(Sink):
     async def _get_batch(self, n: int, conn: Connection) -> dict[str, Any] | Encoded:
         if n <= 0:
             return self._error(f"getEventBatch needs n > 0, got {n}")
+        # Spark's sink fails every poll whose n exceeds the channel's transactionCapacity
+        # (maxBatchSize 1000 against Flume's default 100): serve smaller batches instead.
+        n = min(n, getattr(self.channel, "transaction_capacity", n))
         if conn not in self._watched:  # a poller that hangs up stops its own wait
             self._watched.add(conn)
             conn.on_close(self._wake.set)

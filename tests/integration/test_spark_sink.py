@@ -198,3 +198,26 @@ def test_poller_hanging_up_during_a_long_poll_releases_its_batch() -> None:
             await sink.stop()
 
     asyncio.run(main())
+
+
+def test_polls_larger_than_the_transaction_capacity_get_smaller_batches() -> None:
+    async def main() -> None:
+        sink = SparkSink("k1", "127.0.0.1", 0)
+        sink.channel = channel(capacity=1000, transaction_capacity=100)
+        for start in (0, 100, 200):
+            fill(sink.channel, 100 if start < 200 else 50, start)
+        await sink.start()
+        client = _client(sink)
+        try:
+            sizes = []
+            for _ in range(3):
+                batch = await client.call("getEventBatch", {"n": 1000})
+                assert batch["errorMsg"] == ""
+                sizes.append(len(batch["events"]))
+                await client.call("ack", {"sequenceNumber": batch["sequenceNumber"]})
+        finally:
+            await client.close()
+            await sink.stop()
+        assert sizes == [100, 100, 50]
+
+    asyncio.run(main())
