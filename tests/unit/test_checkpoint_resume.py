@@ -35,7 +35,8 @@ def test_store_keeps_last_two_and_falls_back_when_newest_is_corrupt(tmp_path, ca
         store.write(t, {"t": t})
     assert sorted(os.listdir(tmp_path)) == ["checkpoint-2000", "checkpoint-3000"]
     (tmp_path / "checkpoint-3000").write_bytes(b"FLCKPT garbage")
-    with caplog.at_level(logging.WARNING):
+    # the logger by name: another test may have called sc.setLogLevel("ERROR") on "consumer"
+    with caplog.at_level(logging.WARNING, logger="consumer.checkpoint"):
         payload, path = store.load_latest()
     assert payload == {"t": 2000} and path.endswith("checkpoint-2000")
     assert "checkpoint-3000" in caplog.text
