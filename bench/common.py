@@ -29,8 +29,9 @@ def rate(n: int, fn: Callable[[], object]) -> float:
 
 def report(name: str, value: float, baseline: float, baseline_name: str, target: float,
            metric: str = "events/s") -> None:
+    direction = "<=" if metric == "ms" else ">="  # latencies: lower is better
     print(f"{name}: {value:,.0f} {metric} (baseline {baseline_name}: {baseline:,.0f}; "
-          f"target >= {target:,.0f})")
+          f"target {direction} {target:,.0f})")
     print(json.dumps({"bench": name, "metric": metric, "value": round(value, 1),
                       "baseline": round(baseline, 1), "baseline_name": baseline_name,
                       "target": target}))
