@@ -18,13 +18,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.channels.memory import MemoryChannel  # noqa: E402
-from agent.sinks.spark import SparkSink  # noqa: E402
-from bench.common import apache_line, report  # noqa: E402
-from bench.rpc_throughput import loopback  # noqa: E402
-from consumer.flume import FlumePollingReceiver  # noqa: E402
-from consumer.receiver import BlockBuffer, ReceiverContext  # noqa: E402
-from protocol.event import Event  # noqa: E402
+from agent.channels.memory import MemoryChannel
+from agent.sinks.spark import SparkSink
+from bench.common import apache_line, report
+from bench.rpc_throughput import loopback
+from consumer.flume import FlumePollingReceiver
+from consumer.receiver import BlockBuffer, ReceiverContext
+from protocol.event import Event
 
 
 def agent(n: int, port_q: Any) -> None:

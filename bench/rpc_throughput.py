@@ -17,10 +17,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import apache_line, rate, report  # noqa: E402
-from protocol.rpc import ClientSession, ServerSession  # noqa: E402
-from protocol.schemas import AVRO_SOURCE_PROTOCOL  # noqa: E402
-from protocol.transport import RpcClient, RpcServer  # noqa: E402
+from bench.common import apache_line, rate, report
+from protocol.rpc import ClientSession, ServerSession
+from protocol.schemas import AVRO_SOURCE_PROTOCOL
+from protocol.transport import RpcClient, RpcServer
 
 BATCH = 1000
 

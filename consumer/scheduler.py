@@ -88,6 +88,15 @@ class JobScheduler:
     def has_state(self) -> bool:
         return any(s._has_state() for s in self.nodes)
 
+    def checkpoint_interval_ms(self) -> int:
+        """How often to checkpoint: every batch, unless every stateful stream was given a
+        longer interval with ``dstream.checkpoint(seconds)`` (Spark's knob); then the
+        shortest of those."""
+        stateful = [s for s in self.nodes if s._has_state()]
+        if not stateful or any(s._checkpoint_ms is None for s in stateful):
+            return self.batch_ms
+        return min(int(s._checkpoint_ms) for s in stateful if s._checkpoint_ms is not None)
+
     def validate(self, checkpoint_dir: str | None) -> None:
         """Spark's start-time checks (``DStreamGraph.validate`` / ``validateAtStart``)."""
         if not self.outputs:
@@ -202,29 +211,47 @@ class BatchPipeline:
         reliable = any(getattr(i.receiver, "reliable", False) for i in inputs)
         self.checkpointing = write_checkpoint is not None and (scheduler.has_state() or reliable)
         self.failed: BaseException | None = None
+        # Tokens of batches run since the last checkpoint: acknowledged only once one covers
+        # them (with a checkpoint interval longer than the batch, acks wait for it).
+        self._held: dict[int, list[Any]] = {}
 
     def cut(self) -> dict[int, Block]:
         """Take every receiver's current block (call at the batch boundary)."""
         return {i._id: i.buffer.cut() for i in self.inputs}
 
     def run(self, t_ms: int, blocks: dict[int, Block],
-            queued: Iterable[tuple[int, dict[int, Block]]] = ()) -> BatchOutcome:
+            queued: Iterable[tuple[int, dict[int, Block]]] = (),
+            final: bool = False) -> BatchOutcome:
         """Run batch ``t_ms``. ``queued`` are batches already cut but not yet run: their
-        token-less records go into the checkpoint so a restart replays them."""
-        outcome = BatchOutcome(t_ms, {i: b.tokens for i, b in blocks.items() if b.tokens})
+        token-less records go into the checkpoint so a restart replays them. ``final``: the
+        last batch before a graceful stop, always checkpointed so held acks go out."""
+        for i, b in blocks.items():
+            if b.tokens:
+                self._held.setdefault(i, []).extend(b.tokens)
+        outcome = BatchOutcome(t_ms)
         if self.failed is not None:
             outcome.error = self.failed
+            outcome.tokens, self._held = self._held, {}
             return outcome
         try:
             self.scheduler.run_batch(t_ms, blocks)
-            if self.checkpointing:
+            if not self.checkpointing:
+                outcome.tokens, self._held = self._held, {}
+            elif final or self._checkpoint_due(t_ms):
                 assert self.write_checkpoint is not None
-                self.write_checkpoint(t_ms, self.snapshot(queued, outcome.tokens))
+                self.write_checkpoint(t_ms, self.snapshot(queued, self._held))
                 outcome.checkpointed = True
+                outcome.tokens, self._held = self._held, {}
         except Exception as exc:  # a user function or the checkpoint failed
             log.error("batch %d failed: %s", t_ms, exc, exc_info=exc)
             self.failed = outcome.error = exc
+            outcome.tokens, self._held = self._held, {}
         return outcome
+
+    def _checkpoint_due(self, t_ms: int) -> bool:
+        interval = self.scheduler.checkpoint_interval_ms()
+        zero = self.scheduler.zero_ms or 0
+        return interval <= self.scheduler.batch_ms or (t_ms - zero) % interval == 0
 
     def snapshot(self, queued: Iterable[tuple[int, dict[int, Block]]] = (),
                  covered: dict[int, list[Any]] | None = None) -> dict[str, Any]:

@@ -185,8 +185,10 @@ class DStream:
         return self
 
     def checkpoint(self, interval: float) -> DStream:
-        """Mark for checkpointing every ``interval`` seconds. flumelet checkpoints every batch
-        whenever state exists, so this only matters for Spark's start-time validation."""
+        """Checkpoint every ``interval`` seconds (a multiple of the slide). flumelet
+        checkpoints every batch by default; when every stateful stream sets a longer
+        interval, checkpoints (and so the acknowledgements receivers wait for) come at that
+        interval instead, trading recovery work for throughput as in Spark."""
         self.is_checkpointed = True
         self._checkpoint_ms = to_ms(interval)
         return self

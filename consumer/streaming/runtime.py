@@ -147,7 +147,8 @@ class StreamingRuntime:
                 return
             t, blocks = item
             queued = [x for x in self._pending if x is not None]
-            outcome = await asyncio.to_thread(self._run_batch, t, blocks, queued)
+            final = self._graceful and list(self._pending) == [None]
+            outcome = await asyncio.to_thread(self._run_batch, t, blocks, queued, final)
             from consumer.streaming.context import receiver_hooks
 
             for hook, args in receiver_hooks(self._pipeline, outcome):
@@ -164,9 +165,10 @@ class StreamingRuntime:
                 self._set_stop(False)
                 return
 
-    def _run_batch(self, t: int, blocks: dict[int, Block], queued: list[Any]) -> Any:
+    def _run_batch(self, t: int, blocks: dict[int, Block], queued: list[Any],
+                   final: bool = False) -> Any:
         self._worker_thread_ids.add(threading.get_ident())
-        return self._pipeline.run(t, blocks, queued)
+        return self._pipeline.run(t, blocks, queued, final)
 
     async def _stop_receivers(self) -> None:
         for receiver in reversed(self._receivers_started):

@@ -204,3 +204,33 @@ def test_receiver_start_failure_surfaces_from_start():
     ssc.receiverStream(Broken()).pprint()
     with pytest.raises(OSError, match="9092"):
         ssc.start()
+
+
+def test_checkpoint_interval_holds_acks_until_a_checkpoint_covers_them(tmp_path):
+    ssc, clock = ssc_at(1_000_400)
+    receiver = Recorder(reliable=True)
+    stream = ssc.receiverStream(receiver)
+    totals = stream.map(lambda r: (r[1], 1)).updateStateByKey(
+        lambda new, old: sum(new) + (old or 0))
+    totals.checkpoint(3)  # every 3 s instead of every batch
+    totals.foreachRDD(lambda rdd: None)
+    ssc.checkpoint(str(tmp_path))
+    ssc.start()
+    try:
+        assert receiver.started.wait(5)
+        for i, t in enumerate((1_001_000, 1_002_000, 1_003_000, 1_004_000), start=1):
+            receiver.ctx.store([({}, "x")], token=f"seq-{i}")
+            clock.set(t)
+            assert ssc.awaitBatchCompleted(t)
+            done = [e for e in receiver.events if e[0] == "done"]
+            if t < 1_003_000:
+                assert done == []  # processed, but no checkpoint covers it yet
+        receiver.ctx.store([({}, "x")], token="seq-5")
+    finally:
+        ssc.stop(stopSparkContext=False, stopGraceFully=True)
+    done = [e for e in receiver.events if e[0] == "done"]
+    # 1 s..3 s acked together with the 3 s checkpoint; the rest by the final one at stop
+    assert done[0] == ("done", ["seq-1", "seq-2", "seq-3"])
+    assert [tok for _, toks in done[1:] for tok in toks] == ["seq-4", "seq-5"]
+    checkpoints = sorted(n for n in os.listdir(tmp_path) if n.startswith("checkpoint-"))
+    assert "checkpoint-1001000" not in checkpoints and "checkpoint-1002000" not in checkpoints
