@@ -7,7 +7,10 @@ EventDrainAttempt / EventDrainSuccess, ChannelReadFail).
 
 from __future__ import annotations
 
-from agent.components import Transaction
+import inspect
+from collections.abc import Awaitable, Callable
+
+from agent.components import Channel, Status, Transaction
 from agent.metrics import CounterGroup
 from protocol.event import Event
 
@@ -51,4 +54,30 @@ def rollback_quietly(tx: Transaction) -> None:
         pass
 
 
-__all__ = ["EventDeliveryException", "count_batch", "rollback_quietly", "take_batch"]
+async def drain_batch(
+    channel: Channel, counter: CounterGroup, limit: int,
+    deliver: Callable[[list[Event]], Awaitable[None] | None],
+) -> Status:
+    """One sink step: take up to ``limit`` events in one transaction, ``deliver`` them,
+    commit. Any failure rolls the whole batch back and propagates (the runner backs off)."""
+    tx = channel.transaction()
+    tx.begin()
+    try:
+        batch = take_batch(tx, limit)
+        count_batch(counter, len(batch), limit)
+        if batch:
+            result = deliver(batch)
+            if inspect.isawaitable(result):
+                await result
+        tx.commit()
+    except BaseException:
+        rollback_quietly(tx)
+        raise
+    finally:
+        tx.close()
+    counter.counters["EventDrainSuccessCount"] += len(batch)
+    return Status.READY if batch else Status.BACKOFF
+
+
+__all__ = ["EventDeliveryException", "count_batch", "drain_batch", "rollback_quietly",
+           "take_batch"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from agent.components import Clock, Sink, Status
 from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
-from agent.sinks import EventDeliveryException, count_batch, rollback_quietly, take_batch
+from agent.sinks import EventDeliveryException, drain_batch
 from agent.tls import TlsConfigError, client_context
 from protocol.codec import encode_event_array
 from protocol.event import Event
@@ -67,21 +67,7 @@ class AvroSink(Sink):
 
     async def process(self) -> Status:
         await self._maybe_reset()
-        tx = self.channel.transaction()
-        tx.begin()
-        try:
-            batch = take_batch(tx, self.batch_size)
-            count_batch(self.counter, len(batch), self.batch_size)
-            if batch:
-                await self._deliver(batch)
-            tx.commit()
-        except BaseException:
-            rollback_quietly(tx)
-            raise
-        finally:
-            tx.close()
-        self.counter.counters["EventDrainSuccessCount"] += len(batch)
-        return Status.READY if batch else Status.BACKOFF
+        return await drain_batch(self.channel, self.counter, self.batch_size, self._deliver)
 
     async def _deliver(self, records: list[Event]) -> None:
         c = self.counter.counters

@@ -20,7 +20,8 @@ from typing import IO, TYPE_CHECKING
 
 from agent.components import Clock, Sink, Status, SystemClock
 from agent.metrics import CounterGroup
-from agent.sinks import count_batch, rollback_quietly, take_batch
+from agent.sinks import drain_batch
+from protocol.event import Event
 
 if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
@@ -149,23 +150,16 @@ class RollingFileSink(Sink):
     async def process(self) -> Status:
         await self._roll_if_due()
         handle = await self._ensure_open()
-        tx = self.channel.transaction()
-        tx.begin()
-        try:
-            batch = take_batch(tx, self.batch_size)
-            count_batch(self.counter, len(batch), self.batch_size)
-            if batch:
-                data = self._encode([event.body for event in batch])
+
+        async def write(batch: list[Event]) -> None:
+            data = self._encode([event.body for event in batch])
+            try:
                 await asyncio.to_thread(_write_and_flush, handle, data)
-            tx.commit()
-        except BaseException:
-            rollback_quietly(tx)
-            self.counter.counters["EventWriteFail"] += 1
-            raise
-        finally:
-            tx.close()
-        self.counter.counters["EventDrainSuccessCount"] += len(batch)
-        return Status.READY if batch else Status.BACKOFF
+            except BaseException:
+                self.counter.counters["EventWriteFail"] += 1
+                raise
+
+        return await drain_batch(self.channel, self.counter, self.batch_size, write)
 
 
 def _write_and_flush(handle: IO[bytes], data: bytes) -> None:

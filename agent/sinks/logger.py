@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from agent.components import Sink, Status
 from agent.metrics import CounterGroup
-from agent.sinks import count_batch, rollback_quietly
+from agent.sinks import drain_batch
 from protocol.event import Event
 
 if TYPE_CHECKING:
@@ -64,20 +64,9 @@ class LoggerSink(Sink):
         return cls(spec.name, max_bytes, ctx.metrics.sink(spec.name))
 
     async def process(self) -> Status:
-        tx = self.channel.transaction()
-        tx.begin()
-        try:
-            event = tx.take()
-            count_batch(self.counter, 0 if event is None else 1, 1)
-            if event is not None and log.isEnabledFor(logging.INFO):
+        return await drain_batch(self.channel, self.counter, 1, self._log)
+
+    def _log(self, batch: list[Event]) -> None:
+        if log.isEnabledFor(logging.INFO):
+            for event in batch:
                 log.info("Event: %s", dump_event(event, self.max_bytes))
-            tx.commit()
-        except BaseException:
-            rollback_quietly(tx)
-            raise
-        finally:
-            tx.close()
-        if event is None:
-            return Status.BACKOFF
-        self.counter.counters["EventDrainSuccessCount"] += 1
-        return Status.READY

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from agent.components import Sink, Status
 from agent.metrics import CounterGroup
-from agent.sinks import count_batch, rollback_quietly, take_batch
+from agent.sinks import drain_batch
+from protocol.event import Event
 
 if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
@@ -26,16 +27,8 @@ class NullSink(Sink):
         return cls(spec.name, int(spec.settings.get("batchSize", 100)), ctx.metrics.sink(spec.name))
 
     async def process(self) -> Status:
-        tx = self.channel.transaction()
-        tx.begin()
-        try:
-            batch = take_batch(tx, self.batch_size)
-            count_batch(self.counter, len(batch), self.batch_size)
-            tx.commit()
-        except BaseException:
-            rollback_quietly(tx)
-            raise
-        finally:
-            tx.close()
-        self.counter.counters["EventDrainSuccessCount"] += len(batch)
-        return Status.READY if batch else Status.BACKOFF
+        return await drain_batch(self.channel, self.counter, self.batch_size, _discard)
+
+
+def _discard(batch: list[Event]) -> None:
+    """Nothing to do: the null sink only commits the takes."""
