@@ -71,7 +71,8 @@ SINKS = {
     "avro": "agent.sinks.avro:AvroSink",
     "spark": "agent.sinks.spark:SparkSink",
 }
-CHANNELS = {"memory": "agent.channels.memory:MemoryChannel"}
+CHANNELS = {"memory": "agent.channels.memory:MemoryChannel",
+            "file": "agent.channels.file:FileChannel"}
 SINK_PROCESSORS = {
     "default": "agent.sinkprocessors:DefaultSinkProcessor",
     "failover": "agent.sinkprocessors:FailoverSinkProcessor",

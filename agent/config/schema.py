@@ -219,6 +219,13 @@ _SERIALIZER_TYPES = {
 
 _PORT = integer(0, 65535)
 _COMPRESSION = choice("none", "deflate")
+
+
+def to_list(raw: str) -> list[str]:
+    """Flume's comma-separated lists (``dataDirs``)."""
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
 _LEVEL = integer(-1, 9)
 _POSITIVE = integer(1)
 _NON_NEGATIVE = integer(0)
@@ -326,6 +333,26 @@ CHANNELS = (
             Key("byteCapacity", integer(0, bits=64), None),
         ),
         class_names=(f"{_PKG}.channel.MemoryChannel",),
+        finish=_memory_finish,
+    ),
+    TypeSpec(
+        "channel",
+        "file",
+        keys=(
+            Key("dataDirs", to_list, ["~/.flume/file-channel/data"]),
+            Key("checkpointDir", default="~/.flume/file-channel/checkpoint"),
+            Key("capacity", integer(1, fallback=1_000_000), 1_000_000),
+            Key("transactionCapacity", integer(1, fallback=10_000), 10_000),
+            Key("maxFileSize", integer(1, bits=64), 2_146_435_071),
+            Key("keep-alive", _NON_NEGATIVE, 3),
+            # accepted for compatibility; flumelet's single log needs no checkpoint files
+            Key("checkpointInterval", integer(0, bits=64), 30_000),
+            Key("minimumRequiredSpace", integer(0, bits=64), 524_288_000),
+            Key("useDualCheckpoints", to_bool, False),
+            Key("backupCheckpointDir"),
+            Key("checkpointOnClose", to_bool, True),
+        ),
+        class_names=(f"{_PKG}.channel.file.FileChannel",),
         finish=_memory_finish,
     ),
 )

@@ -1,0 +1,73 @@
+"""The durable file channel: what was committed survives a restart; takes are remembered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.channels.file import LOG_NAME, FileChannel
+from agent.components import ChannelFullException
+from protocol.event import Event
+
+
+def _put(ch: FileChannel, bodies: list[str]) -> None:
+    tx = ch.transaction()
+    tx.begin()
+    for b in bodies:
+        tx.put(Event({"b": b}, b.encode()))
+    tx.commit()
+    tx.close()
+
+
+def _take(ch: FileChannel, n: int, commit: bool = True) -> list[str]:
+    tx = ch.transaction()
+    tx.begin()
+    got = [e.body.decode() for e in tx.take_batch(n)]
+    tx.commit() if commit else tx.rollback()
+    tx.close()
+    return got
+
+
+def _bodies(ch: FileChannel) -> list[str]:
+    return [e.body.decode() for e in ch.queue]
+
+
+def test_committed_puts_survive_and_committed_takes_stay_taken(tmp_path: Path) -> None:
+    ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    _put(ch, ["a", "b", "c"])
+    _put(ch, ["d"])
+    assert _take(ch, 2) == ["a", "b"]
+    assert _take(ch, 1, commit=False) == ["c"]  # rolled back: still in the channel
+    # no close(): a kill -9 as far as the log is concerned
+    again = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    assert _bodies(again) == ["c", "d"]
+    assert again.queue[0].headers == {"b": "c"}
+    assert _take(again, 10) == ["c", "d"]
+    assert _bodies(FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)) == []
+
+
+def test_a_refused_commit_writes_nothing(tmp_path: Path) -> None:
+    ch = FileChannel("c1", tmp_path, capacity=3, transaction_capacity=3)
+    _put(ch, ["a", "b"])
+    with pytest.raises(ChannelFullException):
+        _put(ch, ["c", "d"])
+    assert _bodies(FileChannel("c1", tmp_path, capacity=3, transaction_capacity=3)) == ["a", "b"]
+
+
+def test_torn_tail_is_ignored(tmp_path: Path) -> None:
+    ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    _put(ch, ["a"])
+    with open(tmp_path / LOG_NAME, "ab") as f:
+        f.write(b"\x00\x00\x10\x00\xde\xad")  # a commit cut short by the crash
+    assert _bodies(FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)) == ["a"]
+
+
+def test_log_is_rewritten_with_live_events_when_it_grows(tmp_path: Path) -> None:
+    ch = FileChannel("c1", tmp_path, capacity=1000, transaction_capacity=100, max_file_size=4096)
+    for i in range(50):
+        _put(ch, [f"event-{i}-" + "x" * 100])
+        _take(ch, 1)
+    _put(ch, ["last"])
+    assert (tmp_path / LOG_NAME).stat().st_size < 4096 + 1024
+    assert _bodies(FileChannel("c1", tmp_path, capacity=1000, transaction_capacity=100)) == ["last"]
