@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from agent.components import Channel, ChannelException
 from agent.interceptors.base import Interceptor, InterceptorChain
-from agent.selectors import ChannelSelector
+from agent.selectors import ChannelSelector, ReplicatingSelector
 from protocol.event import Event
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,13 @@ class DefaultChannelProcessor:
         if self._has_interceptors:
             events = self.interceptor.intercept_batch(events)
         if not events:
+            return
+        if isinstance(self.selector, ReplicatingSelector):  # same channels for every event
+            batch = list(events)
+            for channel in self.selector.required:
+                _write(channel, batch)
+            for channel in self.selector.optional:
+                _write_optional(channel, batch)
             return
         required_batches: dict[int, tuple[Channel, list[Event]]] = {}
         optional_batches: dict[int, tuple[Channel, list[Event]]] = {}
