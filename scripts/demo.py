@@ -152,11 +152,12 @@ def run(mode: str, workdir: Path, lines: int, files: int, duration: float, seed:
         staging.mkdir()
         per_file = -(-lines // files)
         deadline = time.monotonic() + duration
-        for i in range(files):  # one file every half second, renamed in whole
+        pause = min(1.5, duration / 2 / files)  # files trickle in over half the run
+        for i in range(files):  # each written in staging, then renamed in whole
             chunk = all_lines[i * per_file:(i + 1) * per_file]
             written = write_spool_file(staging, f"access-{i:03d}.log", chunk)
             os.rename(written, spool / written.name)
-            time.sleep(0.5)
+            time.sleep(pause)
         while time.monotonic() < deadline:
             if matches(last_table(consumer.text()), expected, top):
                 ok = True
