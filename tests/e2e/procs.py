@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -129,3 +130,70 @@ def all_completed(spool: Path, files: int) -> bool:
     """Every one of ``files`` spooled files has been consumed (renamed ``*.COMPLETED``)."""
     names = [p.name for p in spool.iterdir() if not p.name.startswith(".")]
     return len(names) == files and all(n.endswith(".COMPLETED") for n in names)
+
+
+class HoldingProxy:
+    """A TCP proxy on ``port`` to ``127.0.0.1:upstream`` that can stall one direction.
+
+    Once a connection sends a chunk towards the upstream that contains ``hold`` (while
+    ``holding`` is set), that chunk and everything after it on that connection is kept back,
+    never forwarded: the sender sees a stalled peer, the upstream sees nothing. Answers still
+    flow back. When either side closes, both are closed. ``held`` is set at the first hold.
+    Used to stop a consumer's acks from reaching the agent at a moment the test chooses.
+    """
+
+    def __init__(self, upstream: int, hold: bytes) -> None:
+        self.upstream = upstream
+        self.hold = hold
+        self.holding = threading.Event()
+        self.held = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self._lock:
+                self._socks += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, upstream: bool) -> None:
+        stalled = False
+        try:
+            while data := src.recv(65536):
+                if upstream and not stalled and self.holding.is_set() and self.hold in data:
+                    stalled = True
+                    self.held.set()
+                if not stalled:
+                    dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def close(self) -> None:
+        self._listener.close()
+        with self._lock:
+            for sock in self._socks:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()

@@ -28,6 +28,7 @@ import pytest
 from scripts.genlog import expected_counts, generate, write_spool_file
 from tests.e2e.procs import (
     ROOT,
+    HoldingProxy,
     Proc,
     agent_metrics,
     all_completed,
@@ -254,3 +255,68 @@ def test_push_with_write_ahead_log_survives_kill_9_at_least_once(tmp_path: Path)
     finally:
         loop.consumer.kill()
         assert agent.stop() == 0, describe([agent])
+
+
+HOLD_LINES = 60_000
+
+
+def _checkpoints(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.glob("checkpoint-*")) if directory.exists() else []
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "bug: consumer/flume.py FlumePollingReceiver._drop_counted drops counted events only "
+    "while they lead the redelivery; the agent rolls every outstanding batch back to the "
+    "channel's head, newest last, so batches taken after the checkpoint come first and the "
+    "covered ones are counted twice"))
+def test_pull_crash_between_checkpoint_and_ack_counts_redelivered_events_once(
+        tmp_path: Path) -> None:
+    """The narrow case random kills rarely hit, made deterministic: a proxy between consumer
+    and agent keeps back the acks that follow a checkpoint, then the consumer is killed before
+    its next checkpoint. The agent rolls back the covered batches (and any received after the
+    checkpoint) and serves them again; the restarted consumer must drop exactly the events
+    that checkpoint counted."""
+    lines, expected = generated_input(HOLD_LINES)
+    spool = Spool(tmp_path, lines)
+    port, metrics = free_port(), free_port()
+    agent = start_fed_agent("spooldir-spark.conf", spool.dir, port, metrics,
+                            tmp_path / "agent.log")
+    proxy = HoldingProxy(port, b"\x06ack")  # the Avro call of message "ack"
+    rng = random.Random(SEED + 3)
+    ckpt = tmp_path / "checkpoint"
+    options = ["--checkpoint", str(ckpt), "--sqlite", str(tmp_path / "results.db"),
+               "--window", str(WINDOW), "--slide", "1", "--batch", "1"]
+    consumer = start_consumer(["--pull", f"127.0.0.1:{proxy.port}", *options],
+                              tmp_path / "consumer-1.log", log_level="info")
+    try:
+        wait_listening(port, agent)
+        spool.land_chunk()
+        spool.land_chunk()
+        wait_until(lambda: sum(newest_window(tmp_path / "results.db")[1].values()) > 0, 30,
+                   "a first counted batch", [consumer, agent])
+        proxy.holding.set()
+        wait_until(proxy.held.is_set, 10, "an ack to hold back", [consumer, agent])
+        at_hold = _checkpoints(ckpt)
+        time.sleep(rng.uniform(0.05, 0.4))  # before the next checkpoint (1 s batches)
+        consumer.kill()
+        proxy.close()
+        assert _checkpoints(ckpt)[-1:] == at_hold[-1:], "a second checkpoint came before the kill"
+        consumer = start_consumer(["--pull", f"127.0.0.1:{port}", *options],
+                                  tmp_path / "consumer-2.log", log_level="info")
+        while spool.landed < FILES:
+            spool.land_chunk()
+        wait_until(lambda: all_completed(spool.dir, FILES)
+                   and int(agent_metrics(metrics)["CHANNEL.c1"]["ChannelSize"]) == 0
+                   and sum(newest_window(tmp_path / "results.db")[1].values())
+                   >= sum(expected.values()), 45, "the pipeline to drain", [consumer, agent])
+        assert consumer.stop() == 0, describe([consumer])
+    finally:
+        proxy.close()
+        consumer.kill()
+        assert agent.stop() == 0, describe([agent])
+    _, got = newest_window(tmp_path / "results.db")
+    dropped = [line for line in (tmp_path / "consumer-2.log").read_text().splitlines()
+               if "redelivered events were already counted" in line]
+    print(f"\nheld acks: final total {sum(got.values())} of {sum(expected.values())}; {dropped}")
+    assert got == dict(expected), diff(got, expected)
+    assert dropped, "the restarted consumer never recognised a redelivered batch"
