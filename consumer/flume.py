@@ -16,7 +16,10 @@ Guarantees (see the README's table):
   If the consumer dies between that checkpoint and the ack, the agent rolls the batch back
   and serves it again under a new sequence number; the receiver recognises those events
   by content digest (the checkpoint keeps the digests of the batch it covered) and counts
-  them once: exactly-once window results.
+  them once: exactly-once window results. Acks known to have reached the agent are logged
+  next to the checkpoint, so identical *new* events are never mistaken for redeliveries;
+  the one case left is the crash landing between an ack and its log line, where an event
+  identical in headers and body to one of that batch's could be dropped once.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from protocol.transport import Connection, RpcClient, RpcError, RpcServer
 log = logging.getLogger(__name__)
 
 Decoder = Callable[[bytes], Any]
+ACK_LOG_BYTES = 256 * 1024
+ACK_LOG_KEEP = 1000
 
 
 def utf8_decoder(s: bytes | None) -> str | None:
@@ -181,9 +186,44 @@ class FlumePollingReceiver:
     def reliable(self) -> bool:
         return getattr(self._ssc, "_checkpoint_dir", None) is not None
 
+    def _ack_log(self) -> str | None:
+        cp = getattr(self._ssc, "_checkpoint_dir", None)
+        return os.path.join(cp, "receivers", "pull-acks.log") if cp else None
+
     def restore_unacknowledged(self, tokens: list[PullToken]) -> None:
+        """Batches the newest checkpoint counted: unless their ack is known to have reached
+        the agent, expect them back and count them once. Events are told apart only by
+        content, so confirmed acks are logged to avoid dropping identical new events."""
+        acked = self._confirmed_acks()
         for t in tokens:
-            self._recovering.setdefault(t.address, collections.Counter()).update(t.digests)
+            if (t.address, t.sequence) not in acked:
+                self._recovering.setdefault(t.address, collections.Counter()).update(t.digests)
+
+    def _confirmed_acks(self) -> set[tuple[str, str]]:
+        path = self._ack_log()
+        if path is None or not os.path.exists(path):
+            return set()
+        with open(path, encoding="utf-8") as f:
+            return {tuple(line.split(" ", 1)) for line in f.read().splitlines()  # type: ignore[misc]
+                    if " " in line}
+
+    def _record_ack(self, address: str, seq: str) -> None:
+        """Append to the ack log (no fsync: it survives a process kill, which is what it is
+        for); keep it short by rewriting it with its newest lines now and then."""
+        path = self._ack_log()
+        if path is None:
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{address} {seq}\n")
+            size = f.tell()
+        if size > ACK_LOG_BYTES:
+            with open(path, encoding="utf-8") as f:
+                keep = f.read().splitlines()[-ACK_LOG_KEEP:]
+            tmp = path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in keep))
+            os.replace(tmp, path)
 
     async def start(self, ctx: ReceiverContext) -> None:
         self._ctx = ctx
@@ -274,6 +314,9 @@ class FlumePollingReceiver:
         except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
             # The agent rolls the batch back on its own (timeout or lost connection).
             log.warning("%s %s to %s failed: %s", verb, seq, address, exc)
+            return
+        if verb == "ack" and self.reliable:
+            self._record_ack(address, seq)
 
     async def on_batch_done(self, tokens: list[PullToken]) -> None:
         await self._settle(tokens, "ack")

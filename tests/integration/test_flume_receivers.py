@@ -249,3 +249,106 @@ def test_pull_exactly_once_when_the_crash_falls_between_checkpoint_and_ack(
     finally:
         ssc2.stop()
     assert results2[-1] == {"x": 2, "y": 2, "z": 1}  # redelivered x, y, x counted once
+
+
+def _recorded_batches() -> list[dict[str, Any]]:
+    """The EventBatch values a Java SparkSink answered in the recorded pull capture."""
+    from protocol.rpc import ClientSession
+    from protocol.schemas import SPARK_FLUME_PROTOCOL
+    from tests.vectors import load
+
+    cap = load("spark-poll-ack-nack")
+    client = ClientSession(SPARK_FLUME_PROTOCOL)
+    for message, params in [("getEventBatch", {"n": 3}), ("ack", {"sequenceNumber": "0"}),
+                            ("getEventBatch", {"n": 3}), ("nack", {"sequenceNumber": "1"}),
+                            ("getEventBatch", {"n": 3}), ("ack", {"sequenceNumber": "2"})]:
+        client.send_request(message, params)
+    return [r.value for r in client.feed(cap.server_to_client) if r.message == "getEventBatch"]
+
+
+def test_receiver_drives_the_recorded_sink_conversation(tmp_path: Path) -> None:
+    """Serve the recorded batches: the receiver acks the first, nacks the one its job failed
+    on, and after a restart acks the redelivery, as the recorded Java poller did."""
+    from protocol.rpc import CallRequest
+    from protocol.schemas import SPARK_FLUME_PROTOCOL
+    from protocol.transport import Connection, RpcServer
+
+    batches = _recorded_batches()
+    settled: list[tuple[str, str]] = []
+    loop = asyncio.new_event_loop()
+    served = [0]
+
+    changed: list[asyncio.Event] = []
+
+    async def handler(call: CallRequest, conn: Connection) -> Any:
+        if not changed:
+            changed.append(asyncio.Event())
+        if call.message != "getEventBatch":
+            settled.append((call.message, call.params["sequenceNumber"]))
+            changed[0].set()
+            return None
+        assert call.params["n"] == 3
+        # like the recorded sink: the next batch only once the previous one was settled
+        while not (served[0] < len(batches) and len(settled) == served[0]):
+            changed[0].clear()
+            await changed[0].wait()
+        served[0] += 1
+        batch = batches[served[0] - 1]
+
+        def roll_back() -> None:  # as a SparkSink does when the poller goes away
+            if all(seq != batch["sequenceNumber"] for _, seq in settled):
+                served[0] -= 1
+                changed[0].set()
+
+        conn.on_close(roll_back)
+        return batch
+
+    server = RpcServer(SPARK_FLUME_PROTOCOL, handler)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    cp = tmp_path / "cp"
+    seen: list[list[str]] = []
+
+    def setup(clock: ManualClock, fail_on: str | None) -> Callable[[], StreamingContext]:
+        def make() -> StreamingContext:
+            ssc = _context(clock, cp)
+            stream = FlumeUtils.createPollingStream(ssc, [("127.0.0.1", server.port)],
+                                                    maxBatchSize=3, parallelism=1)
+
+            def out(rdd: Any) -> None:
+                bodies = [b[:10] for _, b in rdd.collect()]
+                if bodies:
+                    seen.append(bodies)
+                if fail_on is not None and len(bodies) == 2:
+                    raise RuntimeError(fail_on)
+
+            stream.foreachRDD(out)
+            return ssc
+
+        return make
+
+    try:
+        clock = ManualClock(T0)
+        ssc = StreamingContext.getOrCreate(str(cp), setup(clock, "job bug"))
+        ssc.start()
+        for t in (T0 + 700, T0 + 1_700):
+            _wait(lambda: ssc._inputs[0].buffer.pending_count() > 0)
+            clock.set(t)
+            ssc.awaitBatchCompleted(t)
+        with pytest.raises(RuntimeError, match="job bug"):
+            ssc.awaitTermination(10)
+        clock2 = ManualClock(T0 + 2_000)
+        ssc2 = StreamingContext.getOrCreate(str(cp), setup(clock2, None))
+        ssc2.start()
+        _wait(lambda: ssc2._inputs[0].buffer.pending_count() > 0)
+        clock2.set(T0 + 2_700)
+        assert ssc2.awaitBatchCompleted(T0 + 2_700)
+        _wait(lambda: len(settled) == 3)
+        ssc2.stop()
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+    assert settled == [("ack", "0"), ("nack", "1"), ("ack", "2")]
+    assert [len(b) for b in seen] == [3, 2, 2]
