@@ -2,7 +2,8 @@
 
 Each ``bench/*.py`` (except this file, ``common.py`` and ``__init__.py``) runs as its own
 subprocess with this interpreter, in name order, with ``--quick`` passed on. A benchmark's
-result is the last line of its output that is a JSON object (``bench.common.report``). A
+result is the last line of its output that is a JSON object (``bench.common.report``); a
+target is a floor for rates and a ceiling for durations (see ``lower_is_better``). A
 crash, a timeout or a missing result line is shown in the table as a failure and the run goes
 on; the exit code is 1 if any benchmark failed (with ``--strict``, also if a target was
 missed), else 0.
@@ -25,6 +26,18 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 SKIP = {"run_all.py", "common.py", "__init__.py"}
 REQUIRED = ("bench", "value")
+TIME_UNITS = {"ns", "us", "µs", "ms", "s", "sec", "seconds", "minutes"}
+
+
+def lower_is_better(result: dict[str, Any]) -> bool:
+    """An explicit ``"better": "lower"|"higher"`` wins; else durations (a metric in a time
+    unit, or a bench/metric named like latency) are better low, rates better high."""
+    better = str(result.get("better", "")).lower()
+    if better in ("lower", "higher"):
+        return better == "lower"
+    metric = str(result.get("metric", "")).strip().lower()
+    name = f"{result.get('bench', '')} {metric}".lower()
+    return metric in TIME_UNITS or "latency" in name
 
 
 @dataclass
@@ -44,7 +57,7 @@ class Outcome:
         target, value = self.result.get("target"), self.result.get("value")
         if not isinstance(target, int | float) or not isinstance(value, int | float):
             return None
-        return value >= target
+        return value <= target if lower_is_better(self.result) else value >= target
 
 
 def discover(bench_dir: Path, only: Sequence[str] = ()) -> list[Path]:
@@ -108,6 +121,12 @@ def _number(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def _target(result: dict[str, Any]) -> str:
+    if result.get("target") is None:
+        return "-"
+    return ("<= " if lower_is_better(result) else ">= ") + _number(result["target"])
+
+
 def format_table(outcomes: Sequence[Outcome]) -> str:
     """One aligned text table: bench, value, metric, baseline, target, met."""
     header = ("bench", "value", "metric", "baseline", "target", "met")
@@ -122,7 +141,7 @@ def format_table(outcomes: Sequence[Outcome]) -> str:
         if o.error is not None:
             met = f"FAILED ({o.error})"
         rows.append((str(r.get("bench", o.script)), _number(r.get("value")),
-                     str(r.get("metric", "-")), baseline, _number(r.get("target")), met))
+                     str(r.get("metric", "-")), baseline, _target(r), met))
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     right = {1, 4}  # numbers align right
 

@@ -73,6 +73,21 @@ def test_format_table_shows_values_baselines_targets_and_failures() -> None:
     assert len({line.index("events/s") for line in (alpha, beta)}) == 1  # columns align
 
 
+def test_targets_are_ceilings_for_durations_and_floors_for_rates() -> None:
+    def met(**result: object) -> bool | None:
+        return run_all.Outcome("x", 0.0, {"bench": "x", **result}).met
+
+    assert met(value=900.0, target=1250, metric="ms") is True
+    assert met(value=1300.0, target=1250, metric="ms") is False
+    assert met(value=0.5, target=1, metric="events/s", bench="latency_p50") is True
+    assert met(value=900.0, target=1250, metric="events/s") is False
+    assert met(value=900.0, target=1250, metric="events/s", better="lower") is True
+    assert met(value=900.0, target=None, metric="events/s") is None
+    table = run_all.format_table([run_all.Outcome(
+        "lat", 1.0, {"bench": "lat", "value": 961.0, "metric": "ms", "target": 1250})])
+    assert "<= 1,250" in table and table.splitlines()[-1].endswith("yes")
+
+
 def test_run_all_runs_every_bench_and_fails_only_at_the_end(tmp_path: Path) -> None:
     fake_benches(tmp_path)
     proc = subprocess.run(
