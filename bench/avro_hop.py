@@ -7,8 +7,9 @@ batches of 1000 -> loopback TCP -> the receiver agent, a separate ``flume-agent`
 over the time from the sender's start until the receiver's null sink has drained them all
 (read from the receiver's HTTP metrics once the sender has every batch acknowledged).
 
-Baseline, same run: raw ``appendBatch`` calls of the same events over one connection between
-two processes (``bench/rpc_throughput.py``'s loopback), the ceiling the hop can approach.
+Baseline, same run: raw ``appendBatch`` calls of the same events, encoded the way the avro
+sink encodes them, over one connection to another process (``bench/rpc_throughput.py``'s
+server): no channels, no agents, the ceiling the hop can approach.
 
     python bench/avro_hop.py [--quick] [--events N] [--profile]
 
@@ -46,6 +47,7 @@ from agent.registry import BuildContext  # noqa: E402
 from agent.runtime.graph import build_agent  # noqa: E402
 from bench.common import apache_line, report  # noqa: E402
 from bench.rpc_throughput import serve  # noqa: E402
+from protocol.codec import encode_event_array  # noqa: E402
 from protocol.event import Event  # noqa: E402
 from protocol.schemas import AVRO_SOURCE_PROTOCOL  # noqa: E402
 from protocol.transport import RpcClient  # noqa: E402
@@ -128,16 +130,18 @@ def raw_rpc(batches: int) -> float:
     proc.start()
     try:
         port = q.get(timeout=START_TIMEOUT)
-        records = [{"headers": e.headers, "body": e.body} for e in sample_batch()]
+        batch = sample_batch()
 
         async def run() -> float:
             client = RpcClient(AVRO_SOURCE_PROTOCOL, "127.0.0.1", port)
             try:
                 for _ in range(5):  # connect, handshake, warm both processes up
-                    await client.call("appendBatch", {"events": records})
+                    await client.call("appendBatch", {}, encoded=encode_event_array(batch))
                 start = time.perf_counter()
-                for _ in range(batches):
-                    if await client.call("appendBatch", {"events": records}) != "OK":
+                for _ in range(batches):  # encoded per call, as the avro sink does
+                    answer = await client.call("appendBatch", {},
+                                               encoded=encode_event_array(batch))
+                    if answer != "OK":
                         raise RuntimeError("baseline server did not answer OK")
                 return batches * BATCH / (time.perf_counter() - start)
             finally:
