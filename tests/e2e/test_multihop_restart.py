@@ -9,6 +9,9 @@
    in order and the sender resends from its first unanswered batch, the first receiver's
    file is a prefix 0..x, the second's a suffix y..end, and the only gap is (x, y); the only
    duplicates are one batch (y <= x when the lost answer's batch had been written).
+3. The same with a file channel in the receiver: nothing it acknowledged is lost, so every
+   event arrives; at most two batches repeat (the unanswered one, and file_roll's batch that
+   was written but not yet taken from the log).
 
 A failed delivery costs the sender the runner's fixed 5 s error back-off, hence the budgets.
 """
@@ -128,3 +131,32 @@ def test_receiver_killed_under_load_loses_only_its_unwritten_tail(tmp_path: Path
 def numbers_in(path: Path) -> list[int]:
     data = path.read_bytes()
     return [int(line) for line in data[: data.rfind(b"\n") + 1].splitlines()]
+
+
+@pytest.mark.timeout(20)
+def test_receiver_with_a_file_channel_killed_under_load_loses_nothing(tmp_path: Path) -> None:
+    """With a durable channel the second hop keeps what it acknowledged: every event arrives.
+    Duplicates: the sender's unanswered batch, and the file_roll batch written but not yet
+    taken from the log when the receiver died (replayed on restart)."""
+    sender, receiver, out, port = pair(tmp_path, EVENTS, receiver_metrics=True)
+    receiver.args += ["-Db.channels.c1.type=file", f"-Db.channels.c1.dataDirs={tmp_path / 'data'}",
+                      f"-Db.channels.c1.checkpointDir={tmp_path / 'checkpoint'}"]
+    second = restart(receiver, tmp_path)
+    logs = lambda: "\n".join(p.log_tail() for p in (sender, receiver, second))  # noqa: E731
+    with agents(sender, receiver, second):
+        receiver.start().wait_listening(port)
+        sender.start()
+        wait_until(lambda: len(delivered(out)) >= EVENTS // 4, 10, "a quarter of the events",
+                   logs)
+        receiver.kill9()
+        second.start().wait_listening(port)
+        wait_until(lambda: set(delivered(out)) >= set(range(EVENTS)), 15,
+                   "every event after the restart", logs)
+        assert sender.stop() == 0, sender.log_tail()
+        assert second.stop() == 0, second.log_tail()
+    assert any((tmp_path / "data").iterdir()), "the receiver did not use a file channel"
+    numbers = delivered(out)
+    assert set(numbers) == set(range(EVENTS))
+    repeated = Counter(numbers) - Counter(range(EVENTS))
+    assert max(repeated.values(), default=1) == 1, "an event arrived three times"
+    assert sum(repeated.values()) <= 2 * BATCH, f"{sum(repeated.values())} duplicates"
