@@ -216,7 +216,7 @@ class LoadBalancingSinkProcessor(SinkProcessor):
         if self.selector == "random":
             self.rng.shuffle(active)
             return active
-        head = self.next_head % len(active)
+        head = self.next_head if self.next_head < len(active) else 0  # as Flume's selector
         self.next_head = head + 1 if head + 1 < len(active) else 0
         return [active[(head + k) % len(active)] for k in range(len(active))]
 

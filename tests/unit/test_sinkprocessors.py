@@ -181,3 +181,17 @@ def test_load_balance_all_backed_off_returns_backoff():
     with pytest.raises(EventDeliveryException):
         call(p)
     assert call(p) == [Status.BACKOFF]
+
+
+def test_round_robin_restarts_at_the_first_sink_when_the_active_set_shrinks() -> None:
+    """Flume's RoundRobinOrderSelector: a head past the end restarts at 0 (not modulo)."""
+    from agent.components import ManualClock, Sink
+    from agent.sinkprocessors import LoadBalancingSinkProcessor
+
+    lb = LoadBalancingSinkProcessor([Sink(f"k{i}") for i in range(5)], backoff=True,
+                                    clock=ManualClock())
+    for _ in range(4):
+        lb.order()
+    lb.inform_failure(0)
+    lb.inform_failure(1)
+    assert lb.order() == [2, 3, 4]
