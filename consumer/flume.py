@@ -15,8 +15,10 @@ Guarantees (see the README's table):
 - pull + checkpoint: a batch is acked only after the checkpoint covering it is durable.
   If the consumer dies between that checkpoint and the ack, the agent rolls the batch back
   and serves it again under a new sequence number; the receiver recognises those events
-  by content digest (the checkpoint keeps the digests of the batch it covered) and counts
-  them once: exactly-once window results. Acks known to have reached the agent are logged
+  by content digest (the checkpoint keeps the digests of the batches it covered) wherever
+  they come in the redelivery, for up to RECOVERY_SECONDS, and counts them once:
+  exactly-once window results. The same applies when an ack fails (after retries) while
+  the consumer keeps running. Acks known to have reached the agent are logged
   next to the checkpoint, so identical *new* events are never mistaken for redeliveries;
   the one case left is the crash landing between an ack and its log line, where an event
   identical in headers and body to one of that batch's could be dropped once.
@@ -30,6 +32,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 
 Decoder = Callable[[bytes], Any]
 ACK_LOG_BYTES = 256 * 1024
+RECOVERY_SECONDS = 30
 ACK_LOG_KEEP = 1000
 
 
@@ -178,8 +182,10 @@ class FlumePollingReceiver:
         # long-poll getEventBatch, and a server answers one connection's calls in order.
         self._ack_clients: dict[str, RpcClient] = {}
         # digests of events a checkpoint counted but the agent may serve again, per address
-        self._recovering: dict[str, collections.Counter[bytes]] = {}
-        self._recovered = asyncio.Event()
+        # digests of counted events an agent may serve again (from any address: a consumer
+        # may come back through another route to the same agent)
+        self._recovering: collections.Counter[bytes] = collections.Counter()
+        self._recovery_deadline = 0.0
         self.stopping = False
 
     @property
@@ -195,9 +201,15 @@ class FlumePollingReceiver:
         the agent, expect them back and count them once. Events are told apart only by
         content, so confirmed acks are logged to avoid dropping identical new events."""
         acked = self._confirmed_acks()
+        self._expect_again([t for t in tokens if (t.address, t.sequence) not in acked])
+
+    def _expect_again(self, tokens: list[PullToken]) -> None:
+        """These counted events may be served again (the agent rolled their batch back):
+        drop them when they come, for up to RECOVERY_SECONDS."""
         for t in tokens:
-            if (t.address, t.sequence) not in acked:
-                self._recovering.setdefault(t.address, collections.Counter()).update(t.digests)
+            self._recovering.update(t.digests)
+        if tokens:
+            self._recovery_deadline = time.monotonic() + RECOVERY_SECONDS
 
     def _confirmed_acks(self) -> set[tuple[str, str]]:
         path = self._ack_log()
@@ -227,8 +239,8 @@ class FlumePollingReceiver:
 
     async def start(self, ctx: ReceiverContext) -> None:
         self._ctx = ctx
-        if not self._recovering:
-            self._recovered.set()
+        if self._recovering:  # the clock starts when polling can start
+            self._recovery_deadline = time.monotonic() + RECOVERY_SECONDS
         for i in range(self.parallelism):
             host, port = self.addresses[i % len(self.addresses)]
             # A SparkSink answers only when it has events, so no request timeout applies.
@@ -238,12 +250,9 @@ class FlumePollingReceiver:
             if client.address not in self._ack_clients:
                 self._ack_clients[client.address] = RpcClient(
                     SPARK_FLUME_PROTOCOL, host, port, connect_timeout=10, request_timeout=30)
-            first = i < len(self.addresses)  # one worker per address runs recovery
-            self._tasks.append(asyncio.create_task(self._worker(client, first)))
+            self._tasks.append(asyncio.create_task(self._worker(client)))
 
-    async def _worker(self, client: RpcClient, recovery_worker: bool) -> None:
-        if not recovery_worker:
-            await self._recovered.wait()
+    async def _worker(self, client: RpcClient) -> None:
         delay = 0.1
         while not self.stopping:
             try:
@@ -268,10 +277,8 @@ class FlumePollingReceiver:
         assert self._ctx is not None
         events = batch["events"]
         seq = batch["sequenceNumber"]
-        pending = self._recovering.get(client.address)
-        if pending:
-            events = self._drop_counted(client.address, pending, events)
-        self._finish_recovery(client.address)
+        if self._recovering:
+            events = self._drop_counted(client.address, events)
         if not self.reliable:
             self._ctx.store(_records(events, self.decoder))
             await self._ack_or_nack(client.address, seq, "ack")
@@ -282,50 +289,57 @@ class FlumePollingReceiver:
         token = PullToken(client.address, seq, tuple(digest(e) for e in events))
         self._ctx.store(_records(events, self.decoder), token=token)
 
-    def _drop_counted(self, address: str, pending: collections.Counter[bytes],
+    def _drop_counted(self, address: str,
                       events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Rolled-back events sit at the head of the agent's channel: drop the leading
-        events a checkpoint already counted."""
+        """Drop events a checkpoint already counted, wherever they come in the redelivery
+        (an agent rolls batches back in any order, and several pollers share them)."""
+        if time.monotonic() > self._recovery_deadline:
+            left = self._recovering.total()
+            log.warning("polling: %d counted events were never served again within %ds; "
+                        "no longer expecting them", left, RECOVERY_SECONDS)
+            self._recovering.clear()
+            return events
+        pending = self._recovering
         kept = []
-        for i, e in enumerate(events):
+        for e in events:
             d = digest(e)
             if pending[d] > 0:
                 pending[d] -= 1
-                continue
-            kept = events[i:]
+            else:
+                kept.append(e)
+        if not +pending:
             pending.clear()
-            break
         dropped = len(events) - len(kept)
         if dropped:
             log.info("polling %s: %d redelivered events were already counted", address,
                      dropped)
         return kept
 
-    def _finish_recovery(self, address: str) -> None:
-        pending = self._recovering.get(address)
-        if pending is not None and sum(pending.values()) == 0:
-            del self._recovering[address]
-        if not self._recovering:
-            self._recovered.set()
-
-    async def _ack_or_nack(self, address: str, seq: str, verb: str) -> None:
-        try:
-            await self._ack_clients[address].call(verb, {"sequenceNumber": seq})
-        except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
-            # The agent rolls the batch back on its own (timeout or lost connection).
-            log.warning("%s %s to %s failed: %s", verb, seq, address, exc)
-            return
-        if verb == "ack" and self.reliable:
-            self._record_ack(address, seq)
+    async def _ack_or_nack(self, address: str, seq: str, verb: str,
+                           tries: int = 1) -> bool:
+        for attempt in range(tries):
+            try:
+                await self._ack_clients[address].call(verb, {"sequenceNumber": seq})
+            except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
+                log.warning("%s %s to %s failed (attempt %d of %d): %s", verb, seq, address,
+                            attempt + 1, tries, exc)
+                if attempt + 1 < tries:
+                    await asyncio.sleep(0.2 * 2 ** attempt)
+                continue
+            if verb == "ack" and self.reliable:
+                self._record_ack(address, seq)
+            return True
+        return False  # the agent rolls the batch back on its own (timeout or lost poller)
 
     async def on_batch_done(self, tokens: list[PullToken]) -> None:
-        await self._settle(tokens, "ack")
+        results = await asyncio.gather(
+            *(self._ack_or_nack(t.address, t.sequence, "ack", tries=4) for t in tokens))
+        # Counted but not acknowledged: the agent will serve these again; count them once.
+        self._expect_again([t for t, ok in zip(tokens, results, strict=True) if not ok])
 
     async def on_batch_failed(self, tokens: list[PullToken], error: BaseException) -> None:
-        await self._settle(tokens, "nack")
-
-    async def _settle(self, tokens: list[PullToken], verb: str) -> None:
-        await asyncio.gather(*(self._ack_or_nack(t.address, t.sequence, verb) for t in tokens))
+        await asyncio.gather(*(self._ack_or_nack(t.address, t.sequence, "nack")
+                               for t in tokens))
 
     async def stop(self) -> None:
         self.stopping = True

@@ -53,7 +53,7 @@ class Connection:
     def _close(self) -> None:
         self.closed = True
         callbacks, self._on_close = self._on_close, []
-        for cb in callbacks:
+        for cb in reversed(callbacks):  # newest first, like undoing: rollbacks keep order
             try:
                 cb()
             except Exception:

@@ -91,7 +91,7 @@ class SparkSink(Sink):
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        for seq in list(self._outstanding):
+        for seq in reversed(list(self._outstanding)):  # newest first: order is kept
             self._finish(seq, commit=False, why="sink stopping")
         await self.server.stop()
 

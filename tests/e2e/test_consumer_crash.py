@@ -264,11 +264,6 @@ def _checkpoints(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.glob("checkpoint-*")) if directory.exists() else []
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "bug: consumer/flume.py FlumePollingReceiver._drop_counted drops counted events only "
-    "while they lead the redelivery; the agent rolls every outstanding batch back to the "
-    "channel's head, newest last, so batches taken after the checkpoint come first and the "
-    "covered ones are counted twice"))
 def test_pull_crash_between_checkpoint_and_ack_counts_redelivered_events_once(
         tmp_path: Path) -> None:
     """The narrow case random kills rarely hit, made deterministic: a proxy between consumer

@@ -352,3 +352,22 @@ def test_receiver_drives_the_recorded_sink_conversation(tmp_path: Path) -> None:
         thread.join(5)
     assert settled == [("ack", "0"), ("nack", "1"), ("ack", "2")]
     assert [len(b) for b in seen] == [3, 2, 2]
+
+
+def test_counted_events_are_dropped_wherever_they_come_in_a_redelivery() -> None:
+    """Agents roll batches back newest-first or interleaved: order must not matter."""
+    from consumer.flume import PullToken, digest, utf8_decoder
+
+    receiver = FlumePollingReceiver(object(), [("h", 1)], 1000, 1, utf8_decoder)
+
+    def ev(i: int) -> dict[str, Any]:
+        return {"headers": {}, "body": b"e%d" % i}
+
+    covered, newer = [ev(i) for i in range(3)], [ev(i) for i in range(3, 5)]
+    receiver.restore_unacknowledged(
+        [PullToken("h:1", "s1", tuple(digest(e) for e in covered))])
+    receiver._recovery_deadline = time.monotonic() + 60
+    kept = receiver._drop_counted("h:1", newer + covered[:2])
+    assert kept == newer
+    assert receiver._drop_counted("other:2", [covered[2], ev(9)]) == [ev(9)]
+    assert receiver._drop_counted("h:1", covered) == covered  # recovery is over
