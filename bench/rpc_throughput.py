@@ -1,7 +1,7 @@
 """appendBatch throughput over loopback, client and server in separate processes.
 
 Baseline in the same run: the same calls through the sans-I/O sessions in memory (no
-sockets), i.e. the codec's ceiling; the gap is what the transport costs.
+sockets). Each figure is the best of 3 runs.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from protocol.schemas import AVRO_SOURCE_PROTOCOL
 from protocol.transport import RpcClient, RpcServer
 
 BATCH = 1000
+REPEAT = 3  # best of 3: a shared VM's noise only ever slows a run down
 
 
 def make_batch() -> list[dict[str, Any]]:
@@ -97,11 +98,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     batches = 40 if args.quick else 400
-    base = in_memory(batches)
+    base = max(in_memory(batches) for _ in range(REPEAT))
     print(f"in-memory sessions (codec ceiling): {base:,.0f} events/s")
-    plain, mbs = loopback(batches, False)
+    plain, mbs = max(loopback(batches, False) for _ in range(REPEAT))
     print(f"loopback, 2 processes, plain: {plain:,.0f} events/s, {mbs:.1f} MB/s")
-    defl, dmbs = loopback(batches, True)
+    defl, dmbs = max(loopback(batches, True) for _ in range(REPEAT))
     print(f"loopback, 2 processes, deflate: {defl:,.0f} events/s, {dmbs:.1f} MB/s (uncompressed)")
     report("rpc_throughput", plain, base, "in-memory sessions", 200_000)
 
