@@ -218,20 +218,22 @@ def print_profile(path: Path, title: str, limit: int = 18) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--events", type=int, help="events to send (default 500k, quick 100k)")
+    ap.add_argument("--events", type=int, help="events to send (default 300k, quick 100k)")
     ap.add_argument("--profile", action="store_true", help="cProfile both agents")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    n = args.events or (100_000 if args.quick else 500_000)
+    n = args.events or (100_000 if args.quick else 300_000)
     n = max(BATCH, n // BATCH * BATCH)
 
-    base = raw_rpc(n // BATCH)
+    repeat = 1 if args.profile else 3  # best of 3: a shared VM's noise only slows runs down
+    base = max(raw_rpc(n // BATCH) for _ in range(repeat))
     print(f"baseline: raw appendBatch, 1 connection, 2 processes: {base:,.0f} events/s")
     with tempfile.TemporaryDirectory() as tmp:
         profile_dir = Path(tmp) if args.profile else None
-        rate, acked_rate = hop(n, profile_dir)
+        rate, acked_rate = max(hop(n, profile_dir) for _ in range(repeat))
         print(f"avro hop, {n:,} events of 130 bytes, batch {BATCH}: {rate:,.0f} events/s end "
-              f"to end ({acked_rate:,.0f} events/s acknowledged to the sender)")
+              f"to end ({acked_rate:,.0f} events/s acknowledged to the sender; best of "
+              f"{repeat})")
         if profile_dir:
             print_profile(profile_dir / "sender.prof", "sender (this process)")
             print_profile(profile_dir / "receiver.prof", "receiver (flume-agent process)")
