@@ -408,12 +408,27 @@ class ForEachDStream(DStream):
         return None
 
 
-class WindowedDStream(DStream):
+class StatefulDStream(DStream):
+    """A stream whose ``_state`` (window partials, per-key state) goes into checkpoints."""
+
+    _state: Any
+
+    def _has_state(self) -> bool:
+        return True
+
+    def _snapshot(self) -> Any:
+        return self._state.snapshot()
+
+    def _restore(self, data: Any) -> None:
+        self._state.restore(data)
+
+
+class WindowedDStream(StatefulDStream):
     """``window()``: the union of the parent's RDDs in ``(t - window, t]``."""
 
     def __init__(self, parent: DStream, window_ms: int, slide_ms: int) -> None:
         super().__init__(parent._ssc, [parent], slide_ms)
-        self._window = BatchWindow(window_ms, slide_ms)
+        self._window = self._state = BatchWindow(window_ms, slide_ms)
 
     def _step(self, t_ms: int, parent_rdds: list[RDD]) -> RDD | None:
         self._window.add(t_ms, parent_rdds[0]._data)
@@ -423,27 +438,19 @@ class WindowedDStream(DStream):
         self._window.evict(t_ms)
         return out
 
-    def _has_state(self) -> bool:
-        return True
-
-    def _snapshot(self) -> Any:
-        return self._window.snapshot()
-
-    def _restore(self, data: Any) -> None:
-        self._window.restore(data)
-
     def _describe(self) -> str:
         return f"{super()._describe()}/w{self._window.window_ms}"
 
 
-class ReducedWindowedDStream(DStream):
+class ReducedWindowedDStream(StatefulDStream):
     """``reduceByKeyAndWindow`` with an inverse function (and the counting fast paths)."""
 
     def __init__(self, parent: DStream, func: Callable[[Any, Any], Any],
                  inv_func: Callable[[Any, Any], Any], filter_func: Callable[[Any], Any] | None,
                  window_ms: int, slide_ms: int, count_values: bool = False) -> None:
         super().__init__(parent._ssc, [parent], slide_ms)
-        self._window = ReducedWindow(func, inv_func, filter_func, window_ms, slide_ms)
+        self._window = self._state = ReducedWindow(func, inv_func, filter_func, window_ms,
+                                                   slide_ms)
         self._count_values = count_values
         self._must_checkpoint = True
 
@@ -457,46 +464,28 @@ class ReducedWindowedDStream(DStream):
             return None
         return RDD(list(self._window.result_at(t_ms).items()), self.ctx)
 
-    def _has_state(self) -> bool:
-        return True
-
-    def _snapshot(self) -> Any:
-        return self._window.snapshot()
-
-    def _restore(self, data: Any) -> None:
-        self._window.restore(data)
-
     def _describe(self) -> str:
         return f"{super()._describe()}/w{self._window.window_ms}"
 
 
-class StateDStream(DStream):
+class StateDStream(StatefulDStream):
     """``updateStateByKey``: the whole state after each batch."""
 
     def __init__(self, parent: DStream, store: UpdateStateStore) -> None:
         super().__init__(parent._ssc, [parent])
-        self._store = store
+        self._store = self._state = store
         self._must_checkpoint = True
 
     def _compute(self, t_ms: int, parent_rdds: list[RDD]) -> RDD:
         return RDD(self._store.step(parent_rdds[0]._data), self.ctx)
 
-    def _has_state(self) -> bool:
-        return True
 
-    def _snapshot(self) -> Any:
-        return self._store.snapshot()
-
-    def _restore(self, data: Any) -> None:
-        self._store.restore(data)
-
-
-class MapWithStateDStream(DStream):
+class MapWithStateDStream(StatefulDStream):
     """``mapWithState``: the mapping function's return values, one per record/timeout."""
 
     def __init__(self, parent: DStream, spec: StateSpec) -> None:
         super().__init__(parent._ssc, [parent])
-        self._store = MapWithStateStore(spec)
+        self._store = self._state = MapWithStateStore(spec)
         self._must_checkpoint = True
 
     def _compute(self, t_ms: int, parent_rdds: list[RDD]) -> RDD:
@@ -507,15 +496,6 @@ class MapWithStateDStream(DStream):
         """A DStream of ``(key, state)`` for every key, after each batch."""
         return TransformedDStream(self, lambda _t, _rdd: RDD(self._store.snapshots(), self.ctx),
                                   with_time=False)
-
-    def _has_state(self) -> bool:
-        return True
-
-    def _snapshot(self) -> Any:
-        return self._store.snapshot()
-
-    def _restore(self, data: Any) -> None:
-        self._store.restore(data)
 
 
 # ---- inputs --------------------------------------------------------------------------
