@@ -37,6 +37,7 @@ class WriteAheadLog:
         self._segment_start = 0
         self._end = 0
         self._pending: list[tuple[bytes, asyncio.Future[int]]] = []
+        self.broken: str | None = None
         self._flusher: asyncio.Task[None] | None = None
 
     # ---- opening and replay (blocking: call through asyncio.to_thread) ---------------
@@ -118,16 +119,30 @@ class WriteAheadLog:
                     fut.set_result(end)
 
     def _write(self, payloads: list[bytes]) -> list[int]:
+        """Append a group of entries with one fsync. A failure (disk full) cuts the segment
+        back to its last good end, so later entries never sit behind a torn one."""
+        if self.broken:
+            raise OSError(f"write-ahead log {self.dir} is unusable: {self.broken}")
+        if self._end - self._segment_start >= self.segment_bytes:
+            self._roll()  # only between groups: a group never spans two segments
+        good_end = self._end
         ends = []
-        for payload in payloads:
-            if self._end - self._segment_start >= self.segment_bytes:
-                self._roll()
-            self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)))
-            self._file.write(payload)
-            self._end += _HEADER.size + len(payload)
-            ends.append(self._end)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            for payload in payloads:
+                self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)))
+                self._file.write(payload)
+                self._end += _HEADER.size + len(payload)
+                ends.append(self._end)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError:
+            self._end = good_end
+            try:
+                self._file.truncate(good_end - self._segment_start)
+                self._file.seek(0, os.SEEK_END)
+            except OSError as exc:
+                self.broken = f"cannot cut a failed append back: {exc}"
+            raise
         return ends
 
     def _roll(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from consumer.wal import WriteAheadLog
 
@@ -76,3 +77,38 @@ def test_acknowledged_segments_are_deleted_when_the_log_rolls(tmp_path: Path) ->
 
     asyncio.run(main())
     assert len(list(tmp_path.glob("wal-*.log"))) < 10
+
+
+def test_a_failed_append_is_cut_back_so_later_entries_survive(tmp_path: Path) -> None:
+    """Found in review: a half-written entry used to hide every later entry on replay."""
+
+    class FailOnce:
+        def __init__(self, real: Any) -> None:
+            self.real, self.failed = real, False
+
+        def write(self, data: bytes) -> int:
+            if not self.failed and len(data) > 8:
+                self.failed = True
+                self.real.write(data[: len(data) // 2])
+                raise OSError(28, "No space left on device")
+            return int(self.real.write(data))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+    async def main() -> list[str]:
+        wal = WriteAheadLog(tmp_path)
+        wal.open()
+        outcome = [str(await wal.append(_batch(1)) > 0)]
+        wal._file = FailOnce(wal._file)
+        try:
+            await wal.append(_batch(2))
+        except OSError:
+            outcome.append("FAILED")
+        outcome.append(str(await wal.append(_batch(3)) > 0))
+        wal.close()
+        return outcome
+
+    assert asyncio.run(main()) == ["True", "FAILED", "True"]
+    replay = WriteAheadLog(tmp_path).open()
+    assert [r for _, r in replay] == [_batch(1), _batch(3)]
