@@ -18,6 +18,7 @@ pretend durability.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -124,34 +125,39 @@ class FileChannel(MemoryChannel):
         self._size = self.path.stat().st_size
 
     def _append(self, puts: list[Event], takes: list[Event]) -> None:
-        data = b""
-        if puts:
-            items = []
-            for e in puts:
-                seq = self._next_seq
-                self._next_seq += 1
-                self._seq_of[id(e)] = seq
-                self._live[seq] = e
-                items.append((seq, e.headers, e.body))
-            data += _record(("P", items))
-        if takes:
-            seqs = [self._seq_of.pop(id(e)) for e in takes if id(e) in self._seq_of]
-            for seq in seqs:
-                self._live.pop(seq, None)
-            data += _record(("T", seqs))
-        if not data:
-            return
-        try:
-            self._file.write(data)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+        """Log one commit durably, then record it in memory; a failure changes nothing."""
+        first = self._next_seq
+        put_items = [(first + i, e.headers, e.body) for i, e in enumerate(puts)]
+        take_seqs = [self._seq_of[id(e)] for e in takes if id(e) in self._seq_of]
+        data = (_record(("P", put_items)) if put_items else b"") + \
+            (_record(("T", take_seqs)) if take_seqs else b"")
+        if data:
+            good = self._size
+            try:
+                self._file.write(data)
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except OSError as exc:
+                self.broken = f"log write to {self.path} failed: {exc}"
+                log.error("channel %s: %s; refusing further commits and takes", self.name,
+                          self.broken)
+                with contextlib.suppress(OSError):
+                    self._file.truncate(good)
+                raise ChannelException(f"channel {self.name}: {self.broken}") from exc
             self._size += len(data)
-            if self._size > self.max_file_size:
+        self._next_seq += len(puts)
+        for (seq, _, _), e in zip(put_items, puts, strict=True):
+            self._seq_of[id(e)] = seq
+            self._live[seq] = e
+        for seq in take_seqs:
+            self._live.pop(seq, None)
+        for e in takes:
+            self._seq_of.pop(id(e), 0)
+        if self._size > self.max_file_size:
+            try:
                 self._rewrite()
-        except OSError as exc:
-            self.broken = f"log write to {self.path} failed: {exc}"
-            log.error("channel %s: %s; refusing further commits", self.name, self.broken)
-            raise ChannelException(f"channel {self.name}: {self.broken}") from exc
+            except OSError as exc:  # the commit itself is durable; compaction can wait
+                log.warning("channel %s: compacting %s failed: %s", self.name, self.path, exc)
 
     def transaction(self) -> FileTransaction:
         return FileTransaction(self)
@@ -165,14 +171,26 @@ class FileChannel(MemoryChannel):
 class FileTransaction(MemoryTransaction):
     __slots__ = ()
 
-    def _do_commit(self) -> None:
+    def _healthy(self) -> FileChannel:
         channel = self._channel
         assert isinstance(channel, FileChannel)
         if channel.broken:
             raise ChannelException(f"channel {channel.name}: {channel.broken}")
-        puts, takes = list(self._puts), list(self._takes)
-        super()._do_commit()  # capacity checks first: a refused commit writes nothing
-        channel._append(puts, takes)
+        return channel
+
+    def _do_take(self) -> Event | None:
+        self._healthy()  # a broken log could not record the take: deliver nothing
+        return super()._do_take()
+
+    def take_batch(self, limit: int) -> list[Event]:
+        self._healthy()
+        return super().take_batch(limit)
+
+    def _do_commit(self) -> None:
+        channel = self._healthy()
+        self._check_room()  # a refused commit writes nothing
+        channel._append(self._puts, self._takes)  # durable first ...
+        self._apply_commit()  # ... then visible
 
 
 def _record(obj: Any) -> bytes:

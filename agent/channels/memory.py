@@ -216,8 +216,12 @@ class MemoryTransaction(BasicTransaction):
         return batch
 
     def _do_commit(self) -> None:
+        self._check_room()
+        self._apply_commit()
+
+    def _check_room(self) -> None:
+        """Raise if the channel cannot take this transaction's puts (nothing changes)."""
         channel = self._channel
-        counters = channel.counter.counters
         puts = self._puts
         added = len(puts) - len(self._takes)
         if puts:
@@ -233,6 +237,13 @@ class MemoryTransaction(BasicTransaction):
                     f"({channel.slots_used}/{channel.capacity} used); sinks are likely not "
                     "keeping up with sources"
                 )
+
+    def _apply_commit(self) -> None:
+        channel = self._channel
+        counters = channel.counter.counters
+        puts = self._puts
+        added = len(puts) - len(self._takes)
+        if puts:
             channel.queue.extend(puts)
         channel.slots_used += added
         channel.bytes_used += self._put_bytes - self._take_bytes

@@ -71,3 +71,34 @@ def test_log_is_rewritten_with_live_events_when_it_grows(tmp_path: Path) -> None
     _put(ch, ["last"])
     assert (tmp_path / LOG_NAME).stat().st_size < 4096 + 1024
     assert _bodies(FileChannel("c1", tmp_path, capacity=1000, transaction_capacity=100)) == ["last"]
+
+
+def test_a_failed_log_write_commits_nothing_and_stops_takes(tmp_path: Path) -> None:
+    """Found in review: the put used to be visible although its commit failed, and takes
+    kept succeeding on a log that could not record them (redelivery forever)."""
+    from agent.components import ChannelException
+
+    ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    _put(ch, ["a"])
+
+    class FullDisk:
+        def __init__(self, real: object) -> None:
+            self.real = real
+
+        def write(self, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.real, name)
+
+    ch._file = FullDisk(ch._file)
+    with pytest.raises(ChannelException, match="No space left"):
+        _put(ch, ["b"])
+    assert _bodies(ch) == ["a"]  # the failed put is not in the channel
+    tx = ch.transaction()
+    tx.begin()
+    with pytest.raises(ChannelException, match="No space left"):
+        tx.take_batch(1)
+    tx.rollback()
+    tx.close()
+    assert _bodies(FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)) == ["a"]
