@@ -159,7 +159,7 @@ class RpcServer:
             await self._session_loop(session, conn, reader, writer)
         except RemoteProtocolError as exc:
             log.warning("%s: closing connection from %s: %s", self.name, peer, exc)
-        except (ConnectionError, ssl_lib.SSLError, asyncio.IncompleteReadError) as exc:
+        except (OSError, asyncio.IncompleteReadError) as exc:  # incl. ETIMEDOUT, TLS errors
             log.info("%s: connection from %s lost: %s", self.name, peer, exc)
         except asyncio.CancelledError:
             # The server is stopping. Ending quietly matters: Python 3.11's start_server
@@ -208,7 +208,7 @@ class RpcServer:
                     calls.put_nowait(call)
                 if not fed:  # maybe a reply made without a call (NONE handshake, ping)
                     calls.put_nowait(_FLUSH)
-        except (RemoteProtocolError, ConnectionError, ssl_lib.SSLError) as exc:
+        except (RemoteProtocolError, OSError) as exc:
             calls.put_nowait(exc)
             return
         conn._close()
@@ -304,7 +304,8 @@ class RpcClient:
         ``encoded``: the parameters already in Avro."""
         await self.connect()
         session, writer = self._session, self._writer
-        assert session is not None and writer is not None
+        if session is None or writer is None:  # it died while we waited for the lock
+            raise ConnectionError(f"connection to {self.address} lost while connecting")
         serial = session.send_request(message, params, encoded=encoded)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[serial] = fut
@@ -345,7 +346,7 @@ class RpcClient:
         except RemoteProtocolError as exc:
             reason = f"bad reply from {self.address}: {exc}"
             log.warning("%s", reason)
-        except (ConnectionError, ssl_lib.SSLError) as exc:
+        except OSError as exc:  # incl. ETIMEDOUT (TimeoutError) and TLS errors
             reason = f"connection to {self.address} lost: {exc}"
         except asyncio.CancelledError:
             reason = "connection closed"

@@ -231,3 +231,42 @@ def test_connection_close_callbacks_run() -> None:
         await server.stop()
 
     asyncio.run(main())
+
+
+def test_a_read_timing_out_fails_the_call_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: ETIMEDOUT (TimeoutError, an OSError but no ConnectionError) used to
+    leave the caller waiting for its whole request timeout."""
+    import errno
+
+    import protocol.transport as transport
+
+    async def main() -> float:
+        async def never(call: CallRequest, conn: Connection) -> Any:
+            await asyncio.sleep(30)
+
+        server = RpcServer(AVRO_SOURCE_PROTOCOL, never)
+        await server.start()
+        readers: list[asyncio.StreamReader] = []
+        real = asyncio.open_connection
+
+        async def spy(*a: Any, **kw: Any) -> Any:
+            reader, writer = await real(*a, **kw)
+            readers.append(reader)
+            return reader, writer
+
+        monkeypatch.setattr(transport.asyncio, "open_connection", spy)
+        client = RpcClient(AVRO_SOURCE_PROTOCOL, "127.0.0.1", server.port, request_timeout=20)
+        call = asyncio.create_task(client.call("append", {"event": _events(1)[0]}))
+        while not readers:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        started = asyncio.get_running_loop().time()
+        readers[0].set_exception(TimeoutError(errno.ETIMEDOUT, "Connection timed out"))
+        with pytest.raises(ConnectionError, match="timed out"):
+            await call
+        elapsed = asyncio.get_running_loop().time() - started
+        await client.close()
+        await server.stop()
+        return elapsed
+
+    assert asyncio.run(main()) < 2
