@@ -83,8 +83,10 @@ def encode_event_array(events: Sequence[_EventLike]) -> bytes:
         if headers:
             ap(small[len(headers)] if len(headers) < 8192 else write_long(len(headers)))
             for k, v in headers.items():
-                kb = k.encode()
-                vb = v.encode()
+                # "replace": a lone surrogate (e.g. an undecodable file name in a header)
+                # becomes "?" instead of a poison event no retry can ever send
+                kb = k.encode("utf-8", "replace")
+                vb = v.encode("utf-8", "replace")
                 ap(small[len(kb)] if len(kb) < 8192 else write_long(len(kb)))
                 ap(kb)
                 ap(small[len(vb)] if len(vb) < 8192 else write_long(len(vb)))

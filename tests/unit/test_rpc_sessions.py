@@ -238,3 +238,11 @@ def test_hand_written_event_array_encoder_matches_fastavro(batch: list[Event]) -
     schema = AVRO_SOURCE_PROTOCOL.messages["appendBatch"].request
     expected = codec.encode(schema, {"events": [to_avro(e) for e in batch]})
     assert codec.encode_event_array(batch) == expected
+
+
+def test_a_header_python_cannot_encode_is_sent_with_a_replacement_not_stuck() -> None:
+    """Found in review: a lone surrogate in a header (an undecodable file name) made every
+    send of that batch fail forever."""
+    data = codec.encode_event_array([Event({"file": "/spool/bad-\udcff.log"}, b"x")])
+    value, _ = codec.decode(AVRO_SOURCE_PROTOCOL.messages["appendBatch"].request, data)
+    assert value["events"][0]["headers"] == {"file": "/spool/bad-?.log"}
