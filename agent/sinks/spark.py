@@ -1,12 +1,16 @@
 """A sink compatible with Spark's ``org.apache.spark.streaming.flume.sink.SparkSink``.
 
 Pollers call ``getEventBatch(n)``; each answer comes from its own open channel transaction,
-identified by a unique ``sequenceNumber``. ``ack`` commits it, ``nack`` rolls it back, and so
-do the transaction ``timeout`` and the poller's connection going away, so unacknowledged
-events are always served again. Like Spark's sink it answers only once at least one event
-exists (waiting on channel commits, re-checking every ``backoffInterval``); unlike it, a
-partial batch is answered at once instead of waiting seconds for a full one. At most
-``threads`` batches are outstanding at a time; further polls wait for a slot.
+identified by a unique ``sequenceNumber``. ``ack`` commits it and ``nack`` rolls it back, from
+any connection; so does the transaction ``timeout``. Like Spark's sink it answers only once
+at least one event exists (waiting on channel commits, re-checking every
+``backoffInterval``) and at most ``threads`` transactions are open at a time (a slot is held
+from the poll until the batch is settled). Unlike it: a partial batch is answered at once
+instead of after seconds; a poll for more than the channel's transactionCapacity gets a
+smaller batch instead of an error; and when a poller's connection closes, its unsettled
+batches are rolled back ``close_grace`` seconds later (not only at ``timeout``), newest
+first so the channel keeps their order. The grace lets a consumer that polls on one
+connection and acks on another settle what it already counted.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import logging
 import secrets
 import string
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,14 +46,14 @@ class _Outstanding:
     tx: Transaction
     size: int
     timer: asyncio.TimerHandle
-    forget_connection: Callable[[], None]
+    conn: Connection
 
 
 class SparkSink(Sink):
     def __init__(
         self, name: str, host: str, port: int, *, threads: int = 10, timeout: float = 60.0,
         backoff_interval: float = 0.2, counter: CounterGroup | None = None,
-        sequence: Iterator[str] | None = None,
+        sequence: Iterator[str] | None = None, close_grace: float = 5.0,
     ) -> None:
         super().__init__(name)
         self.server = RpcServer(SPARK_FLUME_PROTOCOL, self._handle, host, port,
@@ -64,6 +68,11 @@ class SparkSink(Sink):
             sequence = (f"{prefix}{i}" for i in itertools.count(1))
         self._sequence = sequence
         self._outstanding: dict[str, _Outstanding] = {}
+        self._by_conn: dict[Connection, list[str]] = {}
+        # A poller that hangs up may still ack from another connection (a consumer acks on
+        # its own connection, and a graceful stop closes the poll connections before the
+        # last acks): roll its batches back only if they are still open this much later.
+        self.close_grace = close_grace
         self._wake = asyncio.Event()
         self._watched: weakref.WeakSet[Connection] = weakref.WeakSet()
         self._stopping = False
@@ -121,46 +130,68 @@ class SparkSink(Sink):
         if conn not in self._watched:  # a poller that hangs up stops its own wait
             self._watched.add(conn)
             conn.on_close(self._wake.set)
-        async with self._slots:
-            while not self._stopping and not conn.closed:
-                tx = self.channel.transaction()
-                tx.begin()
-                try:
-                    events = take_batch(tx, n)
-                except Exception as exc:
-                    rollback_quietly(tx)
-                    tx.close()
-                    self.counter.counters["ChannelReadFail"] += 1
-                    return self._error(f"{type(exc).__name__}: {exc}")
-                if events:
-                    count_batch(self.counter, len(events), n)
-                    return self._hand_out(tx, events, conn)
-                tx.rollback()
+            conn.on_close(lambda: self._poller_gone(conn))
+        # As Spark's transaction processors: a slot is held until the batch is settled.
+        await self._slots.acquire()
+        while not self._stopping and not conn.closed:
+            tx = self.channel.transaction()
+            tx.begin()
+            try:
+                events = take_batch(tx, n)
+            except Exception as exc:
+                rollback_quietly(tx)
                 tx.close()
-                self._wake.clear()
-                try:
-                    async with asyncio.timeout(self.backoff_interval or None):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
+                self._slots.release()
+                self.counter.counters["ChannelReadFail"] += 1
+                return self._error(f"{type(exc).__name__}: {exc}")
+            if events:
+                count_batch(self.counter, len(events), n)
+                return self._hand_out(tx, events, conn)
+            tx.rollback()
+            tx.close()
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(self.backoff_interval or None):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+        self._slots.release()
         return self._error("Spark sink has been stopped!")
 
     def _hand_out(self, tx: Transaction, events: list[Event], conn: Connection) -> Encoded:
         seq = next(self._sequence)
         timer = asyncio.get_running_loop().call_later(
             self.timeout, self._finish, seq, False, f"no ack within {self.timeout:g}s")
-        cancel = conn.on_close(
-            lambda: self._finish(seq, commit=False, why=f"poller {conn.peer} went away"))
-        self._outstanding[seq] = _Outstanding(tx, len(events), timer, cancel)
+        self._outstanding[seq] = _Outstanding(tx, len(events), timer, conn)
+        self._by_conn.setdefault(conn, []).append(seq)
         # EventBatch{errorMsg = "", sequenceNumber, events}, encoded without per-event dicts
         return Encoded(b"\x00" + write_string(seq) + encode_event_array(events))
+
+    def _poller_gone(self, conn: Connection) -> None:
+        seqs = list(self._by_conn.get(conn, ()))
+        if not seqs:
+            self._by_conn.pop(conn, None)
+            return
+
+        def roll_back() -> None:
+            self._by_conn.pop(conn, None)
+            for seq in reversed(seqs):  # newest first: the channel keeps their order
+                self._finish(seq, commit=False, why=f"poller {conn.peer} went away")
+
+        if self.close_grace <= 0:
+            roll_back()
+        else:
+            asyncio.get_running_loop().call_later(self.close_grace, roll_back)
 
     def _finish(self, seq: str, commit: bool, why: str) -> None:
         out = self._outstanding.pop(seq, None)
         if out is None:
             return
         out.timer.cancel()
-        out.forget_connection()
+        self._slots.release()
+        on_conn = self._by_conn.get(out.conn)
+        if on_conn is not None and seq in on_conn:
+            on_conn.remove(seq)
         try:
             if commit:
                 try:

@@ -126,10 +126,10 @@ def test_push_with_checkpoint_replays_the_write_ahead_log_after_a_crash(tmp_path
 class AgentThread:
     """A SparkSink on a memory channel, on its own loop in a thread (the agent process)."""
 
-    def __init__(self, timeout: float = 60.0) -> None:
+    def __init__(self, timeout: float = 60.0, close_grace: float = 0.3) -> None:
         self.loop = asyncio.new_event_loop()
         self.channel = MemoryChannel("c1", capacity=10_000, transaction_capacity=1000)
-        self.sink = SparkSink("k1", "127.0.0.1", 0, timeout=timeout)
+        self.sink = SparkSink("k1", "127.0.0.1", 0, timeout=timeout, close_grace=close_grace)
         self.sink.channel = self.channel
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -371,3 +371,40 @@ def test_counted_events_are_dropped_wherever_they_come_in_a_redelivery() -> None
     assert kept == newer
     assert receiver._drop_counted("other:2", [covered[2], ev(9)]) == [ev(9)]
     assert receiver._drop_counted("h:1", covered) == covered  # recovery is over
+
+
+def test_pull_graceful_stop_then_restart_counts_once(tmp_path: Path) -> None:
+    """Found in review: a graceful stop closes the poll connections before the last batch's
+    acks go out; the sink must let those acks commit (its close grace) so the restart does
+    not count the same events again."""
+    agent = AgentThread(close_grace=5.0)
+    try:
+        clock = ManualClock(T0)
+        results: list[dict[str, int]] = []
+
+        def stream(ssc: Any) -> Any:
+            return FlumeUtils.createPollingStream(ssc, [("127.0.0.1", agent.sink.port)])
+
+        cp = tmp_path / "cp"
+        ssc = StreamingContext.getOrCreate(str(cp), _counting_job(clock, cp, stream, results))
+        ssc.start()
+        agent.fill(["x", "y", "x"])
+        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+        ssc.stop(stopGraceFully=True)
+        assert results[-1] == {"x": 2, "y": 1}
+        assert agent.size() == 0  # the final batch's acks were committed
+
+        clock2 = ManualClock(T0 + 1_000)
+        results2: list[dict[str, int]] = []
+        ssc2 = StreamingContext.getOrCreate(str(cp), _counting_job(clock2, cp, stream, results2))
+        ssc2.start()
+        try:
+            agent.fill(["z"])
+            _wait(lambda: ssc2._inputs[0].buffer.pending_count() == 1)
+            clock2.set(T0 + 1_700)
+            assert ssc2.awaitBatchCompleted(T0 + 1_700)
+        finally:
+            ssc2.stop()
+        assert results2[-1] == {"x": 2, "y": 1, "z": 1}
+    finally:
+        agent.stop()

@@ -17,7 +17,7 @@ from tests.vectors import bodies, load
 
 
 def _sink(**kw: Any) -> SparkSink:
-    sink = SparkSink("k1", "127.0.0.1", 0, **kw)
+    sink = SparkSink("k1", "127.0.0.1", 0, **{"close_grace": 0.0, **kw})
     sink.channel = channel()
     return sink
 
@@ -219,5 +219,53 @@ def test_polls_larger_than_the_transaction_capacity_get_smaller_batches() -> Non
             await client.close()
             await sink.stop()
         assert sizes == [100, 100, 50]
+
+    asyncio.run(main())
+
+
+def test_a_batch_acked_after_its_poller_hung_up_is_committed_within_the_grace() -> None:
+    """Found in review: a consumer's graceful stop closes its poll connections before the
+    last acks (sent on another connection) arrive; rolling back at once double-counted."""
+
+    async def main() -> None:
+        sink = _sink(close_grace=2.0)
+        fill(sink.channel, 3)
+        await sink.start()
+        poller, acker = _client(sink), _client(sink)
+        try:
+            batch = await poller.call("getEventBatch", {"n": 3})
+            await poller.close()
+            await asyncio.sleep(0.1)
+            assert sink.outstanding == 1  # not rolled back yet
+            await acker.call("ack", {"sequenceNumber": batch["sequenceNumber"]})
+            assert sink.outstanding == 0 and sink.channel.size() == 0
+        finally:
+            await acker.close()
+            await sink.stop()
+
+    asyncio.run(main())
+
+
+def test_threads_bounds_the_open_transactions() -> None:
+    """Found in review: slots used to be released as soon as a batch was handed out."""
+
+    async def main() -> None:
+        sink = _sink(threads=1)
+        fill(sink.channel, 6)
+        await sink.start()
+        client, other = _client(sink), _client(sink)
+        try:
+            first = await client.call("getEventBatch", {"n": 2})
+            second = asyncio.create_task(other.call("getEventBatch", {"n": 2}))
+            await asyncio.sleep(0.2)
+            assert not second.done() and sink.outstanding == 1
+            await client.call("ack", {"sequenceNumber": first["sequenceNumber"]})
+            batch = await asyncio.wait_for(second, 5)
+            assert len(batch["events"]) == 2
+            await other.call("ack", {"sequenceNumber": batch["sequenceNumber"]})
+        finally:
+            await client.close()
+            await other.close()
+            await sink.stop()
 
     asyncio.run(main())
