@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl as ssl_lib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +27,19 @@ READ_SIZE = 256 * 1024
 
 class RpcError(Exception):
     """The peer answered a call with an error (Avro system error string)."""
+
+
+def _keepalive(writer: asyncio.StreamWriter) -> None:
+    """TCP keepalive (idle 30 s, then 3 probes 10 s apart): a long poll on a connection
+    whose peer vanished without a FIN would otherwise wait forever."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
 
 
 class Connection:
@@ -288,6 +302,7 @@ class RpcClient:
                 raise ConnectionError(
                     f"connect to {self.address} timed out after {self.connect_timeout}s"
                 ) from exc
+            _keepalive(writer)
             self._session = ClientSession(
                 self.protocol, self.server_hashes.get(self.address), deflate=self.deflate,
                 compression_level=self.compression_level, max_frame_bytes=self.max_frame_bytes,
