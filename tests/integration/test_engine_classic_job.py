@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 from consumer.clock import ManualClock
 from consumer.streaming import StreamingContext
 
@@ -63,15 +61,6 @@ INPUT = [
 ]
 
 DASHES = "-" * 43
-
-
-@pytest.fixture
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_classic_job_prints_windowed_top_urls(tmp_path, monkeypatch, capsys, utc):

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
-import pytest
-
 from consumer import SparkContext
 from consumer.clock import ManualClock
 from consumer.streaming import StreamingContext
 
 DASHES = "-" * 43
-
-
-@pytest.fixture
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_pprint_format_with_more_than_num_elements_and_empty_batches(utc, capsys):
