@@ -173,10 +173,17 @@ class Delivery:
 
     def try_once(self, events: list[Event]) -> bool:
         """One attempt; counts Flume's source counters. False: the channels refused."""
-        assert self.processor is not None, f"source {self.name} has no channel processor"
+        self._received(events)
+        return self._attempt(events)
+
+    def _received(self, events: list[Event]) -> None:
         counters = self.counter.counters
         counters["EventReceivedCount"] += len(events)
         counters["AppendBatchReceivedCount"] += 1
+
+    def _attempt(self, events: list[Event]) -> bool:
+        assert self.processor is not None, f"source {self.name} has no channel processor"
+        counters = self.counter.counters
         try:
             self.processor.process_event_batch(events)
         except ChannelException as exc:
@@ -189,8 +196,9 @@ class Delivery:
 
     async def until_accepted(self, events: list[Event], peer: object) -> bool:
         """True once accepted; False if the source stopped first (the batch is lost)."""
+        self._received(events)
         wait = self.first_wait
-        while not self.try_once(events):
+        while not self._attempt(events):
             if self.stopping.is_set():
                 log.warning("source %s: stopping with %d event(s) from %s the channels "
                             "refused: %s", self.name, len(events), peer, self.last_error)

@@ -9,7 +9,8 @@ from typing import Any
 from agent.config.model import ComponentSpec
 from agent.registry import BuildContext
 from agent.sources.netcat import NetcatSource, NetcatUdpSource
-from tests.agent_helpers import channel, drain, processor
+from tests.agent_helpers import channel, processor
+from tests.source_helpers import take, until
 
 
 def _tcp(**settings: Any) -> tuple[NetcatSource, Any]:
@@ -20,11 +21,6 @@ def _tcp(**settings: Any) -> tuple[NetcatSource, Any]:
     return src, ch
 
 
-async def _until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def test_lines_become_events_and_each_is_acked() -> None:
@@ -42,7 +38,7 @@ def test_lines_become_events_and_each_is_acked() -> None:
             writer.close()
         finally:
             await src.stop()
-        assert [e.body for e in drain(ch)] == [b"hello", b"world\r", b"last without newline"]
+        assert [e.body for e in take(ch)] == [b"hello", b"world\r", b"last without newline"]
         assert src.counter.counters["EventAcceptedCount"] == 3
 
     asyncio.run(main())
@@ -61,7 +57,7 @@ def test_over_long_line_fails_and_closes_after_earlier_lines() -> None:
         finally:
             await src.stop()
         assert reply == b"FAILED: Event exceeds the maximum length (8 chars, including newline)\n"
-        assert [e.body for e in drain(ch)] == [b"short"]
+        assert [e.body for e in take(ch)] == [b"short"]
 
     asyncio.run(main())
 
@@ -84,7 +80,7 @@ def test_full_channel_answers_failed_per_line_and_keeps_serving() -> None:
             writer.close()
         finally:
             await src.stop()
-        assert [e.body for e in drain(small)] == [b"d"]
+        assert [e.body for e in take(small)] == [b"d"]
         assert src.counter.counters["ChannelWriteFail"] == 1
 
     asyncio.run(main())
@@ -107,7 +103,7 @@ def test_undecodable_input_closes_only_that_connection() -> None:
             w.close()
         finally:
             await src.stop()
-        assert [e.body for e in drain(ch)] == [b"fine"]
+        assert [e.body for e in take(ch)] == [b"fine"]
         assert src.counter.counters["EventReadFail"] == 1
 
     asyncio.run(main())
@@ -141,10 +137,10 @@ def test_udp_each_line_is_an_event_with_remote_address() -> None:
                 sock.sendto(b"one\ntwo\n", ("127.0.0.1", src.port))
                 sock.sendto(b"three", ("127.0.0.1", src.port))
                 me = sock.getsockname()
-                await _until(lambda: ch.size() == 3)
+                await until(lambda: ch.size() == 3)
         finally:
             await src.stop()
-        events = drain(ch)
+        events = take(ch)
         assert [e.body for e in events] == [b"one", b"two", b"three"]
         assert {e.headers["peer"] for e in events} == {f"/{me[0]}:{me[1]}"}
 

@@ -11,27 +11,16 @@ from agent.config.model import ComponentSpec
 from agent.registry import BuildContext
 from agent.sources.syslog import MultiportSyslogTcpSource, SyslogTcpSource, SyslogUdpSource
 from agent.sources.syslog_parse import INCOMPLETE, INVALID, STATUS
-from tests.agent_helpers import channel, drain, processor
+from tests.agent_helpers import channel, processor
+from tests.source_helpers import take, until
 from tests.tls import make_cert
 
 RFC5424 = b"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed\n"
 RFC3164 = b"<13>Oct 11 22:14:15 mymachine su: 'su root' failed\n"
 
 
-async def _until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
-def _take(ch: Any) -> list[Any]:
-    tx = ch.transaction()
-    tx.begin()
-    events = [e for e in (tx.take() for _ in range(ch.size())) if e is not None]
-    tx.commit()
-    tx.close()
-    return events
 
 
 def _build(cls: Any, type_: str, ch: Any, **settings: Any) -> Any:
@@ -52,11 +41,11 @@ def test_syslogtcp_parses_both_rfcs_adds_client_headers_and_cuts_long_lines() ->
             writer.write(b"<13>1 - host1 short\n<13>1 - host2 " + b"x" * 40 + b"\nno priority")
             writer.write_eof()  # the last message has no newline: delivered at close
             await writer.drain()
-            await _until(lambda: ch.size() == 4)
+            await until(lambda: ch.size() == 4)
             writer.close()
         finally:
             await src.stop()
-        events = drain(ch)
+        events = take(ch)
         assert [e.headers.get("host") for e in events] == ["host1", "host2", None, None]
         assert events[0].body == b"short"
         assert events[1].headers[STATUS] == INCOMPLETE  # cut at eventSize, parsed anyway
@@ -78,13 +67,13 @@ def test_syslogtcp_holds_events_while_channel_is_full_then_delivers_them() -> No
             _, writer = await asyncio.open_connection("127.0.0.1", src.port)
             writer.write(b"<13>1 - h a\n<13>1 - h b\n")
             await writer.drain()
-            await _until(lambda: ch.size() == 2)
+            await until(lambda: ch.size() == 2)
             writer.write(b"<13>1 - h c\n")
             await writer.drain()
-            await _until(lambda: src.counter.counters["ChannelWriteFail"] >= 1)
-            got = [e.body for e in _take(ch)]  # room again: the held event goes in
-            await _until(lambda: ch.size() == 1)
-            got += [e.body for e in _take(ch)]
+            await until(lambda: src.counter.counters["ChannelWriteFail"] >= 1)
+            got = [e.body for e in take(ch)]  # room again: the held event goes in
+            await until(lambda: ch.size() == 1)
+            got += [e.body for e in take(ch)]
             writer.close()
         finally:
             await src.stop()
@@ -109,11 +98,11 @@ def test_syslogtcp_over_tls(tmp_path: Path) -> None:
             _, writer = await asyncio.open_connection("localhost", src.port, ssl=ctx)
             writer.write(RFC5424)
             await writer.drain()
-            await _until(lambda: ch.size() == 1)
+            await until(lambda: ch.size() == 1)
             writer.close()
         finally:
             await src.stop()
-        assert drain(ch)[0].headers["host"] == "mymachine.example.com"
+        assert take(ch)[0].headers["host"] == "mymachine.example.com"
 
     asyncio.run(main())
 
@@ -133,10 +122,10 @@ def test_multiport_listens_on_every_port_with_port_header_and_charset() -> None:
                 writer.write(payload)
                 await writer.drain()
                 writer.close()
-            await _until(lambda: ch.size() == 4)
+            await until(lambda: ch.size() == 4)
         finally:
             await src.stop()
-        events = drain(ch)
+        events = take(ch)
         assert [e.headers["port"] for e in events] == [str(first)] * 3 + [str(second)]
         assert events[0].headers["Facility"] == "4" and events[0].headers["Version"] == "1"
         assert events[0].body == b"su - ID47 - 'su root' failed"
@@ -160,10 +149,10 @@ def test_syslogudp_one_datagram_one_event() -> None:
                 sock.sendto(RFC3164, ("127.0.0.1", src.port))
                 sock.sendto(b"<13>1 - h multi\nline", ("127.0.0.1", src.port))
                 sock.sendto(b"", ("127.0.0.1", src.port))  # ignored
-                await _until(lambda: ch.size() == 2)
+                await until(lambda: ch.size() == 2)
         finally:
             await src.stop()
-        events = drain(ch)
+        events = take(ch)
         assert events[0].body == RFC3164[:-1]  # keepFields=all: the whole message
         assert events[0].headers["host"] == "mymachine" and events[0].headers["ip"] == "127.0.0.1"
         assert events[1].body == b"<13>1 - h multi\nline"
