@@ -279,7 +279,7 @@ class HdfsSink(Sink):
             for bucket in touched.values():
                 bucket.pending.clear()
                 await self._abandon(bucket)
-            return Status.BACKOFF
+            return Status.RETRY
         except BaseException:
             rollback_quietly(tx)
             for bucket in touched.values():

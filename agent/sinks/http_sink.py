@@ -5,7 +5,9 @@ each take ``defaultRollback`` / ``defaultBackoff`` / ``defaultIncrementMetrics``
 ``<key>.<code>`` (e.g. ``rollback.200``) or ``<key>.<n>XX`` (e.g. ``backoff.4XX``) override
 matches, the exact code first. A rolled-back event is sent again later; a committed one is
 gone. An unreachable endpoint or a timeout (``connectTimeout``/``requestTimeout``) rolls back
-and backs off (``EventWriteFail``). Empty bodies are taken and dropped without a request.
+and backs off (``EventWriteFail``). Empty bodies are taken and dropped without a request. A
+back-off after a rollback is a RETRY for the runner (a doubling wait that new events do not
+cut short), so a failing endpoint is not hammered by a busy channel.
 
 Flume's defaults roll back and back off on every code, 2XX included, so a configuration that
 sets no override resends every event forever; the sink warns about that at start.
@@ -146,7 +148,7 @@ class HttpSink(Sink):
                 counters["EventWriteFail"] += 1
                 log.error("sink %s: POST to %s failed: %s", self.name, self.endpoint,
                           exc or type(exc).__name__)
-                return Status.BACKOFF
+                return Status.RETRY
             rollback, backoff, count = self.policy.decide(code)
             if rollback:
                 tx.rollback()
@@ -156,7 +158,9 @@ class HttpSink(Sink):
                 tx.commit()
             if count:
                 counters["EventDrainSuccessCount"] += 1
-            return Status.BACKOFF if backoff else Status.READY
+            if not backoff:
+                return Status.READY
+            return Status.RETRY if rollback else Status.BACKOFF
         except BaseException:
             rollback_quietly(tx)
             raise

@@ -11,8 +11,9 @@ Delivery is at-least-once, as in Flume: a batch's position advances only once th
 accepted it, and the position file is written every ``writePosInterval`` ms and at stop
 (atomically: a temporary file renamed over it, where Flume truncates it in place). After a
 crash, at most the lines of the last ``writePosInterval`` are read again. Files are read as
-soon as watchdog reports a change in their directory; ``backoffSleepIncrement``,
-``maxBackoffSleep`` and ``cachePatternMatching`` are accepted for compatibility.
+soon as watchdog reports a change in their directory; ``backoffSleepIncrement`` and
+``maxBackoffSleep`` pace the polls between changes; ``cachePatternMatching`` is accepted for
+compatibility.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from agent.components import ChannelException, Clock, PollableSource, Status, SystemClock
+from agent.components import (
+    BackoffPolicy,
+    ChannelException,
+    Clock,
+    PollableSource,
+    Status,
+    SystemClock,
+)
 from agent.metrics import CounterGroup
 from agent.sources.taildir_lines import LineBuffer
 from agent.sources.taildir_match import FileGroup, file_groups
@@ -76,6 +84,8 @@ class TaildirSettings:
     file_header_key: str = "file"
     idle_timeout: float = 120.0  # seconds
     write_pos_interval: float = 3.0  # seconds
+    backoff_increment: float = 1.0  # seconds added per idle poll (backoffSleepIncrement)
+    max_backoff: float = 5.0  # seconds (maxBackoffSleep)
 
 
 def settings_from(s: Mapping[str, Any]) -> TaildirSettings:
@@ -101,6 +111,8 @@ def settings_from(s: Mapping[str, Any]) -> TaildirSettings:
         file_header_key=str(s.get("fileHeaderKey") or "file"),
         idle_timeout=int(s.get("idleTimeout", 120_000)) / 1000,
         write_pos_interval=int(s.get("writePosInterval", 3000)) / 1000,
+        backoff_increment=int(s.get("backoffSleepIncrement", 1000)) / 1000,
+        max_backoff=int(s.get("maxBackoffSleep", 5000)) / 1000,
     )
 
 
@@ -123,6 +135,14 @@ class TaildirSource(PollableSource):
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> TaildirSource:
         return cls(spec.name, settings_from(spec.settings), clock=ctx.clock,
                    counter=ctx.metrics.source(spec.name))
+
+    def backoff_policy(self, default: BackoffPolicy) -> BackoffPolicy:
+        """Flume's PollableSource waits: ``backoffSleepIncrement`` more per idle poll up to
+        ``maxBackoffSleep`` (watchdog wakes it at once on a change); a refused batch is
+        retried after 1 s doubling to 5 s, as Flume's taildir does."""
+        s = self.settings
+        return BackoffPolicy(step=s.backoff_increment, maximum=s.max_backoff,
+                             error=default.error, retry=1.0, retry_maximum=5.0)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -182,7 +202,7 @@ class TaildirSource(PollableSource):
                 self._close(inode)
                 continue
             if status is None:
-                return Status.BACKOFF  # the channels refused: try again later
+                return Status.RETRY  # the channels refused: the runner waits, doubling
             more = more or status
         await self._close_idle()
         if self.clock.monotonic() >= self._next_position_write:

@@ -191,7 +191,7 @@ def test_failed_write_rolls_back_and_keeps_the_events(tmp_path: Path) -> None:
         sink = _sink(tmp_path, **{"hdfs.path": f"{tmp_path}/blocker/sub"})
         await sink.start()
         _put(sink.channel, _events(3))
-        assert await sink.process() is Status.BACKOFF
+        assert await sink.process() is Status.RETRY
         assert sink.channel.size() == 3
         assert sink.counter.counters["EventWriteFail"] == 1
         await sink.stop()

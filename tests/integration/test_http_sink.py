@@ -88,7 +88,7 @@ def test_posts_each_body_and_follows_the_status_policy() -> None:
             finally:
                 await sink.stop()
         # 200 commits event 0; 503 rolls event 1 back; it is sent again (200); 404 commits 2
-        assert got == [Status.READY, Status.BACKOFF, Status.READY, Status.READY, Status.BACKOFF]
+        assert got == [Status.READY, Status.RETRY, Status.READY, Status.READY, Status.BACKOFF]
         assert [b for b, _ in server.bodies] == [b"event 0", b"event 1", b"event 1", b"event 2"]
         assert {t for _, t in server.bodies} == {"application/json"}
         assert sink.channel.size() == 0
@@ -105,7 +105,7 @@ def test_timeout_rolls_back_and_counts_a_write_failure() -> None:
             fill(sink.channel, 1)
             await sink.start()
             try:
-                assert await sink.process() is Status.BACKOFF
+                assert await sink.process() is Status.RETRY
             finally:
                 await sink.stop()
         assert sink.channel.size() == 1
@@ -124,7 +124,7 @@ def test_unreachable_endpoint_keeps_the_event() -> None:
         fill(sink.channel, 1)
         await sink.start()
         try:
-            assert await sink.process() is Status.BACKOFF
+            assert await sink.process() is Status.RETRY
         finally:
             await sink.stop()
         assert [e.body for e in take(sink.channel)] == [b"event 0"]
