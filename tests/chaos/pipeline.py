@@ -74,13 +74,9 @@ class Spool:
         self.dir, self.staging = root / "spool", root / "staging"
         self.dir.mkdir()
         self.staging.mkdir()
-        self.chunks = self.split(lines, files)
-        self.landed = 0
-
-    @staticmethod
-    def split(lines: list[str], files: int) -> list[list[str]]:
         per = -(-len(lines) // files)
-        return [lines[i:i + per] for i in range(0, len(lines), per)]
+        self.chunks = [lines[i:i + per] for i in range(0, len(lines), per)]
+        self.landed = 0
 
     def land_until(self, n: int) -> None:
         while self.landed < min(n, len(self.chunks)):

@@ -77,14 +77,15 @@ class Report:
 
 
 class ChaosRun:
-    def __init__(self, root: Path, seed: int, lines: int = 200_000,
+    def __init__(self, root: Path, seed: int, kills: int, lines: int = 200_000,
                  say: Callable[[str], None] = print) -> None:
         self.root = root
         self.seed = seed
+        self.kills_planned = kills
         self.rng = random.Random(seed)
         self.say = say
         self.input = pipeline.generated_input(lines, seed)
-        self.files = FILES
+        self.files = max(FILES, kills)
         self.spool = Spool(root, self.input, self.files)
         self.pull_port, self.push_port, self.metrics = free_port(), free_port(), free_port()
         self.conf = pipeline.agent_conf(root, self.spool.dir, self.pull_port, self.push_port)
@@ -134,10 +135,8 @@ class ChaosRun:
             self.in_flight += live > 0
 
     # ---- the run -------------------------------------------------------------------------
-    def run(self, kills: int) -> Report:
-        if kills > self.files:
-            self.files = kills
-            self.spool.chunks = Spool.split(self.input, kills)
+    def run(self) -> Report:
+        kills = self.kills_planned
         started = time.monotonic()
         self.say(f"chaos seed {self.seed}: {kills} kills, {len(self.input)} lines "
                  f"(replay with CHAOS_SEED={self.seed})")

@@ -32,7 +32,7 @@ def test_kill_9_agent_and_consumers_at_random_moments(tmp_path: Path) -> None:
     seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1 << 31))
     root = Path(os.environ.get("CHAOS_DIR") or tmp_path) / f"seed-{seed}"
     root.mkdir(parents=True)  # CHAOS_DIR keeps the logs (pytest keeps only 3 runs' tmp)
-    report = ChaosRun(root, seed).run(kills)
+    report = ChaosRun(root, seed, kills).run()
     print("\n" + report.summary())
     assert sum(report.kills.values()) == kills
     pull, push = report.pull, report.push
