@@ -69,7 +69,7 @@ class Report:
                 f"({self.in_flight} with events in flight), {k['pull']} pull consumer, "
                 f"{k['push']} push consumer), {self.lines} lines "
                 f"({self.counted} counted in {self.pull.windows} windows), "
-                f"{self.seconds:.0f} s; agent re-reads put twice: {self.rereads}; "
+                f"{self.seconds:.0f} s; lines the agent put twice: {self.rereads}; "
                 f"pull: {self.pull.reported}/{self.pull.windows} windows, "
                 f"{self.pull.lost} lost, {self.pull.extra} double counted; "
                 f"push: {self.push.reported}/{self.push.windows} windows, "
@@ -188,7 +188,8 @@ class ChaosRun:
     # ---- the verdict ---------------------------------------------------------------------
     def report(self, seconds: float) -> Report:
         expected = pipeline.count(self.input)
-        rereads = {name: c.put_twice() for name, c in self.channels.items()}
+        rereads = {name: c.put_again([*self.input, pipeline.sentinel()])
+                   for name, c in self.channels.items()}
         verdicts = {}
         for role in ("pull", "push"):
             oracle = merge(expected, pipeline.count(rereads[role]))
