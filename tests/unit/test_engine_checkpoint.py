@@ -10,7 +10,8 @@ import os
 import pytest
 
 from consumer import SparkContext
-from consumer.engine.checkpoint import CheckpointCorrupt, CheckpointStore, decode, encode
+from consumer.engine.checkpoint import CheckpointStore
+from consumer.engine.checkpoint_format import CheckpointCorrupt, decode, encode
 from consumer.engine.clock import ManualClock
 from consumer.engine.scheduler import CheckpointMismatch
 from consumer.streaming import StreamingContext
