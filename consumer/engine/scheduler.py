@@ -21,7 +21,8 @@ from consumer.engine.rdd import RDD
 from consumer.engine.receiver import Block
 
 if TYPE_CHECKING:
-    from consumer.streaming.dstream import DStream, ReceiverInputDStream
+    from consumer.streaming.dstream import DStream
+    from consumer.streaming.inputs import ReceiverInputDStream
 
 log = logging.getLogger(__name__)
 

@@ -36,13 +36,8 @@ from consumer.engine.scheduler import (
 )
 from consumer.engine.spark_context import SparkContext
 from consumer.engine.windows import to_ms
-from consumer.streaming.dstream import (
-    DStream,
-    QueueInputDStream,
-    ReceiverInputDStream,
-    TextFileInputDStream,
-    TransformedDStream,
-)
+from consumer.streaming.dstream import DStream, TransformedDStream
+from consumer.streaming.inputs import QueueInputDStream, ReceiverInputDStream, TextFileInputDStream
 
 log = logging.getLogger(__name__)
 
