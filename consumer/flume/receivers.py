@@ -81,10 +81,10 @@ class FlumePushReceiver:
 
     @property
     def reliable(self) -> bool:
-        return getattr(self._ssc, "_checkpoint_dir", None) is not None
+        return getattr(self._ssc, "checkpointDir", None) is not None
 
     def _wal_dir(self) -> str:
-        return os.path.join(self._ssc._checkpoint_dir, "receivers",
+        return os.path.join(self._ssc.checkpointDir, "receivers",
                             f"push-{self.hostname}-{self.port}")
 
     async def start(self, ctx: ReceiverContext) -> None:
@@ -190,10 +190,10 @@ class FlumePollingReceiver:
 
     @property
     def reliable(self) -> bool:
-        return getattr(self._ssc, "_checkpoint_dir", None) is not None
+        return getattr(self._ssc, "checkpointDir", None) is not None
 
     def _ack_log(self) -> str | None:
-        cp = getattr(self._ssc, "_checkpoint_dir", None)
+        cp = getattr(self._ssc, "checkpointDir", None)
         return os.path.join(cp, "receivers", "pull-acks.log") if cp else None
 
     def restore_unacknowledged(self, tokens: list[PullToken]) -> None:

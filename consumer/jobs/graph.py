@@ -92,7 +92,7 @@ def build_job(ssc: Any, spec: JobSpec, events: Any, *,
     pipeline = RecordPipeline(spec, counters)
     agg = make_aggregation(spec.aggregation, spec.k)
     if clock_ms is None:
-        clock = ssc._clock  # the engine's clock: batch times live on it
+        clock = ssc.graph.clock  # the engine's clock: batch times live on it
         clock_ms = clock.now_ms
     timer = BatchTimer(clock_ms, perf, summary_interval_s, dropped=lambda: built.dropped())
     built = BuiltJob(spec, counters, timer)

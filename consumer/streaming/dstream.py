@@ -68,7 +68,7 @@ class DStream:
         self._sc = self.ctx
         self._parents: list[DStream] = list(parents)
         if slide_ms is None:
-            slide_ms = self._parents[0]._slide_ms if self._parents else ssc._batch_ms
+            slide_ms = self._parents[0]._slide_ms if self._parents else ssc.graph.batch_ms
         self._slide_ms: int = slide_ms
         self._zero_ms: int | None = None
         self._must_checkpoint = False
@@ -76,7 +76,7 @@ class DStream:
         self._generated: dict[int, RDD] = {}
         self.is_cached = False
         self.is_checkpointed = False
-        self._id: int = ssc._register(self)
+        self._id: int = ssc.graph.add(self)
 
     # ---- engine hooks ----------------------------------------------------------------
     def _initialize(self, zero_ms: int) -> None:
@@ -418,7 +418,7 @@ class ForEachDStream(DStream):
         super().__init__(parent._ssc, [parent])
         self._func = func
         self._with_time = with_time
-        self._ssc._register_output(self)
+        self._ssc.graph.add_output(self)
 
     def _compute(self, t_ms: int, parent_rdds: list[RDD]) -> RDD | None:
         self._func(batch_datetime(t_ms) if self._with_time else None, parent_rdds[0])

@@ -7,6 +7,7 @@ asks for its RDD; inputs have no parents and slide with the batch interval.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from consumer.engine.rdd import RDD
@@ -23,8 +24,8 @@ class InputDStream(DStream):
     _is_input = True
 
     def __init__(self, ssc: StreamingContext) -> None:
-        super().__init__(ssc, [], ssc._batch_ms)
-        ssc._register_input(self)
+        super().__init__(ssc, [], ssc.graph.batch_ms)
+        ssc.graph.add_input(self)
 
 
 class QueueInputDStream(InputDStream):
@@ -55,12 +56,14 @@ class QueueInputDStream(InputDStream):
 class ReceiverInputDStream(InputDStream):
     """Records stored by a receiver (see :mod:`consumer.engine.receiver`) during each batch."""
 
-    def __init__(self, ssc: StreamingContext, receiver: Any) -> None:
+    def __init__(self, ssc: StreamingContext, receiver: Any,
+                 stop_context: Callable[[str, BaseException | None], None] | None = None,
+                 ) -> None:
         super().__init__(ssc)
         self.receiver = receiver
         self.buffer = BlockBuffer()
-        self.receiver_context = ReceiverContext(self._id, ssc._batch_ms, ssc._clock,
-                                                self.buffer, ssc._stop_on_receiver_error)
+        self.receiver_context = ReceiverContext(self._id, ssc.graph.batch_ms, ssc.graph.clock,
+                                                self.buffer, stop_context)
         self._block: Block | None = None
 
     def _feed(self, block: Block) -> None:

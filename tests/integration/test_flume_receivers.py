@@ -102,7 +102,7 @@ def test_push_with_checkpoint_replays_the_write_ahead_log_after_a_crash(tmp_path
     setup = _counting_job(clock, tmp_path / "cp", stream, results)
     ssc = StreamingContext.getOrCreate(str(tmp_path / "cp"), setup)
     ssc.start()
-    receiver = ssc._inputs[0].receiver
+    receiver = ssc.graph.inputs[0].receiver
     assert _push(receiver.port, [["a", "b"]]) == ["OK"]  # durable in the log
     clock.set(T0 + 700)
     assert ssc.awaitBatchCompleted(T0 + 700)
@@ -201,7 +201,7 @@ def test_pull_with_checkpoint_acks_only_after_the_checkpoint(agent: AgentThread,
     ssc.start()
     try:
         agent.fill(["x", "y", "x"])
-        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+        _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 3)
         assert agent.sink.outstanding == 1  # held open in the agent until the checkpoint
         clock.set(T0 + 700)
         assert ssc.awaitBatchCompleted(T0 + 700)
@@ -229,7 +229,7 @@ def test_pull_exactly_once_when_the_crash_falls_between_checkpoint_and_ack(
     monkeypatch.setattr(FlumePollingReceiver, "on_batch_done", crash_before_ack)
     ssc.start()
     agent.fill(["x", "y", "x"])
-    _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+    _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 3)
     clock.set(T0 + 700)
     assert ssc.awaitBatchCompleted(T0 + 700)
     ssc.stop()  # connections close: the agent rolls the unacked batch back
@@ -243,7 +243,7 @@ def test_pull_exactly_once_when_the_crash_falls_between_checkpoint_and_ack(
     ssc2.start()
     try:
         agent.fill(["y", "z"])
-        _wait(lambda: ssc2._inputs[0].buffer.pending_count() == 2)
+        _wait(lambda: ssc2.graph.inputs[0].buffer.pending_count() == 2)
         clock2.set(T0 + 1_700)
         assert ssc2.awaitBatchCompleted(T0 + 1_700)
         _wait(lambda: agent.size() == 0)
@@ -334,7 +334,7 @@ def test_receiver_drives_the_recorded_sink_conversation(tmp_path: Path) -> None:
         ssc = StreamingContext.getOrCreate(str(cp), setup(clock, "job bug"))
         ssc.start()
         for t in (T0 + 700, T0 + 1_700):
-            _wait(lambda: ssc._inputs[0].buffer.pending_count() > 0)
+            _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() > 0)
             clock.set(t)
             ssc.awaitBatchCompleted(t)
         with pytest.raises(RuntimeError, match="job bug"):
@@ -342,7 +342,7 @@ def test_receiver_drives_the_recorded_sink_conversation(tmp_path: Path) -> None:
         clock2 = ManualClock(T0 + 2_000)
         ssc2 = StreamingContext.getOrCreate(str(cp), setup(clock2, None))
         ssc2.start()
-        _wait(lambda: ssc2._inputs[0].buffer.pending_count() > 0)
+        _wait(lambda: ssc2.graph.inputs[0].buffer.pending_count() > 0)
         clock2.set(T0 + 2_700)
         assert ssc2.awaitBatchCompleted(T0 + 2_700)
         _wait(lambda: len(settled) == 3)
@@ -390,7 +390,7 @@ def test_pull_graceful_stop_then_restart_counts_once(tmp_path: Path) -> None:
         ssc = StreamingContext.getOrCreate(str(cp), _counting_job(clock, cp, stream, results))
         ssc.start()
         agent.fill(["x", "y", "x"])
-        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+        _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 3)
         ssc.stop(stopGraceFully=True)
         assert results[-1] == {"x": 2, "y": 1}
         assert agent.size() == 0  # the final batch's acks were committed
@@ -401,7 +401,7 @@ def test_pull_graceful_stop_then_restart_counts_once(tmp_path: Path) -> None:
         ssc2.start()
         try:
             agent.fill(["z"])
-            _wait(lambda: ssc2._inputs[0].buffer.pending_count() == 1)
+            _wait(lambda: ssc2.graph.inputs[0].buffer.pending_count() == 1)
             clock2.set(T0 + 1_700)
             assert ssc2.awaitBatchCompleted(T0 + 1_700)
         finally:
