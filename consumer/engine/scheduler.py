@@ -1,4 +1,4 @@
-"""PURE batch engine: computes the batch for time T from the records received in (T-interval, T].
+"""The batch engine: computes the batch for time T from the records received in (T-interval, T].
 
 :class:`JobScheduler` runs the DStream graph for one batch time; :class:`BatchPipeline` adds
 what must happen around it (feeding receiver blocks, the checkpoint, collecting the tokens to
