@@ -32,7 +32,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -185,7 +184,7 @@ class FlumePollingReceiver:
         # digests of counted events an agent may serve again (from any address: a consumer
         # may come back through another route to the same agent)
         self._recovering: collections.Counter[bytes] = collections.Counter()
-        self._recovery_deadline = 0.0
+        self._recovery_deadline_ms = 0
         self.stopping = False
 
     @property
@@ -208,8 +207,13 @@ class FlumePollingReceiver:
         drop them when they come, for up to RECOVERY_SECONDS."""
         for t in tokens:
             self._recovering.update(t.digests)
-        if tokens:
-            self._recovery_deadline = time.monotonic() + RECOVERY_SECONDS
+        if tokens and self._ctx is not None:  # before start(), start() arms it
+            self._arm_recovery()
+
+    def _arm_recovery(self) -> None:
+        """Expect redeliveries for RECOVERY_SECONDS from now, on the context's clock."""
+        assert self._ctx is not None
+        self._recovery_deadline_ms = self._ctx.clock.now_ms() + RECOVERY_SECONDS * 1000
 
     def _confirmed_acks(self) -> set[tuple[str, str]]:
         path = self._ack_log()
@@ -240,7 +244,7 @@ class FlumePollingReceiver:
     async def start(self, ctx: ReceiverContext) -> None:
         self._ctx = ctx
         if self._recovering:  # the clock starts when polling can start
-            self._recovery_deadline = time.monotonic() + RECOVERY_SECONDS
+            self._arm_recovery()
         for i in range(self.parallelism):
             host, port = self.addresses[i % len(self.addresses)]
             # A SparkSink answers only when it has events, so no request timeout applies.
@@ -293,7 +297,8 @@ class FlumePollingReceiver:
                       events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Drop events a checkpoint already counted, wherever they come in the redelivery
         (an agent rolls batches back in any order, and several pollers share them)."""
-        if time.monotonic() > self._recovery_deadline:
+        assert self._ctx is not None
+        if self._ctx.clock.now_ms() > self._recovery_deadline_ms:
             left = self._recovering.total()
             log.warning("polling: %d counted events were never served again within %ds; "
                         "no longer expecting them", left, RECOVERY_SECONDS)

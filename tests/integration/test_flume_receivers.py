@@ -16,8 +16,16 @@ from agent.channels.memory import MemoryChannel
 from agent.sinks.spark import SparkSink
 from consumer import SparkContext
 from consumer.engine.clock import ManualClock
+from consumer.engine.receiver import BlockBuffer, ReceiverContext
 from consumer.flume import FlumeUtils
-from consumer.flume.receivers import FlumePollingReceiver, FlumePushReceiver
+from consumer.flume.receivers import (
+    RECOVERY_SECONDS,
+    FlumePollingReceiver,
+    FlumePushReceiver,
+    PullToken,
+    digest,
+    utf8_decoder,
+)
 from consumer.streaming import StreamingContext
 from protocol.event import Event
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
@@ -357,21 +365,38 @@ def test_receiver_drives_the_recorded_sink_conversation(tmp_path: Path) -> None:
 
 def test_counted_events_are_dropped_wherever_they_come_in_a_redelivery() -> None:
     """Agents roll batches back newest-first or interleaved: order must not matter."""
-    from consumer.flume.receivers import PullToken, digest, utf8_decoder
-
-    receiver = FlumePollingReceiver(object(), [("h", 1)], 1000, 1, utf8_decoder)
-
-    def ev(i: int) -> dict[str, Any]:
-        return {"headers": {}, "body": b"e%d" % i}
-
-    covered, newer = [ev(i) for i in range(3)], [ev(i) for i in range(3, 5)]
-    receiver.restore_unacknowledged(
-        [PullToken("h:1", "s1", tuple(digest(e) for e in covered))])
-    receiver._recovery_deadline = time.monotonic() + 60
+    receiver, covered = _recovering_receiver(ManualClock(T0))
+    newer = [_ev(i) for i in range(3, 5)]
     kept = receiver._drop_counted("h:1", newer + covered[:2])
     assert kept == newer
-    assert receiver._drop_counted("other:2", [covered[2], ev(9)]) == [ev(9)]
+    assert receiver._drop_counted("other:2", [covered[2], _ev(9)]) == [_ev(9)]
     assert receiver._drop_counted("h:1", covered) == covered  # recovery is over
+
+
+def test_recovery_window_follows_the_receivers_clock_not_wall_time(caplog) -> None:
+    clock = ManualClock(T0)
+    receiver, covered = _recovering_receiver(clock)
+    clock.advance(RECOVERY_SECONDS * 1000)
+    assert receiver._drop_counted("h:1", covered[:1]) == []  # still within the window
+    clock.advance(1)
+    assert receiver._drop_counted("h:1", covered[1:]) == covered[1:]  # window over
+    assert "never served again" in caplog.text
+
+
+def _ev(i: int) -> dict[str, Any]:
+    return {"headers": {}, "body": b"e%d" % i}
+
+
+def _recovering_receiver(clock: ManualClock) -> tuple[FlumePollingReceiver, list[Any]]:
+    """A polling receiver resumed from a checkpoint that counted three events, as start()
+    leaves it (without connecting anywhere)."""
+    receiver = FlumePollingReceiver(object(), [("h", 1)], 1000, 1, utf8_decoder)
+    covered = [_ev(i) for i in range(3)]
+    receiver.restore_unacknowledged(
+        [PullToken("h:1", "s1", tuple(digest(e) for e in covered))])
+    receiver._ctx = ReceiverContext(0, 1000, clock, BlockBuffer())
+    receiver._arm_recovery()
+    return receiver, covered
 
 
 def test_pull_graceful_stop_then_restart_counts_once(tmp_path: Path) -> None:
