@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -411,6 +412,8 @@ def test_counted_events_are_dropped_wherever_they_come_in_a_redelivery() -> None
 
 
 def test_recovery_window_follows_the_receivers_clock_not_wall_time(caplog) -> None:
+    # by name: another test may have called sc.setLogLevel("ERROR") on "consumer"
+    caplog.set_level(logging.WARNING, logger="consumer.flume.receivers")
     clock = ManualClock(T0)
     receiver, covered = _recovering_receiver(clock)
     clock.advance(RECOVERY_SECONDS * 1000)
