@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumer.flume.redelivery import PullToken, RedeliveryLedger, digest
+from consumer.flume.redelivery import RedeliveryLedger, digest
 
 
 def ev(i: int) -> dict[str, Any]:
