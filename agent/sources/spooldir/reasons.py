@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import shlex
-import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from agent.sources.spooldir.decisions import shown
@@ -90,11 +90,9 @@ class FileFailure(Exception):
 # -- the problem in words ------------------------------------------------------------------
 def utc(seconds: float) -> str:
     """``2026-11-30 12:00:03.512 UTC``."""
-    whole = int(seconds // 1)
-    millis = round((seconds - whole) * 1000)
-    if millis == 1000:
-        whole, millis = whole + 1, 0
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole)) + f".{millis:03d} UTC"
+    millis = round(seconds * 1000)
+    moment = datetime.fromtimestamp(millis // 1000, UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{millis % 1000:03d} UTC"
 
 
 def size(n: int) -> str:
