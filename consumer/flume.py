@@ -39,6 +39,7 @@ from typing import Any
 
 from consumer.receiver import ReceiverContext
 from consumer.wal import WriteAheadLog
+from protocol.limits import ListenerLimits
 from protocol.rpc import CallRequest
 from protocol.schemas import AVRO_SOURCE_PROTOCOL, SPARK_FLUME_PROTOCOL
 from protocol.transport import Connection, RpcClient, RpcError, RpcServer
@@ -67,12 +68,13 @@ class FlumePushReceiver:
     """An Avro source inside the consumer: the agent's avro sink pushes here."""
 
     def __init__(self, ssc: Any, hostname: str, port: int, deflate: bool,
-                 decoder: Decoder) -> None:
+                 decoder: Decoder, limits: ListenerLimits | None = None) -> None:
         self._ssc = ssc
         self.hostname = hostname
         self.port = port
         self.deflate = deflate
         self.decoder = decoder
+        self.limits = limits or ListenerLimits()
         self._server: RpcServer | None = None
         self._ctx: ReceiverContext | None = None
         self._wal: WriteAheadLog | None = None
@@ -99,7 +101,8 @@ class FlumePushReceiver:
                 log.info("push receiver %s:%d: replayed %d logged batches",
                          self.hostname, self.port, len(replay))
         self._server = RpcServer(AVRO_SOURCE_PROTOCOL, self._handle, self.hostname, self.port,
-                                 deflate=self.deflate, name="flume push receiver")
+                                 deflate=self.deflate, name="flume push receiver",
+                                 limits=self.limits)
         await self._server.start()
         self.port = self._server.port
 
@@ -359,9 +362,12 @@ class FlumeUtils:
     @staticmethod
     def createStream(ssc: Any, hostname: str, port: int, storageLevel: Any = None,
                      enableDecompression: bool = False,
-                     bodyDecoder: Decoder = utf8_decoder) -> Any:
-        """Push model: run an Avro source on ``hostname:port`` for Flume's avro sink."""
-        receiver = FlumePushReceiver(ssc, hostname, port, enableDecompression, bodyDecoder)
+                     bodyDecoder: Decoder = utf8_decoder,
+                     limits: ListenerLimits | None = None) -> Any:
+        """Push model: run an Avro source on ``hostname:port`` for Flume's avro sink.
+        ``limits`` (not in PySpark): the listener's limits, see protocol.limits."""
+        receiver = FlumePushReceiver(ssc, hostname, port, enableDecompression, bodyDecoder,
+                                     limits)
         return ssc.receiverStream(receiver)
 
     @staticmethod
