@@ -15,8 +15,9 @@ import pytest
 from agent.channels.memory import MemoryChannel
 from agent.sinks.spark import SparkSink
 from consumer import SparkContext
-from consumer.clock import ManualClock
-from consumer.flume import FlumePollingReceiver, FlumePushReceiver, FlumeUtils
+from consumer.engine.clock import ManualClock
+from consumer.flume import FlumeUtils
+from consumer.flume.receivers import FlumePollingReceiver, FlumePushReceiver
 from consumer.streaming import StreamingContext
 from protocol.event import Event
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
@@ -121,6 +122,43 @@ def test_push_with_checkpoint_replays_the_write_ahead_log_after_a_crash(tmp_path
         ssc2.stop()
     # "a" and "b" from the first batch are not replayed: the checkpoint covered them.
     assert results2[-1] == {"a": 1, "b": 2, "c": 1}
+
+
+def test_push_into_a_fresh_context_never_replays_a_previous_runs_log(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 13: the tutorial pattern (``ssc.checkpoint(dir)``, no ``getOrCreate``) counted
+    the previous run's logged events again on every restart. As in Spark, a fresh context
+    skips them and says so; getOrCreate (the test above) still resumes them."""
+    port = _free_port()
+    cp = tmp_path / "cp"
+
+    def run(clock: ManualClock, batches: list[list[str]], leave: bool = True,
+            ) -> list[dict[str, int]]:
+        results: list[dict[str, int]] = []
+        ssc = _counting_job(clock, cp, lambda s: FlumeUtils.createStream(s, "127.0.0.1", port),
+                            results)()
+        ssc.start()
+        try:
+            for batch in batches:
+                assert _push(port, [batch]) == ["OK"]
+            clock.advance(1_000)
+            assert ssc.awaitBatchCompleted(clock.now_ms())
+            if leave:
+                assert _push(port, [["logged", "never", "processed"]]) == ["OK"]
+        finally:
+            ssc.stop(stopGraceFully=False)
+        return results
+
+    assert run(ManualClock(T0 - 300), [["a", "b"]])[-1] == {"a": 1, "b": 1}
+    caplog.set_level("WARNING", logger="consumer.flume")
+    again = run(ManualClock(T0 + 10_000 - 300), [], leave=False)
+    assert again[-1] == {}, "a fresh context counted the previous run's events"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("skipping 3 events (1 batches)" in w and "getOrCreate" in w
+               for w in warnings), warnings
+    caplog.clear()
+    run(ManualClock(T0 + 20_000 - 300), [])
+    assert not any("skipping" in r.getMessage() for r in caplog.records), "skipped twice"
 
 
 class AgentThread:
@@ -356,7 +394,7 @@ def test_receiver_drives_the_recorded_sink_conversation(tmp_path: Path) -> None:
 
 def test_counted_events_are_dropped_wherever_they_come_in_a_redelivery() -> None:
     """Agents roll batches back newest-first or interleaved: order must not matter."""
-    from consumer.flume import PullToken, digest, utf8_decoder
+    from consumer.flume.receivers import PullToken, digest, utf8_decoder
 
     receiver = FlumePollingReceiver(object(), [("h", 1)], 1000, 1, utf8_decoder)
 
