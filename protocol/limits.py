@@ -40,6 +40,10 @@ class ListenerLimits:
     protocol_cache_size: int = 16  # client protocols remembered, besides the server's own
     idle_timeout: float = 600.0  # nothing received or sent, no call running
     frame_timeout: float = 60.0  # a frame begun and not finished
+    # accepted but not yet processed, for a listener that answers before the work is done
+    # (the consumer's push receiver); past it, calls wait (the agent's channel plays this
+    # part for the avro source)
+    max_backlog_bytes: int = 256 * MiB
 
     # config key -> (field, scale from the key's unit to the field's)
     KEYS: ClassVar[dict[str, tuple[str, float]]] = {
@@ -53,7 +57,9 @@ class ListenerLimits:
         "protocol-cache-size": ("protocol_cache_size", 1),
         "idle-timeout": ("idle_timeout", 0.001),
         "frame-timeout": ("frame_timeout", 0.001),
+        "max-backlog-bytes": ("max_backlog_bytes", 1),
     }
+    AGENT_KEYS: ClassVar[tuple[str, ...]] = tuple(k for k in KEYS if k != "max-backlog-bytes")
 
     def __post_init__(self) -> None:
         for f in fields(self):

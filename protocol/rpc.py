@@ -231,6 +231,17 @@ class _Connection:
         self.failed = exc
         return exc
 
+    def discard_input(self, reason: RemoteProtocolError) -> None:
+        """Drop every byte of input held, at once (the connection is being cut off: its
+        memory should not wait for the socket to finish closing)."""
+        self._decoder = PackDecoder(self._decoder.max_frame_bytes, self._decoder.max_buffers)
+        self._ready.clear()
+        self._ready_bytes = 0
+        self._compressed.clear()
+        self._compressed_bytes = 0
+        self._inflating = None
+        self.failed = reason
+
 
 class ServerSession(_Connection):
     """One accepted connection of an Avro responder.

@@ -41,6 +41,7 @@ READ_SIZE = 256 * 1024
 # twice this): small, because a connection we are not reading (backpressure) keeps it.
 SERVER_READ_LIMIT = 64 * 1024
 LOG_INTERVAL = 10.0
+ACCEPT_BACKLOG = 128
 
 Clock = Callable[[], float]
 
@@ -107,24 +108,18 @@ class Connection:
                 log.exception("close callback failed for %s", self.peer)
 
 
-def _peer_name(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer)
-
-
 class Peer(Connection):
     """One accepted connection as its listener sees it: what it holds of the input budget,
     its activity for the timeouts, and how to cut it off."""
 
-    def __init__(self, listener: Listener, writer: asyncio.StreamWriter) -> None:
-        super().__init__(_peer_name(writer))
+    def __init__(self, listener: Listener, writer: asyncio.StreamWriter, name: str) -> None:
+        super().__init__(name)
         self.listener = listener
         self.writer = writer
         self.activity = Activity(listener.clock())
         self.queued_cost = 0  # decoded calls read ahead of their handling, in bytes
         self.cut: tuple[str, str] | None = None  # (limit key, reason) once cut off
+        self.on_cut: Callable[[LimitExceeded], None] | None = None  # drops held input
 
     def hold(self, nbytes: int) -> None:
         """Record the input this connection holds; raises LimitExceeded if the listener's
@@ -142,6 +137,8 @@ class Peer(Connection):
         if self.cut is None:
             self.cut = (key, reason)
         self.listener.budget.release(self)
+        if self.on_cut is not None:
+            self.on_cut(LimitExceeded(key, reason))
         self.writer.transport.abort()
 
 
@@ -156,6 +153,11 @@ class Listener:
     filters peers by IP before anything else. ``evict_idle``: when full, close the
     connection idle the longest to admit the new one (for one-request endpoints such as
     /metrics, which a handful of silent clients could otherwise block) instead of refusing.
+
+    It accepts connections itself, one at a time, and decides on each before asyncio builds
+    anything for it: a refused socket is closed at once, so a flood of connections never
+    holds more descriptors than the admitted ones plus one (asyncio's own server accepts up
+    to 100 before its callback can look at any, and closes refused ones a loop turn later).
     """
 
     def __init__(
@@ -175,7 +177,6 @@ class Listener:
         read_limit: int = SERVER_READ_LIMIT,
     ) -> None:
         self.name = name
-        self.evict_idle = evict_idle
         self.serve = serve
         self.host = host
         self.port = port
@@ -184,14 +185,15 @@ class Listener:
         self.accept = accept
         self.guard = guard
         self.shared = shared
+        self.evict_idle = evict_idle
         self.clock = clock
         self.read_limit = read_limit
         self.budget = InputBudget(self.limits.max_buffered_bytes)
         self.logs = LogLimiter(LOG_INTERVAL)
         self.peers: set[Peer] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sockets: list[socket.socket] = []
+        self._loops: list[asyncio.Task[None]] = []
 
     @property
     def open_connections(self) -> int:
@@ -200,23 +202,25 @@ class Listener:
     async def start(self) -> None:
         if self.guard is None:
             self.guard = process_guard()
-        self._server = await asyncio.start_server(
-            self._connected, self.host, self.port, ssl=self.ssl, limit=self.read_limit)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._sockets = await _listening_sockets(self.host, self.port)
+        self.port = self._sockets[0].getsockname()[1]
+        self._loops = [asyncio.create_task(self._accept_loop(s)) for s in self._sockets]
         timeouts = [t for t in (self.limits.idle_timeout, self.limits.frame_timeout) if t]
         if timeouts:
             interval = min(max(min(timeouts) / 4, 0.05), 5.0)
-            self._sweeper = asyncio.create_task(self._sweep_every(interval))
+            self._loops.append(asyncio.create_task(self._sweep_every(interval)))
 
     async def stop(self) -> None:
-        if self._server is None:
+        if not self._sockets:
             return
-        self._server.close()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+                await task
+        for sock in self._sockets:
+            sock.close()
+        self._sockets, self._loops = [], []
         for peer in list(self.peers):
             peer.writer.transport.abort()  # reads end even if a cancellation gets swallowed
         for task in list(self._tasks):
@@ -224,9 +228,6 @@ class Listener:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        with contextlib.suppress(Exception):
-            await self._server.wait_closed()
-        self._server = None
 
     def sweep(self) -> int:
         """Close every connection whose idle or frame timeout has passed; how many."""
@@ -268,27 +269,54 @@ class Listener:
         self._forget(oldest)
         return True
 
-    async def _connected(self, reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None and self.guard is not None
-        name = _peer_name(writer)
+    async def _accept_loop(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, address = await loop.sock_accept(sock)
+            except OSError as exc:  # EMFILE and the like: the reserve was used up elsewhere
+                self.log_once("accept", logging.ERROR, f"cannot accept connections: {exc}")
+                await asyncio.sleep(0.1)
+                continue
+            name = _address_name(address)
+            refusal = self._admit(name)
+            if refusal is not None:
+                self.log_once(refusal[0], logging.WARNING,
+                              f"refusing the connection from {name}: {refusal[1]}")
+                conn.close()  # now, not a loop turn later: the descriptor is free at once
+                continue
+            task = asyncio.create_task(self._connected(conn, name))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _admit(self, name: str) -> tuple[str, str] | None:
+        """None if the connection from ``name`` is taken in (and counted), else the log
+        key and the reason it is not."""
+        assert self.guard is not None
         if self.accept is not None and not self.accept(name.rsplit(":", 1)[0]):
-            self.log_once("ipFilter", logging.WARNING,
-                          f"connection from {name} refused by ipFilter")
-            writer.transport.abort()
-            return
+            return "ipFilter", "refused by ipFilter"
         refusal = self.guard.admit(self.name, self.limits.max_connections, self.shared)
         if refusal is not None and self.evict_idle and self._evict_oldest_idle():
             refusal = self.guard.admit(self.name, self.limits.max_connections, self.shared)
-        if refusal is not None:
-            self.log_once("max-connections", logging.WARNING,
-                          f"refusing the connection from {name}: {refusal}")
-            writer.transport.abort()
+        return None if refusal is None else ("max-connections", refusal)
+
+    async def _connected(self, conn: socket.socket, name: str) -> None:
+        assert self.guard is not None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=self.read_limit)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        try:
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, conn,
+                                                              ssl=self.ssl)
+        except (OSError, asyncio.CancelledError) as exc:  # a failed TLS handshake, or stop()
+            self.guard.release(self.name, self.shared)
+            conn.close()
+            if not isinstance(exc, asyncio.CancelledError):
+                self.log_once("lost", logging.INFO, f"connection from {name} lost: {exc!r}")
             return
-        peer = Peer(self, writer)
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        peer = Peer(self, writer, name)
         self.peers.add(peer)
-        self._tasks.add(task)
         try:
             await self.serve(peer, reader, writer)
         except LimitExceeded as exc:
@@ -301,8 +329,6 @@ class Listener:
                 self.log_once("lost", logging.INFO,
                               f"connection from {peer.peer} lost: {exc!r}")
         except asyncio.CancelledError:
-            # The server is stopping. Ending quietly matters: Python 3.11's start_server
-            # callback logs a cancelled connection task as an unhandled error.
             log.debug("%s: connection from %s closed by stop()", self.name, peer.peer)
         finally:
             if peer.cut is not None:
@@ -314,7 +340,39 @@ class Listener:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
-            self._tasks.discard(task)
+
+
+async def _listening_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bound, listening, non-blocking sockets for ``host:port`` (every address the name
+    resolves to, as asyncio.start_server binds them)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(ACCEPT_BACKLOG)
+            sock.setblocking(False)
+            if port == 0:  # every address on the port the first one got
+                port = sock.getsockname()[1]
+                break
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _address_name(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)
 
 
 class Encoded:
@@ -395,6 +453,7 @@ class RpcServer:
                      writer: asyncio.StreamWriter) -> None:
         session = ServerSession(self.protocol, self.cache, self.limits, deflate=self.deflate,
                                 compression_level=self.compression_level)
+        peer.on_cut = session.discard_input
         await self._session_loop(session, peer, reader, writer)
 
     async def _session_loop(
@@ -442,12 +501,12 @@ class RpcServer:
                 before = session.packs_received
                 session.receive(data)
                 while True:
+                    call = session.next_call()  # may inflate up to a frame
+                    if call is not None:
+                        peer.queued_cost += call.cost
                     peer.hold(session.buffered + peer.queued_cost)
-                    call = session.next_call()
                     if call is None:
                         break
-                    peer.queued_cost += call.cost
-                    peer.hold(session.buffered + peer.queued_cost)
                     if calls.full():  # backpressure: waiting on our handler, not on the peer
                         activity.input_state(clock(), False, True)
                     await calls.put(call)

@@ -239,7 +239,7 @@ def _listener_limit_keys() -> tuple[Key, ...]:
     return tuple(
         Key(key, integer(0 if key.endswith("timeout") else 1, bits=64),
             round(getattr(defaults, name) / scale))
-        for key, (name, scale) in ListenerLimits.KEYS.items()
+        for key, (name, scale) in ListenerLimits.KEYS.items() if key in ListenerLimits.AGENT_KEYS
     )
 
 

@@ -77,6 +77,11 @@ class FlumePushReceiver:
         self.deflate = deflate
         self.decoder = decoder
         self.limits = limits or ListenerLimits()
+        # what was answered OK but not yet processed, by store token (max-backlog-bytes)
+        self._backlog = 0
+        self._backlog_of: dict[int, int] = {}
+        self._next_token = 0
+        self._room = asyncio.Event()
         self._server: RpcServer | None = None
         self._ctx: ReceiverContext | None = None
         self._wal: WriteAheadLog | None = None
@@ -122,21 +127,46 @@ class FlumePushReceiver:
 
     async def _handle(self, call: CallRequest, conn: Connection) -> Any:
         assert self._ctx is not None
+        if not await self._wait_for_room(call.cost, conn):
+            return "FAILED"  # the client gave up waiting: it sends these again
         events = (call.params["events"] if call.message == "appendBatch"
                   else [call.params["event"]])
         if self._wal is None:
-            self._ctx.store(_records(events, self.decoder))
-            return "OK"
-        raw = [(e["headers"], e["body"]) for e in events]
-        try:
-            end = await self._wal.append(raw)
-        except OSError as exc:
-            log.error("push receiver: write-ahead log failed: %s", exc)
-            return "FAILED"  # the agent keeps the events and retries
-        self._ctx.store(_records(events, self.decoder), token=end)
+            self._next_token += 1
+            token = self._next_token
+        else:
+            raw = [(e["headers"], e["body"]) for e in events]
+            try:
+                token = await self._wal.append(raw)
+            except OSError as exc:
+                log.error("push receiver: write-ahead log failed: %s", exc)
+                return "FAILED"  # the agent keeps the events and retries
+        self._backlog += call.cost
+        self._backlog_of[token] = call.cost
+        self._ctx.store(_records(events, self.decoder), token=token)
         return "OK"
 
+    async def _wait_for_room(self, cost: int, conn: Connection) -> bool:
+        """Backpressure: while more than max-backlog-bytes of answered events wait for
+        their batch, the next call waits (and so, through TCP, does its client) instead
+        of the consumer growing without bound. False if the client left meanwhile:
+        storing its call then would duplicate the retry it makes."""
+        limit = self.limits.max_backlog_bytes
+        if not self._backlog or self._backlog + cost <= limit:
+            return True
+        stop_waiting = conn.on_close(self._room.set)
+        try:
+            while self._backlog and self._backlog + cost > limit and not conn.closed:
+                self._room.clear()
+                await self._room.wait()
+        finally:
+            stop_waiting()
+        return not conn.closed
+
     async def on_batch_done(self, tokens: list[int]) -> None:
+        for token in tokens:
+            self._backlog -= self._backlog_of.pop(token, 0)
+        self._room.set()
         if self._wal is not None and tokens:
             await asyncio.to_thread(self._wal.acknowledge, max(tokens))
 

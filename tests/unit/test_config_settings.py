@@ -21,7 +21,7 @@ a1.channels.c1.type = memory
 a1.sinks.k1.type = logger
 a1.sinks.k1.channel = c1
 """
-LIMIT_KEYS = set(ListenerLimits.KEYS)
+LIMIT_KEYS = set(ListenerLimits.AGENT_KEYS)
 
 
 def load(extra: str = "", *, base: str = BASE, lenient: bool = False, **kw: object) -> LoadResult:
