@@ -139,7 +139,11 @@ class Peer(Connection):
         self.listener.budget.release(self)
         if self.on_cut is not None:
             self.on_cut(LimitExceeded(key, reason))
-        self.writer.transport.abort()
+        transport = self.writer.transport
+        if transport.get_write_buffer_size():  # replies the peer is not reading: drop them
+            transport.abort()
+        else:  # a clean close: replies already sent stay valid
+            transport.close()
 
 
 Serve = Callable[[Peer, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -514,6 +518,11 @@ class RpcServer:
                     await calls.put(_FLUSH)
                 activity.input_state(clock(), session.incomplete,
                                      session.packs_received > before)
+        except LimitExceeded as exc:
+            if exc.limit == "max-buffered-bytes":  # the memory goes now, not after replies
+                peer.cut_off(exc.limit, str(exc))
+            await calls.put(exc)
+            return
         except (RemoteProtocolError, OSError) as exc:
             await calls.put(exc)  # after the calls before it: those are still answered
             return

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -227,9 +228,9 @@ class Recorder:
         self.errors: list[str] = []
         self._lock = threading.Lock()
 
-    def ok(self, n: int) -> None:
+    def add(self, when: float, n: int) -> None:
         with self._lock:
-            self.times.append(time.monotonic())
+            self.times.append(when)
             self.counts.append(n)
 
     @property
@@ -249,60 +250,98 @@ class Recorder:
         return max(b - a for a, b in itertools.pairwise(stamps))
 
 
-class _Background:
-    """Runs ``self._run(loop)`` on an asyncio loop in a daemon thread until stop()."""
+Report = Callable[[str, object], None]
+_SPAWN = multiprocessing.get_context("spawn")
 
-    def __init__(self) -> None:
+
+class _Background:
+    """A client running in a process of its own (so an attack's work in the test process
+    never slows it down), reporting each success to ``record`` in this one. Subclasses
+    implement ``run``, which executes in the child; time.monotonic() is the same clock in
+    both processes."""
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
         self.record = Recorder()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._main, daemon=True)
+        self.failed = 0
+        self._proc: Any = None
+        self._queue: Any = None
+        self._stop: Any = None
+        self._pump: threading.Thread | None = None
 
     def start(self) -> _Background:
-        self._thread.start()
+        self._queue, self._stop = _SPAWN.Queue(), _SPAWN.Event()
+        self._proc = _SPAWN.Process(target=_child, daemon=True,
+                                    args=(type(self), self.params, self._queue, self._stop))
+        self._proc.start()
+        self._pump = threading.Thread(target=self._collect, daemon=True)
+        self._pump.start()
         return self
 
     def stop(self) -> None:
+        if self._proc is None:
+            return
         self._stop.set()
-        self._thread.join(30)
+        self._proc.join(30)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._queue.put(None)
+        assert self._pump is not None
+        self._pump.join(30)
+        self._proc = None
 
-    def _main(self) -> None:
-        asyncio.run(self._run())
+    def _collect(self) -> None:
+        while (item := self._queue.get()) is not None:
+            kind, when, value = item
+            if kind == "ok":
+                self.record.add(when, value)
+            else:
+                self.failed += 1
+                self.record.errors.append(str(value))
 
-    async def _run(self) -> None:
+    async def run(self, report: Report, stopping: Callable[[], bool]) -> None:
         raise NotImplementedError
+
+
+def _child(cls: type[_Background], params: dict[str, Any], queue: Any, stop: Any) -> None:
+    client = cls(**params)
+
+    def report(kind: str, value: object) -> None:
+        queue.put((kind, time.monotonic(), value))
+
+    try:
+        asyncio.run(client.run(report, stop.is_set))
+    finally:
+        queue.put(None)
 
 
 class GoodSender(_Background):
     """A Flume avro sink's behaviour: one appendBatch at a time, each waits for its OK."""
 
     def __init__(self, port: int, deflate: bool = False, batch: int = BATCH) -> None:
-        super().__init__()
-        self.port = port
-        self.deflate = deflate
-        self.batch = batch
-        self.failed = 0
+        super().__init__(port=port, deflate=deflate, batch=batch)
 
-    async def _run(self) -> None:
-        client = RpcClient(AVRO_SOURCE_PROTOCOL, "127.0.0.1", self.port, deflate=self.deflate,
+    async def run(self, report: Report, stopping: Callable[[], bool]) -> None:
+        p = self.params
+        client = RpcClient(AVRO_SOURCE_PROTOCOL, "127.0.0.1", p["port"], deflate=p["deflate"],
                            request_timeout=10)
         seq = 0
         try:
-            while not self._stop.is_set():
+            while not stopping():
                 events = [{"headers": {"run": "good", "seq": str(seq + i)},
                            "body": b"good event %08d " % (seq + i) + b"x" * 80}
-                          for i in range(self.batch)]
+                          for i in range(p["batch"])]
                 try:
                     status = await client.call("appendBatch", {"events": events})
-                except Exception as exc:  # recorded: the case decides what it means
-                    self.failed += 1
-                    self.record.errors.append(repr(exc))
+                except Exception as exc:  # reported: the case decides what it means
+                    report("error", repr(exc))
                     await asyncio.sleep(0.05)
                     continue
                 if status == "OK":
-                    seq += self.batch
-                    self.record.ok(self.batch)
+                    seq += p["batch"]
+                    report("ok", p["batch"])
                 else:
-                    self.failed += 1
+                    report("error", f"answered {status}")
         finally:
             await client.close()
 
@@ -311,13 +350,13 @@ class GoodPuller(_Background):
     """A Spark polling receiver's behaviour: getEventBatch, then ack."""
 
     def __init__(self, port: int) -> None:
-        super().__init__()
-        self.port = port
+        super().__init__(port=port)
 
-    async def _run(self) -> None:
-        client = RpcClient(SPARK_FLUME_PROTOCOL, "127.0.0.1", self.port, request_timeout=2)
+    async def run(self, report: Report, stopping: Callable[[], bool]) -> None:
+        client = RpcClient(SPARK_FLUME_PROTOCOL, "127.0.0.1", self.params["port"],
+                           request_timeout=2)
         try:
-            while not self._stop.is_set():
+            while not stopping():
                 try:
                     batch = await client.call("getEventBatch", {"n": 1000})
                     if batch["errorMsg"]:
@@ -325,10 +364,10 @@ class GoodPuller(_Background):
                         continue
                     await client.call("ack", {"sequenceNumber": batch["sequenceNumber"]})
                 except (TimeoutError, ConnectionError, OSError) as exc:
-                    self.record.errors.append(repr(exc))
+                    report("error", repr(exc))
                     continue
-                self.record.ok(sum(1 for e in batch["events"]
-                                   if e["headers"].get("run") == "good"))
+                report("ok", sum(1 for e in batch["events"]
+                                 if e["headers"].get("run") == "good"))
         finally:
             await client.close()
 
@@ -337,17 +376,16 @@ class MetricsPoller(_Background):
     """An operator's dashboard: GET /metrics every 20 ms."""
 
     def __init__(self, port: int) -> None:
-        super().__init__()
-        self.port = port
+        super().__init__(port=port)
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
+    async def run(self, report: Report, stopping: Callable[[], bool]) -> None:
+        while not stopping():
             try:
-                await asyncio.to_thread(metrics, self.port)
+                await asyncio.to_thread(metrics, self.params["port"])
             except OSError as exc:
-                self.record.errors.append(repr(exc))
+                report("error", repr(exc))
             else:
-                self.record.ok(1)
+                report("ok", 1)
             await asyncio.sleep(0.02)
 
 
@@ -383,7 +421,9 @@ class Outcome:
 def attack(target: Target, watched: Recorder, name: str, fn: Callable[[], object],
            settle: float = 0.3, baseline_window: float = 1.0) -> Outcome:
     """Measure the watched client for ``baseline_window``, run ``fn`` (the attack), and
-    return what it cost: the target's RSS peak growth and the client's rate and stalls."""
+    return what it cost: the target's RSS peak growth, and the client's rate and longest
+    stall from the attack's start until ``settle`` after it (at least a second, so a
+    short attack is not judged on a few calls)."""
     time.sleep(baseline_window)
     now = time.monotonic()
     baseline = watched.rate(now - baseline_window, now)
@@ -391,7 +431,7 @@ def attack(target: Target, watched: Recorder, name: str, fn: Callable[[], object
     target.reset_peak()
     t0 = time.monotonic()
     result = fn()
-    time.sleep(settle)
+    time.sleep(max(settle, t0 + 1.0 - time.monotonic()))
     t1 = time.monotonic()
     return Outcome(name, max(0, target.peak() - base), watched.rate(t0, t1), baseline,
                    watched.longest_gap(t0, t1), t1 - t0, result)
