@@ -9,6 +9,7 @@ callers ``feed()`` received bytes and write out ``data_to_send()``.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -99,10 +100,11 @@ class ProtocolCache:
             raise LimitExceeded("max-protocol-bytes",
                                 f"client protocol of {size} bytes (max-protocol-bytes is "
                                 f"{self.max_text_bytes})")
-        proto = Protocol(text)
-        if proto.md5 != md5:
+        actual = hashlib.md5(text.encode("utf-8", "surrogatepass")).digest()
+        if actual != md5:  # checked before parsing: a liar costs a hash, not a parse
             raise RemoteProtocolError(f"the handshake's client hash {md5.hex()} is not the MD5 "
-                                      f"of the protocol it sent ({proto.md5.hex()})")
+                                      f"of the protocol it sent ({actual.hex()})")
+        proto = Protocol(text)
         self._learned[md5] = proto
         while len(self._learned) > self.capacity:
             self._learned.popitem(last=False)

@@ -407,31 +407,36 @@ class Outcome:
     name: str
     growth: int  # peak RSS during the attack minus RSS before, bytes
     rate: float  # the watched client's rate during the attack
-    baseline: float  # the same client's rate just before
+    baseline: float  # the same client's rate around it (the lower of before and after)
     gap: float  # its longest time without a success during the attack
     seconds: float
     result: object = None  # what the attack returned
 
     def __str__(self) -> str:
         return (f"{self.name}: RSS +{self.growth / MiB:.0f} MiB, client "
-                f"{self.rate:,.0f}/s vs {self.baseline:,.0f}/s before, longest gap "
+                f"{self.rate:,.0f}/s vs {self.baseline:,.0f}/s around it, longest gap "
                 f"{self.gap:.2f} s, {self.seconds:.1f} s")
 
 
 def attack(target: Target, watched: Recorder, name: str, fn: Callable[[], object],
-           settle: float = 0.3, baseline_window: float = 1.0) -> Outcome:
-    """Measure the watched client for ``baseline_window``, run ``fn`` (the attack), and
-    return what it cost: the target's RSS peak growth, and the client's rate and longest
-    stall from the attack's start until ``settle`` after it (at least a second, so a
-    short attack is not judged on a few calls)."""
-    time.sleep(baseline_window)
+           settle: float = 0.3, window: float = 0.7) -> Outcome:
+    """Run ``fn`` (the attack) and return what it cost: the target's RSS peak growth, and
+    the watched client's rate and longest stall from the attack's start until ``settle``
+    after it (at least a second, so a short attack is not judged on a few calls). The
+    client's rate is compared with the lower of its rates in a ``window`` just before and
+    just after: on a shared machine the load drifts, and the attack should not be blamed
+    for the drift."""
+    time.sleep(window)
     now = time.monotonic()
-    baseline = watched.rate(now - baseline_window, now)
+    before = watched.rate(now - window, now)
     base = target.rss()
     target.reset_peak()
     t0 = time.monotonic()
     result = fn()
     time.sleep(max(settle, t0 + 1.0 - time.monotonic()))
     t1 = time.monotonic()
-    return Outcome(name, max(0, target.peak() - base), watched.rate(t0, t1), baseline,
+    growth = max(0, target.peak() - base)
+    time.sleep(window)
+    after = watched.rate(t1, t1 + window)
+    return Outcome(name, growth, watched.rate(t0, t1), min(before, after),
                    watched.longest_gap(t0, t1), t1 - t0, result)

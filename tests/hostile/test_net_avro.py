@@ -125,8 +125,7 @@ CASES = [
 def test_attack(served: Served, case: Case) -> None:
     if case.deflate and served.deflate_port is None:
         pytest.skip("this target has no deflate listener")
-    out = attack(served.target, served.sender.record, case.name, lambda: case.run(served),
-                 baseline_window=0.5)
+    out = attack(served.target, served.sender.record, case.name, lambda: case.run(served))
     print(f"{served.kind}: {out}")
     assert served.target.alive(), served.target.text()[-3000:]
     assert out.growth < case.rss_mib * MiB, str(out)
