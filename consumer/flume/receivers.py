@@ -88,10 +88,10 @@ class FlumePushReceiver:
 
     @property
     def reliable(self) -> bool:
-        return getattr(self._ssc, "_checkpoint_dir", None) is not None
+        return getattr(self._ssc, "checkpointDir", None) is not None
 
     def _wal_dir(self) -> str:
-        return os.path.join(self._ssc._checkpoint_dir, "receivers",
+        return os.path.join(self._ssc.checkpointDir, "receivers",
                             f"push-{self.hostname}-{self.port}")
 
     async def start(self, ctx: ReceiverContext) -> None:
@@ -106,7 +106,7 @@ class FlumePushReceiver:
                     "a previous run's log (as in Spark). StreamingContext.getOrCreate(%r, "
                     "setup) resumes them from the checkpoint.", self.hostname, self.port,
                     sum(len(raw) for _, raw in skipped), len(skipped), self._wal_dir(),
-                    self._ssc._checkpoint_dir)
+                    self._ssc.checkpointDir)
         elif self.reliable:
             self._wal = WriteAheadLog(self._wal_dir())
             start = max(self._restored_acked, self._covered)
@@ -196,13 +196,13 @@ class FlumePollingReceiver:
 
     @property
     def reliable(self) -> bool:
-        return getattr(self._ssc, "_checkpoint_dir", None) is not None
+        return getattr(self._ssc, "checkpointDir", None) is not None
 
     def _now(self) -> float:
         return self._ctx.clock.now_ms() / 1000 if self._ctx is not None else 0.0
 
     def _ack_log(self) -> str | None:
-        cp = getattr(self._ssc, "_checkpoint_dir", None)
+        cp = getattr(self._ssc, "checkpointDir", None)
         return os.path.join(cp, "receivers", "pull-acks.log") if cp else None
 
     # ---- checkpoints -------------------------------------------------------------------
