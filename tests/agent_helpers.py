@@ -48,7 +48,7 @@ def spec(kind: str, name: str, type_: str, raw: Mapping[str, object] | None = No
     Raises ValueError for settings validation would refuse."""
     from agent.config.build import settings_from
     from agent.config.model import ComponentSpec, SinkGroupSpec, SinkSpec, SourceSpec
-    from agent.registry import lookup
+    from agent.config.types import lookup
 
     kinds = {"source": SourceSpec, "sink": SinkSpec, "processor": SinkGroupSpec}
     settings = settings_from(kind, type_, raw or {})

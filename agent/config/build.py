@@ -19,7 +19,7 @@ from agent.config.describe import format_value
 from agent.config.issues import ConfigIssue, IssueCode, Severity
 from agent.config.schema import RuleContext, Schema
 from agent.config.structure import Entry
-from agent.registry import ComponentType, TypeLookupError, lookup
+from agent.config.types import ComponentType, TypeLookupError, lookup
 
 
 @dataclass

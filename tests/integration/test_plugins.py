@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from agent.config import IssueCode, load_text
+from agent.config.issues import IssueCode
+from agent.config.loader import load_text
 from agent.registry import BuildContext
 from agent.runtime import BackoffPolicy, build_agent
 from tests.plugins.greeting import COLLECTED

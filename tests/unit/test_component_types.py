@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from agent.config import load_text
+from agent.config.loader import load_text
 from agent.config.model import AgentConfig
-from agent.registry import BUILTINS, BuildContext, lookup
+from agent.config.types import BUILTINS, lookup
+from agent.registry import BuildContext
 from agent.runtime import build_agent
 
 TYPES = [(kind, b.alias) for kind, builtins in BUILTINS.items() for b in builtins]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import IssueCode, LoadResult, load_text
+from agent.config.issues import IssueCode
+from agent.config.loader import LoadResult, load_text
 from agent.config.model import AgentConfig
 from tests.tls import make_cert
 

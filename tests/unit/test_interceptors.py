@@ -9,10 +9,11 @@ import pytest
 
 from agent.components import ManualClock
 from agent.config.build import settings_from
+from agent.config.types import TypeLookupError
 from agent.interceptors.base import InterceptorChain
 from agent.interceptors.headers import HostInterceptor, UUIDInterceptor
 from agent.interceptors.java_text import java_date_format, java_replacement
-from agent.registry import BuildContext, TypeLookupError
+from agent.registry import BuildContext
 from protocol.event import Event
 from tests.agent_helpers import component
 

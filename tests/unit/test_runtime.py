@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from agent.components import ManualClock, Status
-from agent.config import load_text
+from agent.config.loader import load_text
 from agent.config.model import AgentConfig
 from agent.registry import BuildContext
 from agent.runtime import (

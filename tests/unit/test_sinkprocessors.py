@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from agent.components import ManualClock, Sink, Status
-from agent.config import load_text
+from agent.config.loader import load_text
 from agent.registry import BuildContext
 from agent.sinkprocessors import (
     DefaultSinkProcessor,

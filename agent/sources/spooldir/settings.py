@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agent.config.build import settings_from
 from agent.config.converters import charset, choice, integer, regex, to_bool
 from agent.config.issues import IssueCode
 from agent.config.schema import Key, Problem, RuleContext, Schema
@@ -159,6 +160,4 @@ class SpoolDirSettings:
     def from_mapping(cls, raw: Mapping[str, object]) -> SpoolDirSettings:
         """From plain keys (``{"spoolDir": "/x", "batchSize": 5}``), validated exactly as a
         configuration file's are; ValueError names every problem."""
-        from agent.config.build import settings_from
-
         return cls.from_settings(settings_from("source", "spooldir", raw))
