@@ -14,7 +14,7 @@ from agent.components import BackoffPolicy, ManualClock, Status
 from agent.sources.spooldir import SpoolDirSource, spool
 from agent.sources.spooldir.decisions import java_absolute
 from agent.sources.spooldir.settings import SpoolDirSettings
-from agent.sources.spooldir.tracker import POSITION_FILE
+from agent.sources.spooldir.tracker import POSITION_FILE, PositionTracker
 from tests.unit.test_spooldir_support import (
     drain,
     listing,
@@ -160,7 +160,7 @@ def test_consume_order_random_reads_everything_in_a_seeded_order(spool_dir: Path
     for i in range(8):
         put(spool_dir, f"f{i}", f"{i}\n", mtime=1000 + i)
     src = make_source(spool_dir, consumeOrder="random")
-    src.spool.rng = random.Random(3)
+    src.spool.index.rng = random.Random(3)
     bodies = run_source(src).bodies
     assert sorted(bodies) == [str(i).encode() for i in range(8)]
     assert bodies != sorted(bodies)
@@ -290,16 +290,49 @@ def test_position_is_committed_only_after_the_channel_accepts(spool_dir: Path) -
 
     async def go() -> None:
         await src.start()
-        assert await src.process() is Status.READY
-        assert pos.read_text().splitlines()[1:] == ["0", "6"]
+        assert await src.process() is Status.READY  # l1, l2
+        assert not pos.exists()  # a position file only once a second batch is read
         proc.refuse = 1
-        assert await src.process() is Status.RETRY
-        assert pos.read_text().splitlines()[1:] == ["0", "6"]
+        assert await src.process() is Status.RETRY  # l3, l4 refused
+        assert pos.read_text().splitlines()[1:] == ["6"]
+        assert '"path": "a"' in pos.read_text().splitlines()[0]
+        assert await src.process() is Status.READY  # sent again, accepted
+        assert pos.read_text().splitlines()[1:] == ["6", "12"]
+        assert await src.process() is Status.BACKOFF  # retired; nothing else waits
+        assert not pos.exists()
         await src.stop()
 
     asyncio.run(go())
-    header = pos.read_text().splitlines()[0]
-    assert '"path": "a"' in header
+
+
+def test_a_file_read_in_one_batch_never_gets_a_position_file(
+    spool_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    begun: list[str] = []
+    real_begin = PositionTracker.begin
+    monkeypatch.setattr(PositionTracker, "begin",
+                        lambda self, ident, offset=0: (begun.append(ident.rel_path),
+                                                       real_begin(self, ident, offset)))
+    put(spool_dir, "small", "1\n2\n")
+    put(spool_dir, "big", "".join(f"{i}\n" for i in range(5)), mtime=99999999999)
+    src = make_source(spool_dir, batchSize=2)
+    proc = run_source(src)
+    assert proc.bodies == [b"1", b"2", b"0", b"1", b"2", b"3", b"4"]
+    assert begun == ["big"]  # once, before its second batch
+
+
+def test_a_graceful_stop_right_after_a_files_last_batch_retires_it(spool_dir: Path) -> None:
+    put(spool_dir, "a", "1\n")
+    src = make_source(spool_dir)
+
+    async def go() -> None:
+        await src.start()
+        assert await src.process() is Status.READY
+        await src.stop()
+
+    asyncio.run(go())
+    assert listing(spool_dir) == {"a.COMPLETED", ".flumespool"}
+    assert run_source(make_source(spool_dir)).bodies == []  # not read again
 
 
 def test_restart_resumes_from_the_committed_offset(spool_dir: Path) -> None:
@@ -374,7 +407,7 @@ def test_file_modified_after_reading_began_is_moved_aside(
 
     with caplog.at_level(logging.WARNING):
         asyncio.run(go())
-    assert processor(src).bodies == [b"1", b"2", b"3", b"4", b"b"]
+    assert processor(src).bodies == [b"1", b"2", b"3", b"b"]  # read to its end at open
     assert "modified since being read" in failed(spool_dir, "a")
     assert any("a" in r.getMessage() and "moved it to" in r.getMessage() for r in caplog.records)
     assert (spool_dir / "b.COMPLETED").exists()
@@ -466,10 +499,10 @@ def test_file_vanishing_before_open_or_during_read_is_logged_and_skipped(
     put(spool_dir, "stays", "y\n", mtime=3)
     real_open = spool.SpoolDirectory._open
 
-    def open_after_unlink(self, entry, offset):  # the file disappears between list and open
+    def open_after_unlink(self, entry, offset, **kwargs):  # vanishes between list and open
         if entry.rel_path == "gone":
             os.unlink(spool_dir / "gone")
-        return real_open(self, entry, offset)
+        return real_open(self, entry, offset, **kwargs)
 
     monkeypatch.setattr(spool.SpoolDirectory, "_open", open_after_unlink)
     src = make_source(spool_dir, batchSize=1)

@@ -93,6 +93,17 @@ def name_not_matched(name: str, rules: CandidateRules) -> str | None:
     return None
 
 
+def full_scan_needed(*, scanned: bool, rescan: bool, waiting: int, changed: int) -> bool:
+    """List the whole directory, or trust the index and the changed paths reported?
+
+    Scan when the index never saw a full scan, when the watcher asked for one, and when no
+    file waits and no change was reported: the pollDelay poll of an idle directory, which
+    also catches what a lost notification would hide. Never while files wait: that would
+    make reading n files cost n scans.
+    """
+    return not scanned or rescan or (waiting == 0 and changed == 0)
+
+
 class Resume(enum.Enum):
     """What to do with the file the position file tracked when the source (re)starts."""
 

@@ -3,7 +3,8 @@
 A ``FileReader`` owns the open descriptor and the (pure) deserializer. ``read_batch`` reads
 blocks until it holds ``n`` bodies or the file ends; ``mark`` is the offset just after the
 last body handed out, which the source commits to the position file once the channel has
-accepted those bodies.
+accepted those bodies. ``finished`` says the file has nothing more to give, so the source can
+retire it right after delivering its last batch instead of reading once more to find out.
 """
 
 from __future__ import annotations
@@ -50,12 +51,14 @@ class FileReader:
         self.headers = headers
         self.start = start
         self.mark = start  # file offset after the last body handed out
+        self.tracked = False  # the position file holds this file (see SpoolDirectory.track)
         self._handle = handle
         self._des = deserializer
         self._input_charset = input_charset
         self._block_size = block_size
         self._first_read = True
         self._lines_taken = 0
+        self._offset = start  # bytes of the file read so far
 
     @classmethod
     def open(
@@ -95,10 +98,16 @@ class FileReader:
         """Up to ``n`` bodies; [] once the file is exhausted. FileFailure on a read error or
         undecodable input (after the bodies before it were handed out)."""
         des = self._des
+        size = self.identity.size
         try:
-            while des.ready() < n and not des.input_ended and not des.exhausted:
+            # read until n bodies wait; past the size seen at open, read on to see the end,
+            # so the last batch is known as the last (the file is then retired at once)
+            while not des.input_ended and not des.exhausted and (
+                des.ready() < n or self._offset >= size
+            ):
                 data = self._handle.read(self._block_size)
                 if data:
+                    self._offset += len(data)
                     des.feed(data)
                 else:
                     des.end_input()
@@ -119,6 +128,16 @@ class FileReader:
         self._lines_taken += len(bodies)
         self.mark = des.mark
         return bodies
+
+    def buffered(self, n: int) -> bool:
+        """``read_batch(n)`` needs no I/O: n bodies wait decoded, or the input has ended."""
+        des = self._des
+        return des.input_ended or (des.ready() >= n and self._offset < self.identity.size)
+
+    @property
+    def finished(self) -> bool:
+        """Every body was handed out: the file can be retired once they are delivered."""
+        return self._des.finished
 
     def close(self) -> None:
         self._handle.close()
