@@ -32,12 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 from agent.components import Sink, Status, Transaction
 from agent.config.converters import integer
+from agent.config.limits import LISTENER_KEYS, limits_from, limits_rules
 from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
 from agent.sinks import count_batch, rollback_quietly, take_batch
 from protocol import ackproof
 from protocol.codec import encode_event_array, write_string
 from protocol.event import Event
+from protocol.limits import ListenerLimits
 from protocol.rpc import CallRequest
 from protocol.schemas import SPARK_FLUME_PROTOCOL
 from protocol.transport import Connection, Encoded, Reply, RpcServer
@@ -68,7 +70,9 @@ class SparkSink(Sink):
             Key("threads", integer(1), 10),
             Key("timeout", integer(1), 60),
             Key("backoffInterval", integer(0), 200),
+            *LISTENER_KEYS,
         ),
+        rules=limits_rules,
         listen=("hostname", "port"),
     )
 
@@ -76,10 +80,11 @@ class SparkSink(Sink):
         self, name: str, host: str, port: int, *, threads: int = 10, timeout: float = 60.0,
         backoff_interval: float = 0.2, counter: CounterGroup | None = None,
         sequence: Iterator[str] | None = None, close_grace: float = 5.0,
+        limits: ListenerLimits | None = None,
     ) -> None:
         super().__init__(name)
         self.server = RpcServer(SPARK_FLUME_PROTOCOL, self._handle, host, port,
-                                name=f"sink {name}")
+                                name=f"sink {name}", limits=limits)
         self.timeout = timeout
         self.backoff_interval = backoff_interval
         self.counter = counter if counter is not None else CounterGroup("SINK", name)
@@ -111,7 +116,7 @@ class SparkSink(Sink):
         s = spec.settings
         return cls(spec.name, s["hostname"], s["port"], threads=s["threads"],
                    timeout=s["timeout"], backoff_interval=s["backoffInterval"] / 1000,
-                   counter=ctx.metrics.sink(spec.name))
+                   counter=ctx.metrics.sink(spec.name), limits=limits_from(s))
 
     @property
     def port(self) -> int:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from agent.components import ChannelException, EventDrivenSource
 from agent.config.converters import choice, integer, ip_filter_rules, to_bool
 from agent.config.issues import IssueCode
+from agent.config.limits import LISTENER_KEYS, limits_from, limits_rules
 from agent.config.schema import Key, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def _rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
-    problems = server_rules(settings, ctx)
+    problems = server_rules(settings, ctx) + limits_rules(settings, ctx)
     if settings["ipFilter"] and not settings["ipFilterRules"]:
         problems.append(
             Problem(IssueCode.MISSING_REQUIRED, "ipFilter = true needs 'ipFilterRules'", "ipFilter")
@@ -53,6 +54,7 @@ class AvroSource(EventDrivenSource):
             *SERVER_KEYS,
             Key("ipFilter", to_bool, False),
             Key("ipFilterRules", ip_filter_rules, None),
+            *LISTENER_KEYS,
         ),
         rules=_rules,
         listen=("bind", "port"),
@@ -83,6 +85,7 @@ class AvroSource(EventDrivenSource):
             deflate=s["compression-type"] == "deflate",
             compression_level=s["compression-level"],
             ssl=tls, accept=accept, name=f"source {spec.name}",
+            limits=limits_from(s),
         )
         return cls(spec.name, server, ctx.metrics.source(spec.name))
 
