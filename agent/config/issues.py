@@ -28,6 +28,7 @@ class IssueCode(enum.StrEnum):
     UNKNOWN_KEY = "UNKNOWN_KEY"  # a key the component's type does not know
     BAD_KEY = "BAD_KEY"  # a key that does not follow Flume's naming scheme
     EMPTY_VALUE = "EMPTY_VALUE"
+    UNSET_VARIABLE = "UNSET_VARIABLE"  # ${VAR} not in the environment, a filter without a value
     BATCH_EXCEEDS_TRANSACTION = "BATCH_EXCEEDS_TRANSACTION"
     INVALID_SELECTOR = "INVALID_SELECTOR"
     UNUSED_COMPONENT = "UNUSED_COMPONENT"  # a channel no valid source or sink uses (removed)

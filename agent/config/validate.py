@@ -110,13 +110,6 @@ class AgentValidator:
                 self.agent,
                 bad.entry,
             )
-        for entry in self.layout.unsupported:
-            self.report(
-                IssueCode.UNKNOWN_KEY,
-                f"'{entry.key}' (config filters) is not supported by flumelet",
-                self.agent,
-                entry,
-            )
 
     def _names(self, kind: str) -> list[str]:
         """The listed names that have keys, after reporting list-level problems."""
