@@ -28,6 +28,7 @@ async def serve_agent(
     *,
     grace: float = 10.0,
     metrics_port: int | None = None,
+    metrics_format: str = "http",
     clock: Clock | None = None,
     stop_event: asyncio.Event | None = None,
 ) -> dict[str, int]:
@@ -43,7 +44,9 @@ async def serve_agent(
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
             pass
-    server = MetricsServer(ctx.metrics, metrics_port) if metrics_port is not None else None
+    server = (MetricsServer(ctx.metrics, metrics_port, exposition=metrics_format,
+                            agent=config.name)
+              if metrics_port is not None else None)
     try:
         await agent.start()
         if server is not None:
@@ -60,11 +63,13 @@ async def serve_agent(
 
 
 def run_agent(
-    config: AgentConfig, *, grace: float = 10.0, metrics_port: int | None = None
+    config: AgentConfig, *, grace: float = 10.0, metrics_port: int | None = None,
+    metrics_format: str = "http",
 ) -> int:
     """Blocking entry point: 0 after a clean stop, 1 if the agent could not be built or started."""
     try:
-        asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port))
+        asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port,
+                                metrics_format=metrics_format))
     except AgentBuildError as exc:
         log.error("%s", exc)
         return 1

@@ -34,7 +34,7 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """A stand-in agent.runtime whose run_agent records its arguments and returns 7."""
     calls: list[dict[str, Any]] = []
 
-    def run_agent(config: Any, *, grace: float, metrics_port: int | None) -> int:
+    def run_agent(config: Any, *, grace: float, metrics_port: int | None, **_: Any) -> int:
         calls.append({"config": config, "grace": grace, "metrics_port": metrics_port})
         return 7
 
