@@ -134,7 +134,8 @@ def _component_words(path: str) -> str:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
         "-D options: flume.monitoring.type=http and flume.monitoring.port=N (default 41414) "
-        "serve JSON metrics at /metrics (type=prometheus: Prometheus' text format); flume.root.logger=LEVEL,console sets the log level; "
+        "serve JSON metrics at /metrics (type=prometheus: Prometheus' text format); "
+        "flume.root.logger=LEVEL,console sets the log level; "
         "-D<agent>.<key>=<value> (a flumelet extension) overrides or adds a key of the "
         "configuration file, e.g. -Da1.sinks.k1.port=4545. ${VAR} in values is replaced by "
         "the environment variable (Flume's EnvVarResolverProperties); "
