@@ -10,6 +10,7 @@ component dropped is named in a DROPPED warning (Flume only logs it among its IN
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,7 @@ class AgentValidator:
             built = self._build_plain("channels", name)
             if built is not None:
                 channels[name] = built
+        self._check_directories(channels)
         sources = {n: b for n in names["sources"] if (b := self._build_source(n)) is not None}
         sinks = {n: k for n in names["sinks"] if (k := self._build_sink(n)) is not None}
         groups = {n: g for n in names["sinkgroups"] if (g := self._build_group(n)) is not None}
@@ -107,13 +109,6 @@ class AgentValidator:
                 f"invalid key: {bad.reason}; Flume ignores it",
                 self.agent,
                 bad.entry,
-            )
-        for entry in self.layout.unsupported:
-            self.report(
-                IssueCode.UNKNOWN_KEY,
-                f"'{entry.key}' (config filters) is not supported by flumelet",
-                self.agent,
-                entry,
             )
 
     def _names(self, kind: str) -> list[str]:
@@ -454,17 +449,15 @@ class AgentValidator:
     def _check_selector(self, source: _Source, path: str, usable: list[str]) -> bool:
         settings = source.selector.settings
         referenced: list[tuple[str, str]] = []  # (setting key, channel)
-        if source.selector.spec.alias == "replicating":
+        if source.selector.type.plugin:
+            return True  # its own business
+        if source.selector.type.name == "replicating":
             referenced += [("optional", c) for c in settings["optional"]]
         else:
             for value, chans in settings["mapping"].items():
                 referenced += [(f"mapping.{value}", c) for c in chans]
             for value, chans in settings["optional"].items():
                 referenced += [(f"optional.{value}", c) for c in chans]
-                # a channel both required and optional for a value counts as required
-                settings["optional"][value] = [
-                    c for c in chans if c not in settings["mapping"].get(value, [])
-                ]
             referenced += [("default", c) for c in settings["default"]]
         ok = True
         props = source.raw.props
@@ -485,7 +478,7 @@ class AgentValidator:
         return ok
 
     def _check_batch(self, path: str, built: Built, channels: list[tuple[str, Built]]) -> bool:
-        key = built.spec.batch_key
+        key = built.type.schema.batch_key
         if key is None:
             return True
         ok = True
@@ -522,6 +515,30 @@ class AgentValidator:
             elif not self._check_batch(path, sink.built, [(sink.channel, channels[sink.channel])]):
                 del sinks[name]
 
+    def _check_directories(self, channels: dict[str, Built]) -> None:
+        """A directory a type locks (a file channel's data directory) serves one channel."""
+        owners: dict[str, str] = {}
+        for name in list(channels):
+            built = channels[name]
+            key = built.type.schema.exclusive_dir
+            if key is None or not built.settings[key]:
+                continue
+            value = built.settings[key]
+            directory = os.path.realpath(os.path.expanduser(value[0] if isinstance(
+                value, list) else value))
+            path = self.path("channels", name)
+            if directory in owners:
+                self.report(
+                    IssueCode.DIRECTORY_CONFLICT,
+                    f"{key} {directory} is already used by channel '{owners[directory]}': the "
+                    "second channel would find it locked, as in Flume",
+                    path,
+                    self._entry_of(path, key) or built.anchor,
+                )
+                del channels[name]
+            else:
+                owners[directory] = name
+
     def _check_ports(self, sources: dict[str, _Source], sinks: dict[str, _Sink]) -> None:
         """Two listeners on one port clash when their hosts are equal or either is a wildcard."""
         listeners: list[tuple[str, str, Built, dict[str, Any]]] = [
@@ -530,9 +547,9 @@ class AgentValidator:
         ]
         taken: list[tuple[str, int, str]] = []
         for kind, name, built, owner in listeners:
-            if built.spec.listen is None:
+            if built.type.schema.listen is None:
                 continue
-            host_key, port_key = built.spec.listen
+            host_key, port_key = built.type.schema.listen
             host, port = built.settings[host_key], built.settings[port_key]
             if port == 0:  # an ephemeral port never conflicts
                 continue
@@ -593,8 +610,8 @@ class AgentValidator:
                 del groups[name]
 
     def _check_processor(self, group: _Group, built: Built, path: str) -> bool:
-        spec, settings = built.spec, built.settings
-        if spec.alias == "default" and len(group.sinks) > 1:
+        kind, settings = built.type.name, built.settings
+        if kind == "default" and len(group.sinks) > 1:
             self.report(
                 IssueCode.BAD_VALUE,
                 "the default sink processor takes exactly one sink; use failover or load_balance",
@@ -602,7 +619,7 @@ class AgentValidator:
                 group.raw.props.get("processor.type") or group.sinks_entry,
             )
             return False
-        if spec.alias != "failover":
+        if kind != "failover":
             return True
         priorities: dict[str, int] = settings["priority"]
         for sink in list(priorities):
@@ -645,6 +662,9 @@ class AgentValidator:
         used |= {s.channel for s in sinks.values()}
         for name in list(channels):
             if name in used:
+                continue
+            if self.reporter.fatal_count:  # nothing starts anyway: say only what matters
+                del channels[name]
                 continue
             self.report(
                 IssueCode.UNUSED_COMPONENT,
@@ -725,20 +745,20 @@ class AgentValidator:
                 name: SourceSpec(
                     kind="source",
                     name=name,
-                    type=s.built.spec.alias,
+                    type=s.built.type.name,
                     settings=s.built.settings,
                     location=self._location(s.built),
                     channels=tuple(s.channels),
                     selector=ComponentSpec(
                         "selector",
                         name,
-                        s.selector.spec.alias,
+                        s.selector.type.name,
                         s.selector.settings,
                         self._location(s.selector),
                     ),
                     interceptors=tuple(
                         ComponentSpec(
-                            "interceptor", iname, b.spec.alias, b.settings, self._location(b)
+                            "interceptor", iname, b.type.name, b.settings, self._location(b)
                         )
                         for iname, b in s.interceptors
                     ),
@@ -746,14 +766,14 @@ class AgentValidator:
                 for name, s in sources.items()
             },
             channels={
-                name: ComponentSpec("channel", name, b.spec.alias, b.settings, self._location(b))
+                name: ComponentSpec("channel", name, b.type.name, b.settings, self._location(b))
                 for name, b in channels.items()
             },
             sinks={
                 name: SinkSpec(
                     kind="sink",
                     name=name,
-                    type=s.built.spec.alias,
+                    type=s.built.type.name,
                     settings=s.built.settings,
                     location=self._location(s.built),
                     channel=s.channel,
@@ -764,7 +784,7 @@ class AgentValidator:
                 name: SinkGroupSpec(
                     kind="sinkgroup",
                     name=name,
-                    type=built.spec.alias,
+                    type=built.type.name,
                     settings=built.settings,
                     location=self._location(built),
                     sinks=tuple(g.sinks),
