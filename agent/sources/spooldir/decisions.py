@@ -19,16 +19,6 @@ if TYPE_CHECKING:
     from agent.sources.spooldir.tracker import FileIdentity
 
 
-class FileFailure(Exception):
-    """A file-level surprise: the file is set aside for ``reason``; ``counter`` is incremented."""
-
-    def __init__(self, rel_path: str, reason: str, counter: str = "GenericProcessingFail"):
-        super().__init__(reason)
-        self.rel_path = rel_path
-        self.reason = reason
-        self.counter = counter
-
-
 def shown(path: str) -> str:
     """``path`` fit for one log or reason line: line breaks, other control characters and
     bytes that are not UTF-8 (``surrogateescape``) are written as escapes."""
@@ -118,25 +108,6 @@ def resume_verdict(tracked: FileIdentity, st: os.stat_result) -> Resume:
     if tracked.same_file(st):
         return Resume.MODIFIED
     return Resume.NEW_FILE
-
-
-def modified_while_down(tracked: FileIdentity, st: os.stat_result, offset: int) -> str:
-    return (
-        f"file was modified after reading began (size {tracked.size} -> {st.st_size}, "
-        f"mtime_ns {tracked.mtime_ns} -> {st.st_mtime_ns}); {offset} bytes had been delivered"
-    )
-
-
-def retire_problem(opened: FileIdentity, st: os.stat_result) -> str | None:
-    """Why a fully read file cannot be retired as complete, or None when it is unchanged."""
-    if not opened.same_file(st):
-        return "file was replaced by another file while it was being read"
-    if st.st_mtime_ns != opened.mtime_ns:
-        return ("file has been modified since being read "
-                f"(mtime_ns {opened.mtime_ns} -> {st.st_mtime_ns})")
-    if st.st_size != opened.size:
-        return f"file has changed size since being read ({opened.size} -> {st.st_size} bytes)"
-    return None
 
 
 @dataclass(frozen=True)

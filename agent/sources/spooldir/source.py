@@ -46,8 +46,9 @@ from agent.components import (
     SystemClock,
 )
 from agent.sources.spooldir import spool
-from agent.sources.spooldir.decisions import FileFailure, shown
+from agent.sources.spooldir.decisions import shown
 from agent.sources.spooldir.reader import BLOCK_SIZE, FileReader
+from agent.sources.spooldir.reasons import FileFailure
 from agent.sources.spooldir.settings import SpoolDirSettings
 from agent.sources.spooldir.watcher import ChangeInbox, DirectoryWatcher
 from protocol.event import Event
@@ -207,6 +208,8 @@ class SpoolDirSource(PollableSource):
             )
             return Status.RETRY
         self._pending = None
+        if current is not None:
+            current.commit(len(events))
         if current is not None and current.tracked:
             try:
                 self.spool.tracker.commit(current.mark)  # a few-byte append: kept inline

@@ -4,9 +4,11 @@ Everything here is synchronous and meant to run through ``asyncio.to_thread``; t
 it acts on are pure (``selection``, ``decisions``).
 
 The completeness rule the source relies on (the same as Flume's): a file must be complete
-when its name becomes visible to the source. Write it elsewhere (or under a hidden ``.name``,
-or a name matching ``ignorePattern`` such as ``*.tmp``) and rename or move it in when done.
-A file that still changes after reading began is detected at the end and moved aside.
+when its name becomes visible to the source. Write it elsewhere on the same filesystem and
+rename it in (``mv`` across filesystems copies, and the copy is visible half-written), or
+write it under a name the source ignores (a hidden ``.name``; ``*.tmp`` only with
+``ignorePattern = ^.*[.]tmp$``, as Flume's default ``^$`` ignores nothing) and rename it
+when done. A file that still changes after reading began is detected and set aside.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from agent.sources.spooldir import decisions
-from agent.sources.spooldir.decisions import FileFailure, Headers, Resume, shown
+from agent.sources.spooldir import decisions, reasons
+from agent.sources.spooldir.decisions import Headers, Resume, shown
 from agent.sources.spooldir.listing import Lister
 from agent.sources.spooldir.reader import BLOCK_SIZE, FileReader
+from agent.sources.spooldir.reasons import Delivered, FileFailure, Kind
 from agent.sources.spooldir.selection import (
     CandidateIndex,
     CandidateRules,
@@ -97,27 +100,27 @@ def retire(
             fd = os.open(marker_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             raise RetireError(
-                f"file name has been re-used with different files: marker {marker_path} exists"
+                f"its name was re-used: the completion marker {shown(marker_path)} exists "
+                "already, from an earlier file of the same name"
             ) from None
         os.close(fd)
         return f"marked done in {marker_path}"
     target = abs_path + file_suffix
     if os.path.lexists(target):
         raise RetireError(
-            f"file name has been re-used with different files: {target} already exists"
+            f"its name was re-used: {shown(target)} exists already, from an earlier file of "
+            "the same name, and a completed file is never overwritten"
         )
     os.rename(abs_path, target)  # one atomic step: a crash leaves either name, never both
     return f"renamed to {target}"
 
 
 def move_aside(
-    spool_dir: str, failed_dir: str, rel_path: str, reason: str, now: Callable[[], float]
+    spool_dir: str, failed_dir: str, rel_path: str, reason: Callable[[str | None], str]
 ) -> str:
-    """Move a problem file to ``failed_dir`` (same relative path) with ``<name>.reason`` beside.
-
-    Returns the new path. An existing file of that name in ``failed_dir`` is kept: the new
-    one gets a ``.1``, ``.2`` ... suffix.
-    """
+    """Move a problem file to ``failed_dir`` (same relative path) with ``<name>.reason``
+    beside it, holding ``reason(new path)``. Returns the new path. An existing file of that
+    name in ``failed_dir`` is kept: the new one gets a ``.1``, ``.2`` ... suffix."""
     source = os.path.join(spool_dir, rel_path)
     target = os.path.join(failed_dir, rel_path)
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -127,17 +130,17 @@ def move_aside(
         target = f"{base}.{n}"
     shutil.move(source, target)
     with open(target + REASON_SUFFIX, "w", encoding="utf-8", errors="backslashreplace") as f:
-        f.write(f"file: {shown(source)}\nmoved: {now():.3f} (unix time)\nreason: {reason}\n")
+        f.write(reason(target))
     return target
 
 
-def write_reason_only(failed_dir: str, rel_path: str, reason: str) -> None:
+def write_reason_only(failed_dir: str, rel_path: str, text: str) -> None:
     """When a file cannot be moved, still leave the user a note about it."""
     with contextlib.suppress(OSError):
         target = os.path.join(failed_dir, rel_path + REASON_SUFFIX)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "w", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(f"file: {shown(rel_path)}\nreason: {reason}\n(the file could not be moved)\n")
+            f.write(text)
 
 
 @dataclass
@@ -303,8 +306,13 @@ class SpoolDirectory:
             return self._open(entry, tracked.offset, resume=True)
         self.tracker.clear()
         if verdict is Resume.MODIFIED:
-            raise FileFailure(entry.rel_path,
-                              decisions.modified_while_down(ident, st, tracked.offset))
+            raise FileFailure(
+                entry.rel_path,
+                reasons.change(ident, st, while_stopped=True) or "it changed",
+                kind=Kind.CHANGED, size_now=st.st_size,
+                delivered=Delivered(tracked.offset, resumed_at=tracked.offset,
+                                    whole=tracked.offset >= ident.size),
+            )
         log.warning("source %s: %s is a new file under a name being read before a restart; "
                     "reading it from the start", self.name, shown(entry.rel_path))
         return self._open(entry, 0)
@@ -371,6 +379,7 @@ class SpoolDirectory:
             reader = FileReader.open(
                 self.spool_dir, entry.rel_path, offset, self.settings,
                 self._headers.for_file(self._abs_spool, entry.rel_path), self._block_size,
+                opened_at=self.now(),
             )
         except FileNotFoundError:
             log.warning("source %s: %s vanished before it could be opened", self.name,
@@ -405,23 +414,27 @@ class SpoolDirectory:
     # -- finishing files -----------------------------------------------------------------
     def _retire(self, step: Step, reader: FileReader) -> None:
         """Rename, delete or mark a fully read file; set it aside if it changed while it was
-        read or its name was reused."""
+        read or its name was reused (its events are delivered either way)."""
         s = self.settings
         reader.close()
         marker = None
         if s.tracker_dir_policy:
             marker = os.path.join(self.tracker_dir, reader.rel_path + s.file_suffix)
+        delivered = reader.delivered(whole=True)
         try:
-            problem = decisions.retire_problem(reader.identity, os.stat(reader.abs_path))
-            if problem is not None:
-                raise FileFailure(reader.rel_path, problem)
+            st = os.stat(reader.abs_path)
+            changed = reasons.change(reader.identity, st, opened_at=reader.opened_at)
+            if changed is not None:
+                raise FileFailure(reader.rel_path, changed, kind=Kind.CHANGED,
+                                  delivered=delivered, size_now=st.st_size)
             done = retire(reader.abs_path, delete=s.delete_immediately,
                           file_suffix=s.file_suffix, marker_path=marker)
         except FileFailure as failure:
             self._set_aside(step, failure)
             return
         except RetireError as exc:
-            self._set_aside(step, FileFailure(reader.rel_path, str(exc)))
+            self._set_aside(step, FileFailure(reader.rel_path, str(exc), kind=Kind.REUSED,
+                                              delivered=delivered, size_now=delivered.end))
             return
         except FileNotFoundError:
             self.tracker.clear()
@@ -429,7 +442,8 @@ class SpoolDirectory:
                         "were delivered", self.name, shown(reader.abs_path))
             return
         except OSError as exc:
-            self._set_aside(step, FileFailure(reader.rel_path, f"cannot retire: {exc}"))
+            self._set_aside(step, FileFailure(reader.rel_path, f"it cannot be retired ({exc})",
+                                              delivered=delivered, size_now=delivered.end))
             return
         if reader.tracked:
             self.tracker.clear()
@@ -441,20 +455,27 @@ class SpoolDirectory:
         step.counts[failure.counter] += 1
         self.tracker.clear()
         rel = failure.rel_path
-        path = shown(os.path.join(self.spool_dir, rel))
+        path = os.path.join(self.spool_dir, rel)
+        when = self.now()
+        summary = reasons.delivered_summary(failure)
+
+        def text(target: str | None) -> str:
+            return reasons.reason_text(failure, path=path, target=target, when=when)
+
         try:
-            target = move_aside(self.spool_dir, self.failed_dir, rel, failure.reason, self.now)
+            target = move_aside(self.spool_dir, self.failed_dir, rel, text)
         except OSError as exc:
-            log.error("source %s: problem with %s: %s; it could not be moved aside either "
-                      "(%s), so it is skipped until it changes", self.name, path,
-                      failure.reason, exc)
-            write_reason_only(self.failed_dir, rel, failure.reason)
+            log.error("source %s: problem with %s: %s; %s; it could not be moved aside either "
+                      "(%s), so it is skipped until it changes", self.name, shown(path),
+                      failure.reason, summary, exc)
+            write_reason_only(self.failed_dir, rel, text(None))
             with contextlib.suppress(OSError):
-                st = os.stat(os.path.join(self.spool_dir, rel))
+                st = os.stat(path)
                 self._skip.add((rel, st.st_ino, st.st_mtime_ns))
             return
-        log.error("source %s: problem with %s: %s; moved it to %s (see %s%s)", self.name,
-                  path, failure.reason, shown(target), shown(target), REASON_SUFFIX)
+        log.error("source %s: problem with %s: %s; %s; moved it to %s (see %s%s)", self.name,
+                  shown(path), failure.reason, summary, shown(target), shown(target),
+                  REASON_SUFFIX)
 
     def close(self) -> None:
         self.tracker.close()  # keep the position file: the next start resumes from it
