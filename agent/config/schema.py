@@ -25,6 +25,7 @@ from agent.config.converters import (
     to_words,
 )
 from agent.config.issues import IssueCode
+from protocol.limits import ListenerLimits
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,19 @@ _POSITIVE = integer(1)
 _NON_NEGATIVE = integer(0)
 _PKG = "org.apache.flume"
 
+
+def _listener_limit_keys() -> tuple[Key, ...]:
+    """Every listener's limits (protocol.limits.ListenerLimits), in the keys' units."""
+    defaults = ListenerLimits()
+    return tuple(
+        Key(key, integer(0 if key.endswith("timeout") else 1, bits=64),
+            round(getattr(defaults, name) / scale))
+        for key, (name, scale) in ListenerLimits.KEYS.items() if key in ListenerLimits.AGENT_KEYS
+    )
+
+
+_LISTENER_LIMITS = _listener_limit_keys()
+
 _TLS_LISTS = (
     Key("exclude-protocols", to_words, ["SSLv3"]),
     Key("include-protocols", to_words, []),
@@ -331,6 +345,7 @@ SOURCES = (
             *_TLS_LISTS,
             Key("ipFilter", to_bool, False),
             Key("ipFilterRules", ip_filter_rules, None),
+            *_LISTENER_LIMITS,
         ),
         class_names=(f"{_PKG}.source.AvroSource",),
         listen=("bind", "port"),
@@ -450,6 +465,7 @@ SINKS = (
             Key("threads", _POSITIVE, 10),
             Key("timeout", _POSITIVE, 60),
             Key("backoffInterval", _NON_NEGATIVE, 200),
+            *_LISTENER_LIMITS,
         ),
         class_names=("org.apache.spark.streaming.flume.sink.SparkSink",),
         listen=("hostname", "port"),

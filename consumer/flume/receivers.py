@@ -54,6 +54,7 @@ from consumer.engine.receiver import ReceiverContext
 from consumer.flume.redelivery import REDELIVERY_HORIZON, PullToken, RedeliveryLedger
 from consumer.flume.wal import WriteAheadLog
 from protocol import ackproof
+from protocol.limits import ListenerLimits
 from protocol.rpc import CallRequest
 from protocol.schemas import AVRO_SOURCE_PROTOCOL, SPARK_FLUME_PROTOCOL
 from protocol.transport import Connection, RpcClient, RpcError, RpcServer
@@ -81,12 +82,18 @@ class FlumePushReceiver:
     """An Avro source inside the consumer: the agent's avro sink pushes here."""
 
     def __init__(self, ssc: Any, hostname: str, port: int, deflate: bool,
-                 decoder: Decoder) -> None:
+                 decoder: Decoder, limits: ListenerLimits | None = None) -> None:
         self._ssc = ssc
         self.hostname = hostname
         self.port = port
         self.deflate = deflate
         self.decoder = decoder
+        self.limits = limits or ListenerLimits()
+        # what was answered OK but not yet processed, by store token (max-backlog-bytes)
+        self._backlog = 0
+        self._backlog_of: dict[int, int] = {}
+        self._next_token = 0
+        self._room = asyncio.Event()
         self._server: RpcServer | None = None
         self._ctx: ReceiverContext | None = None
         self._wal: WriteAheadLog | None = None
@@ -125,27 +132,53 @@ class FlumePushReceiver:
                 log.info("push receiver %s:%d: replayed %d logged batches",
                          self.hostname, self.port, len(replay))
         self._server = RpcServer(AVRO_SOURCE_PROTOCOL, self._handle, self.hostname, self.port,
-                                 deflate=self.deflate, name="flume push receiver")
+                                 deflate=self.deflate, name="flume push receiver",
+                                 limits=self.limits)
         await self._server.start()
         self.port = self._server.port
 
     async def _handle(self, call: CallRequest, conn: Connection) -> Any:
         assert self._ctx is not None
+        if not await self._wait_for_room(call.cost, conn):
+            return "FAILED"  # the client gave up waiting: it sends these again
         events = (call.params["events"] if call.message == "appendBatch"
                   else [call.params["event"]])
         if self._wal is None:
-            self._ctx.store(_records(events, self.decoder))
-            return "OK"
-        raw = [(e["headers"], e["body"]) for e in events]
-        try:
-            end = await self._wal.append(raw)
-        except OSError as exc:
-            log.error("push receiver: write-ahead log failed: %s", exc)
-            return "FAILED"  # the agent keeps the events and retries
-        self._ctx.store(_records(events, self.decoder), token=end)
+            self._next_token += 1
+            token = self._next_token
+        else:
+            raw = [(e["headers"], e["body"]) for e in events]
+            try:
+                token = await self._wal.append(raw)
+            except OSError as exc:
+                log.error("push receiver: write-ahead log failed: %s", exc)
+                return "FAILED"  # the agent keeps the events and retries
+        self._backlog += call.cost
+        self._backlog_of[token] = call.cost
+        self._ctx.store(_records(events, self.decoder), token=token)
         return "OK"
 
+    async def _wait_for_room(self, cost: int, conn: Connection) -> bool:
+        """Backpressure: while more than max-backlog-bytes of answered events wait for
+        their batch, the next call waits (and so, through TCP, does its client) instead
+        of the consumer growing without bound. False if the client left meanwhile:
+        storing its call then would duplicate the retry it makes."""
+        limit = self.limits.max_backlog_bytes
+        if not self._backlog or self._backlog + cost <= limit:
+            return True
+        stop_waiting = conn.on_close(self._room.set)
+        try:
+            while self._backlog and self._backlog + cost > limit and not conn.closed:
+                self._room.clear()
+                await self._room.wait()
+        finally:
+            stop_waiting()
+        return not conn.closed
+
     async def on_batch_done(self, tokens: list[int]) -> None:
+        for token in tokens:
+            self._backlog -= self._backlog_of.pop(token, 0)
+        self._room.set()
         if self._wal is not None and tokens:
             await asyncio.to_thread(self._wal.acknowledge, max(tokens))
 
@@ -390,9 +423,12 @@ class FlumeUtils:
     @staticmethod
     def createStream(ssc: Any, hostname: str, port: int, storageLevel: Any = None,
                      enableDecompression: bool = False,
-                     bodyDecoder: Decoder = utf8_decoder) -> Any:
-        """Push model: run an Avro source on ``hostname:port`` for Flume's avro sink."""
-        receiver = FlumePushReceiver(ssc, hostname, port, enableDecompression, bodyDecoder)
+                     bodyDecoder: Decoder = utf8_decoder,
+                     limits: ListenerLimits | None = None) -> Any:
+        """Push model: run an Avro source on ``hostname:port`` for Flume's avro sink.
+        ``limits`` (not in PySpark): the listener's limits, see protocol.limits."""
+        receiver = FlumePushReceiver(ssc, hostname, port, enableDecompression, bodyDecoder,
+                                     limits)
         return ssc.receiverStream(receiver)
 
     @staticmethod

@@ -52,6 +52,7 @@ class ReceiverSpec:
     addresses: tuple[tuple[str, int], ...] = ()
     max_batch_size: int = 1000
     parallelism: int = 5
+    limits: tuple[tuple[str, int], ...] = ()  # push: listener limit keys (protocol.limits)
 
 
 @dataclass(frozen=True)

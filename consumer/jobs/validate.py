@@ -28,6 +28,7 @@ from consumer.jobs.spec import (
     ReceiverSpec,
 )
 from consumer.jobs.yamlload import MarkedDict, YamlProblem, line_of, load_marked
+from protocol.limits import ListenerLimits
 
 __all__ = ["FILTER_OPS", "TIME_FORMATS", "known_fields", "load_job_file", "validate_job"]
 
@@ -181,18 +182,37 @@ class _Checker:
 
 
 # ---- sections --------------------------------------------------------------------------
+def _listener_limits(c: _Checker, m: dict[Any, Any]) -> tuple[tuple[str, int], ...]:
+    """``receiver.limits``: the push listener's limits, with the agent's key names."""
+    limits = c.mapping(m, "limits", "receiver.limits")
+    if limits is None:
+        return ()
+    keys = tuple(ListenerLimits.KEYS)
+    c.unknown_keys(limits, keys, "receiver.limits")
+    found = tuple((k, c.integer(limits, k, f"receiver.limits.{k}", 0,
+                                0 if k.endswith("timeout") else 1))
+                  for k in keys if k in limits)
+    try:
+        ListenerLimits().with_settings(dict(found))
+    except ValueError as exc:
+        c.err(m, "limits", "receiver.limits", str(exc))
+        return ()
+    return found
+
+
 def _receiver(c: _Checker, data: dict[Any, Any]) -> ReceiverSpec:
     raw = data.get("receiver", _MISSING)
     if raw is _MISSING:
         return ReceiverSpec()
     kind, m = c.kind(raw, data, "receiver", "receiver", ("push", "pull"), None)
     if kind == "push":
-        c.unknown_keys(m, ("type", "host", "port", "deflate"), "receiver",
+        c.unknown_keys(m, ("type", "host", "port", "deflate", "limits"), "receiver",
                        lambda k: "; only for pull receivers"
                        if k in ("addresses", "max_batch_size", "parallelism") else "")
         return ReceiverSpec("push", c.string(m, "host", "receiver.host", ReceiverSpec.host),
                             c.integer(m, "port", "receiver.port", ReceiverSpec.port, 1, 65535),
-                            c.boolean(m, "deflate", "receiver.deflate", ReceiverSpec.deflate))
+                            c.boolean(m, "deflate", "receiver.deflate", ReceiverSpec.deflate),
+                            limits=_listener_limits(c, m))
     if kind == "pull":
         c.unknown_keys(m, ("type", "addresses", "max_batch_size", "parallelism"), "receiver",
                        lambda k: "; only for push receivers"
