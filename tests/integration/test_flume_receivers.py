@@ -638,14 +638,14 @@ def test_the_redelivery_horizon_runs_on_the_contexts_clock_not_wall_time() -> No
     from consumer.engine.receiver import BlockBuffer, ReceiverContext
     from consumer.flume.redelivery import digest
 
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     receiver = FlumePollingReceiver(object(), [("h", 1)], 1000, 1, lambda b: b, horizon=30)
     receiver._ctx = ReceiverContext(0, 1000, clock, BlockBuffer())
     receiver.ledger.expect("h:1", [digest({"headers": {}, "body": b"x"})])
     receiver.ledger.reachable("h:1", True, receiver._now())
-    clock.advance(30_000 - 1)
+    clock.set_ms(T0 + 30_000 - 1)
     assert receiver.ledger.expire(receiver._now()) == []
-    clock.advance(1)
+    clock.set_ms(T0 + 30_000)
     assert receiver.ledger.expire(receiver._now()) == [("h:1", 1)]
 
 

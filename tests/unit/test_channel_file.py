@@ -79,6 +79,7 @@ def test_a_zero_filled_tail_is_ignored(tmp_path: Path) -> None:
     _put(ch, ["a"])
     with open(tmp_path / LOG_NAME, "ab") as f:
         f.write(bytes(4096))
+    _killed(ch)
     assert _bodies(FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)) == ["a"]
 
 
