@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from common.clock import ManualClock
 from consumer import SparkContext
-from consumer.engine.clock import ManualClock
 from consumer.engine.windows import EventWindow
 from consumer.jobs.graph import build_job
 from consumer.jobs.observe import BatchReport
