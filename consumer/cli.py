@@ -24,7 +24,7 @@ from consumer.jobs.graph import BuiltJob
 from consumer.jobs.runner import EXIT_OK, EXIT_USAGE, run_job, run_script, summarize
 from consumer.jobs.spec import Issue, JobInvalid, JobSpec, OutputSpec, ReceiverSpec
 from consumer.jobs.validate import load_job_file, parse_address, validate_job
-from consumer.ui import attach_web_ui
+from consumer.ui import attach_terminal_view, attach_web_ui, wants_live_view
 
 __all__ = ["cli", "main"]
 
@@ -136,12 +136,16 @@ def cli(ctx: click.Context, host: str, port: int, pull: tuple[str, ...], checkpo
 
 def watcher(spec: JobSpec, ui_port: int | None, plain: bool,
             ) -> Callable[[Any, BuiltJob], None]:
-    """What watches the job once it is built: the web UI unless its port is 0."""
+    """What watches the job once it is built: the web UI unless its port is 0, the live
+    terminal view when stdout is a terminal and ``--plain`` was not given."""
     port = spec.ui.port if ui_port is None else ui_port
+    live = wants_live_view(sys.stdout, plain)
 
     def watch(ssc: Any, built: BuiltJob) -> None:
         if port:
             attach_web_ui(ssc, spec, built, host=spec.ui.host, port=port)
+        if live:
+            attach_terminal_view(ssc, spec, built)
 
     return watch
 

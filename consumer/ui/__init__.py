@@ -12,8 +12,10 @@ from consumer.jobs.runner import source_text, summarize
 from consumer.jobs.spec import JobSpec
 from consumer.ui.model import JobInfo, JobView
 from consumer.ui.server import WebUI
+from consumer.ui.terminal import TerminalView, wants_live_view
 
-__all__ = ["attach_web_ui", "job_view", "receiver_status"]
+__all__ = ["attach_terminal_view", "attach_web_ui", "job_view", "receiver_status",
+           "wants_live_view"]
 
 
 def job_view(spec: JobSpec, built: BuiltJob, now_ms: int) -> JobView:
@@ -51,3 +53,13 @@ def attach_web_ui(ssc: Any, spec: JobSpec, built: BuiltJob, *, host: str, port: 
     built.observers.append(ui.observe)
     ssc.addService(ui)
     return ui
+
+
+def attach_terminal_view(ssc: Any, spec: JobSpec, built: BuiltJob) -> TerminalView:
+    """Show ``built``'s progress as a live table on the terminal, instead of its console
+    output."""
+    view = TerminalView(job_view(spec, built, ssc.graph.clock.now_ms()))
+    built.mute_console()
+    built.observers.append(view.observe)
+    ssc.addService(view)
+    return view
