@@ -20,7 +20,7 @@ import pytest
 
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
 from protocol.transport import RpcClient
-from tests.e2e.procs import ROOT, ENV, free_port, listening
+from tests.e2e.procs import ENV, ROOT, free_port, listening
 
 pytestmark = pytest.mark.e2e
 LINE = '10.0.0.1 - - [10/Oct/2023:13:55:00 +0000] "GET {url} HTTP/1.1" 200 5 "-" "curl/8"'
