@@ -14,6 +14,7 @@ import signal
 from agent.components import Clock, SystemClock
 from agent.config.model import AgentConfig
 from agent.metrics import MetricsRegistry
+from agent.progress import ProgressLine
 from agent.registry import BuildContext
 from agent.runtime.agent import Agent
 from agent.runtime.graph import AgentBuildError, build_agent
@@ -21,6 +22,20 @@ from agent.runtime.http_metrics import MetricsServer
 from agent.runtime.runner import BackoffPolicy, PollingRunner
 
 log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 30.0
+
+
+async def log_progress(metrics: MetricsRegistry, agent: str, clock: Clock,
+                       interval: float = PROGRESS_INTERVAL_S) -> None:
+    """Log the agent's progress line (agent/progress.py) every ``interval`` seconds."""
+    progress = ProgressLine(agent)
+    progress.next(clock.monotonic(), metrics.snapshot())
+    while True:
+        await asyncio.sleep(interval)
+        line = progress.next(clock.monotonic(), metrics.snapshot())
+        if line is not None:
+            log.info("%s", line)
 
 
 async def serve_agent(
@@ -31,6 +46,7 @@ async def serve_agent(
     metrics_format: str = "http",
     clock: Clock | None = None,
     stop_event: asyncio.Event | None = None,
+    progress_interval: float = PROGRESS_INTERVAL_S,
 ) -> dict[str, int]:
     """Run until ``stop_event`` is set (or SIGINT/SIGTERM); returns events left per channel."""
     ctx = BuildContext(clock=clock or SystemClock(), metrics=MetricsRegistry())
@@ -47,13 +63,18 @@ async def serve_agent(
     server = (MetricsServer(ctx.metrics, metrics_port, exposition=metrics_format,
                             agent=config.name)
               if metrics_port is not None else None)
+    progress: asyncio.Task[None] | None = None
     try:
         await agent.start()
         if server is not None:
             await server.start()
+        progress = asyncio.create_task(log_progress(ctx.metrics, config.name, ctx.clock,
+                                                    progress_interval), name="progress")
         await stop.wait()
         log.info("agent %s: stopping (grace %.1f s)", config.name, grace)
     finally:
+        if progress is not None:
+            progress.cancel()
         if server is not None:
             await server.stop()
         remaining = await agent.stop(grace)
