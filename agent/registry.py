@@ -63,6 +63,14 @@ SOURCES = {
     "seq": "agent.sources.seq:SequenceGeneratorSource",
     "spooldir": "agent.sources.spooldir:SpoolDirSource",
     "avro": "agent.sources.avro:AvroSource",
+    "exec": "agent.sources.exec:ExecSource",
+    "netcat": "agent.sources.netcat:NetcatSource",
+    "netcatudp": "agent.sources.netcat:NetcatUdpSource",
+    "syslogtcp": "agent.sources.syslog:SyslogTcpSource",
+    "multiport_syslogtcp": "agent.sources.syslog:MultiportSyslogTcpSource",
+    "syslogudp": "agent.sources.syslog:SyslogUdpSource",
+    "http": "agent.sources.http_source:HttpSource",
+    "taildir": "agent.sources.taildir:TaildirSource",
 }
 SINKS = {
     "logger": "agent.sinks.logger:LoggerSink",
@@ -70,6 +78,8 @@ SINKS = {
     "file_roll": "agent.sinks.file_roll:RollingFileSink",
     "avro": "agent.sinks.avro:AvroSink",
     "spark": "agent.sinks.spark:SparkSink",
+    "hdfs": "agent.sinks.hdfs:HdfsSink",
+    "http": "agent.sinks.http_sink:HttpSink",
 }
 CHANNELS = {"memory": "agent.channels.memory:MemoryChannel",
             "file": "agent.channels.file:FileChannel"}

@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.config.converters import (
     JAVA_LONG_MAX,
+    ConversionError,
     Converter,
     charset,
     choice,
@@ -238,7 +239,7 @@ _TLS_LISTS = (
     Key("include-cipher-suites", to_words, []),
 )
 
-SOURCES = (
+SOURCES: tuple[TypeSpec, ...] = (
     TypeSpec(
         "source",
         "seq",
@@ -357,7 +358,7 @@ CHANNELS = (
     ),
 )
 
-SINKS = (
+SINKS: tuple[TypeSpec, ...] = (
     TypeSpec(
         "sink",
         "logger",
@@ -431,6 +432,270 @@ SINKS = (
         listen=("hostname", "port"),
     ),
 )
+
+# --- issue 15: exec, netcat(udp), http, taildir, syslog sources; hdfs and http sinks ------------
+
+
+def _problems_from(check: Callable[[], object], key: str | None = None) -> list[Problem]:
+    """Run a component's own settings check; its ValueError becomes one BAD_VALUE problem."""
+    try:
+        check()
+    except ValueError as exc:
+        return [Problem(IssueCode.BAD_VALUE, str(exc), key)]
+    return []
+
+
+def _http_source_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
+    from agent.sources.http_handlers import make_handler
+    from agent.sources.http_source import tls_settings
+
+    settings.update(tls_settings(settings))  # enableSSL, keystorePassword, excludeProtocols
+    problems = _ssl_finish("keystore", "FLUME_SSL_KEYSTORE", True)(settings, ctx)
+    options = {k.removeprefix("handler."): v for k, v in settings.items()
+               if k.startswith("handler.")}
+    return problems + _problems_from(lambda: make_handler(settings["handler"], options),
+                                     "handler")
+
+
+def _taildir_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
+    from agent.sources.taildir import settings_from
+
+    problems = []
+    if settings["maxBatchCount"] <= 0:
+        problems.append(Problem(IssueCode.BAD_VALUE, "maxBatchCount must be > 0; using the "
+                                "default (no limit) as Flume does", "maxBatchCount",
+                                warning=True))
+    return problems + _problems_from(lambda: settings_from(settings), "filegroups")
+
+
+def _hdfs_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
+    from agent.sinks.hdfs import settings_from
+
+    return _problems_from(lambda: settings_from("sink", settings))
+
+
+def _http_sink_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings["endpoint"])
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return [Problem(IssueCode.BAD_VALUE, f"endpoint {settings['endpoint']!r} is not an "
+                        "http(s) URL", "endpoint")]
+    return []
+
+
+def _ports(raw: str) -> list[int]:
+    convert = integer(0, 65535)
+    ports = [convert(word) for word in raw.split()]
+    if not ports:
+        raise ConversionError(IssueCode.BAD_VALUE, "lists no port")
+    return ports
+
+
+_SSL_SERVER_KEYS = (
+    Key("ssl", to_bool, False),
+    Key("keystore"),
+    Key("keystore-password"),
+    Key("keystore-type", default="JKS"),
+    *_TLS_LISTS,
+)
+_SYSLOG_KEYS = (
+    Key("host", default="0.0.0.0"),
+    Key("keepFields", default="none"),
+    Key("clientIPHeader"),
+    Key("clientHostnameHeader"),
+)
+_S = f"{_PKG}.source"
+
+ISSUE15_SOURCES = (
+    TypeSpec(
+        "source",
+        "exec",
+        keys=(
+            Key("command", required=True),
+            Key("shell"),
+            Key("restartThrottle", integer(0, bits=64), 10_000),
+            Key("restart", to_bool, False),
+            Key("logStdErr", to_bool, False),
+            Key("batchSize", _POSITIVE, 20),
+            Key("batchTimeout", integer(0, bits=64), 3000),
+            Key("charset", charset, "UTF-8"),
+        ),
+        class_names=(f"{_S}.ExecSource",),
+        batch_key="batchSize",
+    ),
+    TypeSpec(
+        "source",
+        "netcat",
+        keys=(
+            Key("bind", required=True),
+            Key("port", _PORT, required=True),
+            Key("max-line-length", _POSITIVE, 512),
+            Key("ack-every-event", to_bool, True),
+            Key("encoding", charset, "utf-8"),
+        ),
+        class_names=(f"{_S}.NetcatSource",),
+        listen=("bind", "port"),
+    ),
+    TypeSpec(
+        "source",
+        "netcatudp",
+        keys=(
+            Key("bind", default="0.0.0.0"),
+            Key("port", _PORT, required=True),
+            Key("remoteAddressHeader"),
+            Key("remoteAddress"),  # the key Flume's code reads
+        ),
+        class_names=(f"{_S}.NetcatUdpSource",),
+    ),
+    TypeSpec(
+        "source",
+        "syslogtcp",
+        keys=(
+            *_SYSLOG_KEYS,
+            Key("port", _PORT, required=True),
+            Key("eventSize", integer(1), 2500),
+            *_SSL_SERVER_KEYS,
+        ),
+        class_names=(f"{_S}.SyslogTcpSource",),
+        listen=("host", "port"),
+        finish=_ssl_finish("keystore", "FLUME_SSL_KEYSTORE", True),
+    ),
+    TypeSpec(
+        "source",
+        "multiport_syslogtcp",
+        keys=(
+            *_SYSLOG_KEYS,
+            Key("ports", _ports, required=True),
+            Key("eventSize", _POSITIVE, 2500),
+            Key("portHeader"),
+            Key("charset.default", charset, "UTF-8"),
+            Key("batchSize", _POSITIVE, 100),
+            Key("readBufferBytes", _POSITIVE, 1024),  # a Mina buffer size: accepted, unused
+            Key("numProcessors", _POSITIVE, None),  # Mina threads: accepted, unused
+            *_SSL_SERVER_KEYS,
+        ),
+        families=(KeyFamily("charset.port", charset),),
+        class_names=(f"{_S}.MultiportSyslogTCPSource",),
+        batch_key="batchSize",
+        finish=_ssl_finish("keystore", "FLUME_SSL_KEYSTORE", True),
+    ),
+    TypeSpec(
+        "source",
+        "syslogudp",
+        keys=(*_SYSLOG_KEYS, Key("port", _PORT, required=True)),
+        class_names=(f"{_S}.SyslogUDPSource",),
+    ),
+    TypeSpec(
+        "source",
+        "http",
+        keys=(
+            Key("port", _PORT, required=True),
+            Key("bind", default="0.0.0.0"),
+            Key("handler", default="org.apache.flume.source.http.JSONHandler"),
+            *_SSL_SERVER_KEYS,
+            Key("enableSSL", to_bool, False),
+            Key("keystorePassword"),
+            Key("excludeProtocols", to_words, []),
+        ),
+        # handler.* goes to the handler; Jetty's bean keys are accepted and unused
+        families=tuple(KeyFamily(p, flat=True) for p in (
+            "handler", "QueuedThreadPool", "HttpConfiguration", "SslContextFactory",
+            "ServerConnector")),
+        class_names=(f"{_S}.http.HTTPSource",),
+        listen=("bind", "port"),
+        finish=_http_source_finish,
+    ),
+    TypeSpec(
+        "source",
+        "taildir",
+        keys=(
+            Key("filegroups", to_words, required=True),
+            Key("positionFile", default="~/.flume/taildir_position.json"),
+            Key("batchSize", _POSITIVE, 100),
+            Key("maxBatchCount", integer(bits=64), JAVA_LONG_MAX),
+            Key("skipToEnd", to_bool, False),
+            Key("byteOffsetHeader", to_bool, False),
+            Key("fileHeader", to_bool, False),
+            Key("fileHeaderKey", default="file"),
+            Key("idleTimeout", _NON_NEGATIVE, 120_000),
+            Key("writePosInterval", _POSITIVE, 3000),
+            Key("cachePatternMatching", to_bool, True),
+            Key("backoffSleepIncrement", integer(1, bits=64), 1000),
+            Key("maxBackoffSleep", integer(1, bits=64), 5000),
+        ),
+        families=(KeyFamily("filegroups"), KeyFamily("headers")),
+        class_names=(f"{_S}.taildir.TaildirSource",),
+        batch_key="batchSize",
+        finish=_taildir_finish,
+    ),
+)
+
+_LONG = integer(bits=64)
+ISSUE15_SINKS = (
+    TypeSpec(
+        "sink",
+        "hdfs",
+        keys=(
+            Key("hdfs.path", required=True),
+            Key("hdfs.filePrefix", default="FlumeData"),
+            Key("hdfs.fileSuffix", default=""),
+            Key("hdfs.inUsePrefix", default=""),
+            Key("hdfs.inUseSuffix", default=".tmp"),
+            Key("hdfs.emptyInUseSuffix", to_bool, False),
+            Key("hdfs.rollInterval", _LONG, 30),
+            Key("hdfs.rollSize", _LONG, 1024),
+            Key("hdfs.rollCount", _LONG, 10),
+            Key("hdfs.idleTimeout", integer(), 0),
+            Key("hdfs.batchSize", integer(1, bits=64), 100),
+            Key("hdfs.codeC"),
+            Key("hdfs.fileType", choice("SequenceFile", "DataStream", "CompressedStream"),
+                "SequenceFile"),
+            Key("hdfs.maxOpenFiles", _POSITIVE, 5000),
+            Key("hdfs.minBlockReplicas", integer(), None),
+            Key("hdfs.writeFormat", choice("Writable", "Text"), "Writable"),
+            Key("hdfs.threadsPoolSize", _POSITIVE, 10),
+            Key("hdfs.rollTimerPoolSize", _POSITIVE, 1),
+            Key("hdfs.kerberosPrincipal"),
+            Key("hdfs.kerberosKeytab"),
+            Key("hdfs.proxyUser"),
+            Key("hdfs.round", to_bool, False),
+            Key("hdfs.roundValue", integer(), 1),
+            Key("hdfs.roundUnit", default="second"),
+            Key("hdfs.timeZone"),
+            Key("hdfs.useLocalTimeStamp", to_bool, False),
+            Key("hdfs.closeTries", integer(), 0),
+            Key("hdfs.retryInterval", _LONG, 180),
+            Key("hdfs.callTimeout", _LONG, 30_000),
+            Key("hdfs.useRawLocalFileSystem", to_bool, False),
+            Key("hdfs.inUseJournal"),  # flumelet: where files open for writing are listed
+            Key("serializer", default="TEXT"),
+            Key("serializer.appendNewline", to_bool, True),
+        ),
+        class_names=(f"{_PKG}.sink.hdfs.HDFSEventSink",),
+        batch_key="hdfs.batchSize",
+        finish=_hdfs_finish,
+    ),
+    TypeSpec(
+        "sink",
+        "http",
+        keys=(
+            Key("endpoint", required=True),
+            Key("connectTimeout", _POSITIVE, 5000),
+            Key("requestTimeout", _POSITIVE, 5000),
+            Key("contentTypeHeader", default="text/plain"),
+            Key("acceptHeader", default="text/plain"),
+            Key("defaultBackoff", to_bool, True),
+            Key("defaultRollback", to_bool, True),
+            Key("defaultIncrementMetrics", to_bool, False),
+        ),
+        families=(KeyFamily("backoff"), KeyFamily("rollback"), KeyFamily("incrementMetrics")),
+        class_names=(f"{_PKG}.sink.http.HttpSink",),
+        finish=_http_sink_finish,
+    ),
+)
+SOURCES = SOURCES + ISSUE15_SOURCES
+SINKS = SINKS + ISSUE15_SINKS
 
 _I = f"{_PKG}.interceptor"
 INTERCEPTORS = (
@@ -549,21 +814,12 @@ UNSUPPORTED_FLUME_ALIASES: dict[str, frozenset[str]] = {
     "source": frozenset(
         [
             "thrift",
-            "exec",
             "jms",
-            "netcat",
-            "netcatudp",
-            "syslogtcp",
-            "multiport_syslogtcp",
-            "syslogudp",
-            "http",
-            "taildir",
         ]
     ),
     "channel": frozenset(["file", "jdbc", "spillablememory"]),
     "sink": frozenset(
         [
-            "hdfs",
             "irc",
             "thrift",
             "elasticsearch",
@@ -572,7 +828,6 @@ UNSUPPORTED_FLUME_ALIASES: dict[str, frozenset[str]] = {
             "asynchbase",
             "morphline_solr",
             "hive",
-            "http",
         ]
     ),
     "interceptor": frozenset(),

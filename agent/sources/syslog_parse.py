@@ -145,13 +145,28 @@ def _fraction_ms(digits: str | None) -> int:
     return int((digits + "00")[:3])
 
 
+_SECONDS_CACHE: dict[tuple[str, str | None, tzinfo | None], int | None] = {}
+
+
 def rfc5424_millis(stamp: str, zone: tzinfo | None) -> int | None:
     """Epoch millis of an RFC 5424 time stamp; no offset -> ``zone`` (None: local time)."""
     m = _RFC5424_STAMP.fullmatch(stamp)
     if m is None:
         return None
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     offset = m.group(8)
+    key = (stamp[:19], offset, zone)  # messages of one second share the expensive part
+    seconds = _SECONDS_CACHE.get(key, -1)
+    if seconds == -1:
+        seconds = _SECONDS_CACHE[key] = _stamp_seconds(m, offset, zone)
+        if len(_SECONDS_CACHE) > 4096:
+            _SECONDS_CACHE.clear()
+    if seconds is None:
+        return None
+    return seconds * 1000 + _fraction_ms(m.group(7))
+
+
+def _stamp_seconds(m: re.Match[str], offset: str | None, zone: tzinfo | None) -> int | None:
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     if offset == "Z":
         tz: tzinfo | None = UTC
     elif offset:
@@ -164,7 +179,7 @@ def rfc5424_millis(stamp: str, zone: tzinfo | None) -> int | None:
     except ValueError:
         return None
     dt = dt.replace(tzinfo=tz) if tz is not None else dt.astimezone()
-    return _millis(dt) + _fraction_ms(m.group(7))
+    return int(dt.timestamp())
 
 
 def _add_months(dt: datetime, months: int) -> datetime:
@@ -214,27 +229,18 @@ def _replace_year(dt: datetime, year: int) -> datetime | None:
 
 # --- SyslogUtils (syslogtcp, syslogudp) ------------------------------------------------------
 
-# Flume's two patterns, with Java's ASCII \w and \d. The body may hold any character.
+# Flume's two patterns, with Java's ASCII \w and \d, on the bytes: the header fields are ASCII,
+# and the body is kept byte for byte. The body may hold any byte.
 _RFC5424 = re.compile(
-    r"<(\d{1,3})>(\d?)\s?"
-    r"(?:(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)?)|-)"
-    r"\s(?:(\w[\w.@\-]*)|-)\s(.*)",
-    re.ASCII | re.DOTALL,
+    rb"<(\d{1,3})>(\d?)\s?"
+    rb"(?:(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)?)|-)"
+    rb"\s(?:(\w[\w.@\-]*)|-)\s",
 )
 _RFC3164 = re.compile(
-    r"<(\d{1,3})>(\d)?\s?([A-Z][a-z][a-z]\s{1,2}\d{1,2}\s\d{2}:\d{2}:\d{2})"
-    r"\s(\w[\w.@-]*)\s(.*)",
-    re.ASCII | re.DOTALL,
+    rb"<(\d{1,3})>(\d)?\s?([A-Z][a-z][a-z]\s{1,2}\d{1,2}\s\d{2}:\d{2}:\d{2})"
+    rb"\s(\w[\w.@-]*)\s",
 )
 _PRIORITY = re.compile(rb"<(\d{1,3})>")
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _bytes(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)
@@ -251,15 +257,15 @@ def parse_syslog(raw: bytes, incomplete: bool, now_ms: int,
         return Event({FACILITY: "0", SEVERITY: "0", STATUS: INVALID}, raw)
     pri = int(prio.group(1))
     headers = {FACILITY: str(pri // 8), SEVERITY: str(pri % 8)}
-    keep = options.keep
-    text = _text(raw)
-    match = _RFC5424.fullmatch(text)
+    match = _RFC5424.match(raw)
     rfc5424 = match is not None
     if match is None:
-        match = _RFC3164.fullmatch(text)
+        match = _RFC3164.match(raw)
     body = raw
     if match is not None:
-        priority, version, stamp, host, message = match.groups()
+        priority, version, stamp, host = (g.decode("ascii") if g is not None else None
+                                          for g in match.groups())
+        assert priority is not None
         headers["priority"] = priority
         if version:
             headers["version"] = version
@@ -270,10 +276,15 @@ def parse_syslog(raw: bytes, incomplete: bool, now_ms: int,
                 headers["timestamp"] = str(millis)
         if host:
             headers["host"] = host
+        keep = options.keep
         if keep is None or KEEP_ALL not in keep:
-            message = _add_fields_to_body(keep, message, priority, version, stamp, host)
+            message = raw[match.end():]
+            if keep:
+                text = message.decode("utf-8", "surrogateescape")
+                message = _add_fields_to_body(keep, text, priority, version, stamp,
+                                              host).encode("utf-8", "surrogateescape")
             if message:
-                body = _bytes(message)
+                body = message
     if incomplete:
         headers[STATUS] = INCOMPLETE
     return Event(headers, body)
@@ -344,19 +355,28 @@ def parse_multiport(msg: str, now_ms: int, keep: frozenset[str] | None) -> tuple
 _MULTIPORT_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})", re.ASCII)
 
 
+_PREFIX_CACHE: dict[str, int] = {}
+
+
 def _multiport_5424(stamp: str) -> int:
     """SyslogParser's RFC 5424 reading: UTC prefix, optional fraction, optional offset."""
     if len(stamp) <= 19:
         raise SyslogParseError(f"not an RFC 5424 time stamp: {stamp!r}")
-    m = _MULTIPORT_PREFIX.match(stamp)
-    if m is None:
-        raise SyslogParseError(f"not an RFC 5424 time stamp: {stamp!r}")
-    try:
-        year, month, day, hour, minute, second = (int(g) for g in m.groups())
-        dt = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    except ValueError as exc:
-        raise SyslogParseError(f"bad time stamp {stamp!r}: {exc}") from None
-    millis = _millis(dt)
+    prefix = stamp[:19]
+    seconds = _PREFIX_CACHE.get(prefix)  # Flume's SyslogParser caches these too
+    if seconds is None:
+        m = _MULTIPORT_PREFIX.fullmatch(prefix)
+        if m is None:
+            raise SyslogParseError(f"not an RFC 5424 time stamp: {stamp!r}")
+        try:
+            year, month, day, hour, minute, second = (int(g) for g in m.groups())
+            dt = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        except ValueError as exc:
+            raise SyslogParseError(f"bad time stamp {stamp!r}: {exc}") from None
+        seconds = _PREFIX_CACHE[prefix] = int(dt.timestamp())
+        if len(_PREFIX_CACHE) > 4096:
+            _PREFIX_CACHE.clear()
+    millis = seconds * 1000
     pos = 19
     if stamp[pos] == ".":
         digits_end = pos + 1

@@ -92,8 +92,8 @@ def settings_from(s: Mapping[str, Any]) -> TaildirSettings:
     names = s.get("filegroups") or []
     if isinstance(names, str):
         names = names.split()
-    paths = dict(s.get("filegroups.") or {})
-    headers = dict(s.get("headers.") or {})
+    paths = _family(s, "filegroups")
+    headers = _family(s, "headers")
     for key, value in s.items():  # flat keys, when the config gives them that way
         if key.startswith("filegroups.") and key != "filegroups.":
             paths[key[len("filegroups."):]] = value
@@ -114,6 +114,16 @@ def settings_from(s: Mapping[str, Any]) -> TaildirSettings:
         backoff_increment=int(s.get("backoffSleepIncrement", 1000)) / 1000,
         max_backoff=int(s.get("maxBackoffSleep", 5000)) / 1000,
     )
+
+
+def _family(s: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """``<prefix>.<sub>`` keys, gathered by the config (under ``prefix`` or ``prefix.`` when
+    a plain key has the same name) or left flat."""
+    out: dict[str, Any] = {}
+    for key in (prefix, prefix + "."):
+        if isinstance(s.get(key), Mapping):
+            out.update(s[key])
+    return out
 
 
 class TaildirSource(PollableSource):
@@ -189,6 +199,10 @@ class TaildirSource(PollableSource):
         gone = self.table.observe(scan, now)
         if gone:
             await asyncio.to_thread(self._find_retired, gone)
+        if self.table.changed:  # a new or retired file is recorded at once, not in 3 s
+            self.table.changed = False
+            self._next_position_write = now
+            await self._positions_if_due()
         more = False
         for inode in self.table.order():
             tracked = self.table.files.get(inode)
@@ -205,10 +219,15 @@ class TaildirSource(PollableSource):
                 return Status.RETRY  # the channels refused: the runner waits, doubling
             more = more or status
         await self._close_idle()
+        await self._positions_if_due()
+        return Status.READY if more else Status.BACKOFF
+
+    async def _positions_if_due(self) -> None:
+        """Every ``writePosInterval``, even in the middle of a long catch-up (Flume writes
+        them from a timer thread)."""
         if self.clock.monotonic() >= self._next_position_write:
             await asyncio.to_thread(self._write_positions)
             self._next_position_write = self.clock.monotonic() + self.settings.write_pos_interval
-        return Status.READY if more else Status.BACKOFF
 
     async def _tail(self, inode: int, final: bool = False) -> bool | None:
         """Deliver batches from one file. True: batches remain (maxBatchCount reached);
@@ -258,6 +277,7 @@ class TaildirSource(PollableSource):
             table.commit(inode, buffer.start, self.clock.monotonic())
             counters["EventAcceptedCount"] += len(events)
             counters["AppendBatchAcceptedCount"] += 1
+            await self._positions_if_due()
             if len(events) < settings.batch_size:
                 return False
         return True
@@ -306,8 +326,8 @@ class TaildirSource(PollableSource):
         for entry in unmatched:
             found = _find_inode(os.path.dirname(entry.file), entry.inode, 0)
             if found is not None:
-                log.info("source %s: %s was renamed to %s; finishing it from pos %d", self.name,
-                         entry.file, found.path, entry.pos)
+                log.info("source %s: %s no longer matches (now %s); finishing it from pos %d",
+                         self.name, entry.file, found.path, entry.pos)
                 self.table.retire_found(entry, found, now)
             else:
                 log.info("source %s: %s (inode %d) is gone; forgetting its position",
@@ -373,9 +393,11 @@ class TaildirSource(PollableSource):
         """Files that stopped matching and are not open: find them by inode in their
         directory (a rotation to another name) and open them, so they can be finished."""
         for inode in inodes:
-            if inode in self._open:
-                continue
             tracked = self.table.files[inode]
+            handle = self._open.get(inode)
+            if handle is not None:  # still open: learn its new name, for the position file
+                tracked.path = _current_name(handle.fd) or tracked.path
+                continue
             found = _find_inode(os.path.dirname(tracked.path), inode, tracked.group)
             if found is None:
                 log.info("source %s: %s is gone (pos %d)", self.name, tracked.path,
@@ -442,6 +464,15 @@ class _DirectoryWake(FileSystemEventHandler):
 
 def _has_lines(buffer: LineBuffer, wanted: int) -> bool:
     return buffer.data.count(b"\n") >= wanted
+
+
+def _current_name(fd: int) -> str | None:
+    """The path an open file has now (Linux ``/proc``); None if deleted or unknown."""
+    try:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    return None if name.endswith(" (deleted)") or not name.startswith("/") else name
 
 
 def _fstat_size(fd: int) -> int:

@@ -87,6 +87,7 @@ def test_rotation_out_of_the_pattern_loses_nothing_and_repeats_nothing(tmp_path:
             writer.flush()
             _append(app, "b1")  # the new file
             await _run(src)
+            assert {p.file for p in src.table.positions()} == {str(app), f"{app}.1"}
             writer.write("a5 late\n")
             writer.close()
             await _run(src)
@@ -291,5 +292,26 @@ def test_rotation_of_a_closed_idle_file_is_found_by_inode(tmp_path: Path) -> Non
         finally:
             await src.stop()
         assert _bodies(ch) == ["before idle", "written while closed"]
+
+    asyncio.run(main())
+
+
+def test_a_new_file_is_recorded_at_once_not_at_the_next_interval(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    app = logs / "app.log"
+    clock = ManualClock()
+
+    async def main() -> None:
+        ch = channel()
+        src = _source(tmp_path, ch, clock, writePosInterval=60_000)
+        await src.start()
+        try:
+            _append(app, "x")
+            await _run(src)  # the clock does not move: only the new file triggers a write
+            text = (tmp_path / "pos" / "taildir_position.json").read_text()
+            assert json.loads(text)[0]["file"] == str(app)
+        finally:
+            await src.stop()
 
     asyncio.run(main())
