@@ -257,16 +257,24 @@ class HdfsSink(Sink):
             if batch:
                 self.times.now_ms = int(self.clock.time() * 1000)
                 now = self.clock.monotonic()
+                roll, buckets, bucket_for = settings.roll, self.buckets, self._bucket_for
                 for event in batch:
-                    bucket = await self._bucket_for(event)
-                    if bucket.handle is None:
+                    bucket = bucket_for(event)
+                    while len(buckets) > settings.max_open_files:
+                        _, eldest = buckets.popitem(last=False)
+                        await self._close(eldest)
+                    state = bucket.state
+                    if bucket.handle is None or state is None:
                         await self._open(bucket, now)
-                    elif bucket.state is not None and bucket.state.full(settings.roll):
+                    elif state.full(roll):
                         await self._close(bucket)
                         await self._open(bucket, now)
-                    assert bucket.state is not None
+                    state = bucket.state
+                    assert state is not None
                     bucket.pending.append(event)
-                    bucket.state.add(len(event.body), now)
+                    state.events += 1
+                    state.bytes += len(event.body)
+                    state.last_write = now
                     touched[bucket.key] = bucket
                 for bucket in touched.values():
                     await self._flush(bucket)
@@ -290,7 +298,9 @@ class HdfsSink(Sink):
         self.counter.counters["EventDrainSuccessCount"] += len(batch)
         return Status.READY if batch else Status.BACKOFF
 
-    async def _bucket_for(self, event: Event) -> _Bucket:
+    def _bucket_for(self, event: Event) -> _Bucket:
+        """The event's bucket, most recently used last (the caller closes the eldest
+        beyond ``maxOpenFiles``)."""
         headers = event.headers
         directory = self.path_template.render(headers, self.times)
         prefix = self.prefix_template.render(headers, self.times)
@@ -303,9 +313,6 @@ class HdfsSink(Sink):
         names = FileNames(directory, prefix, s.file_suffix, s.in_use_prefix, s.in_use_suffix,
                           s.codec.extension if s.codec else "")
         bucket = self.buckets[key] = _Bucket(key, names, int(self.clock.time() * 1000))
-        while len(self.buckets) > s.max_open_files:
-            _, eldest = self.buckets.popitem(last=False)
-            await self._close(eldest)
         return bucket
 
     def _report_timestamps(self) -> None:

@@ -249,42 +249,52 @@ class SyslogOptions:
     zone: tzinfo | None = None  # for time stamps without an offset; None: local time
 
 
+_PRI_HEADERS = {pri: (str(pri // 8), str(pri % 8)) for pri in range(1000)}
+
+
 def parse_syslog(raw: bytes, incomplete: bool, now_ms: int,
                  options: SyslogOptions = SyslogOptions()) -> Event:
     """One message as Flume's SyslogUtils builds it."""
-    prio = _PRIORITY.match(raw)
-    if prio is None:
-        return Event({FACILITY: "0", SEVERITY: "0", STATUS: INVALID}, raw)
-    pri = int(prio.group(1))
-    headers = {FACILITY: str(pri // 8), SEVERITY: str(pri % 8)}
     match = _RFC5424.match(raw)
     rfc5424 = match is not None
     if match is None:
         match = _RFC3164.match(raw)
+        if match is None:
+            prio = _PRIORITY.match(raw)
+            if prio is None:
+                return Event({FACILITY: "0", SEVERITY: "0", STATUS: INVALID}, raw)
+            facility, severity = _PRI_HEADERS[int(prio.group(1))]
+            headers = {FACILITY: facility, SEVERITY: severity}
+            if incomplete:
+                headers[STATUS] = INCOMPLETE
+            return Event(headers, raw)
+    raw_priority, raw_version, raw_stamp, raw_host = match.group(1, 2, 3, 4)
+    priority = raw_priority.decode()
+    facility, severity = _PRI_HEADERS[int(priority)]
+    headers = {FACILITY: facility, SEVERITY: severity, "priority": priority}
+    version = raw_version.decode() if raw_version else None
+    if version:
+        headers["version"] = version
+    stamp = None
+    if raw_stamp is not None:
+        stamp = raw_stamp.decode()
+        millis = (rfc5424_millis(stamp, options.zone) if rfc5424
+                  else rfc3164_millis(" ".join(stamp.split()), now_ms, options.zone))
+        if millis is not None:
+            headers["timestamp"] = str(millis)
+    host = raw_host.decode() if raw_host else None
+    if host:
+        headers["host"] = host
     body = raw
-    if match is not None:
-        priority, version, stamp, host = (g.decode("ascii") if g is not None else None
-                                          for g in match.groups())
-        assert priority is not None
-        headers["priority"] = priority
-        if version:
-            headers["version"] = version
-        if stamp is not None:
-            millis = (rfc5424_millis(stamp, options.zone) if rfc5424
-                      else rfc3164_millis(" ".join(stamp.split()), now_ms, options.zone))
-            if millis is not None:
-                headers["timestamp"] = str(millis)
-        if host:
-            headers["host"] = host
-        keep = options.keep
-        if keep is None or KEEP_ALL not in keep:
-            message = raw[match.end():]
-            if keep:
-                text = message.decode("utf-8", "surrogateescape")
-                message = _add_fields_to_body(keep, text, priority, version, stamp,
-                                              host).encode("utf-8", "surrogateescape")
-            if message:
-                body = message
+    keep = options.keep
+    if keep is None or KEEP_ALL not in keep:
+        message = raw[match.end():]
+        if keep:
+            text = message.decode("utf-8", "surrogateescape")
+            message = _add_fields_to_body(keep, text, priority, version, stamp,
+                                          host).encode("utf-8", "surrogateescape")
+        if message:
+            body = message
     if incomplete:
         headers[STATUS] = INCOMPLETE
     return Event(headers, body)
