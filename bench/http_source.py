@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import random
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import apache_line, report
-from bench.support.flow import peer, port_of, timed_flow
+from bench.support.flow import free_port, peer, port_of, timed_flow
 
 TARGET = 30_000.0
 PER_POST = 100
@@ -42,11 +41,6 @@ a1.sinks.k1.batchSize = 1000
 a1.sinks.k1.channel = c1
 """
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:

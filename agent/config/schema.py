@@ -11,6 +11,7 @@ import codecs
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from agent.config.converters import (
     JAVA_LONG_MAX,
@@ -26,6 +27,9 @@ from agent.config.converters import (
     to_words,
 )
 from agent.config.issues import IssueCode
+from agent.sinks.hdfs_settings import settings_from as hdfs_settings
+from agent.sources.http_handlers import make_handler, tls_settings
+from agent.sources.taildir_match import settings_from as taildir_settings
 
 
 @dataclass(frozen=True)
@@ -470,9 +474,6 @@ def _problems_from(check: Callable[[], object], key: str | None = None) -> list[
 
 
 def _http_source_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
-    from agent.sources.http_handlers import make_handler
-    from agent.sources.http_source import tls_settings
-
     settings.update(tls_settings(settings))  # enableSSL, keystorePassword, excludeProtocols
     problems = _ssl_finish("keystore", "FLUME_SSL_KEYSTORE", True)(settings, ctx)
     options = {k.removeprefix("handler."): v for k, v in settings.items()
@@ -482,25 +483,19 @@ def _http_source_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Pr
 
 
 def _taildir_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
-    from agent.sources.taildir import settings_from
-
     problems = []
     if settings["maxBatchCount"] <= 0:
         problems.append(Problem(IssueCode.BAD_VALUE, "maxBatchCount must be > 0; using the "
                                 "default (no limit) as Flume does", "maxBatchCount",
                                 warning=True))
-    return problems + _problems_from(lambda: settings_from(settings), "filegroups")
+    return problems + _problems_from(lambda: taildir_settings(settings), "filegroups")
 
 
 def _hdfs_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
-    from agent.sinks.hdfs import settings_from
-
-    return _problems_from(lambda: settings_from("sink", settings))
+    return _problems_from(lambda: hdfs_settings("sink", settings))
 
 
 def _http_sink_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(settings["endpoint"])
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return [Problem(IssueCode.BAD_VALUE, f"endpoint {settings['endpoint']!r} is not an "

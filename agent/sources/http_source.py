@@ -11,8 +11,7 @@ limit, 405 for other methods. ``ssl``/``enableSSL`` with ``keystore`` (a PEM fil
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -25,6 +24,7 @@ from agent.sources.http_handlers import (
     Handler,
     TooLarge,
     make_handler,
+    tls_settings,
 )
 from agent.tls import TlsConfigError, server_context
 
@@ -35,20 +35,6 @@ if TYPE_CHECKING:
     from agent.registry import BuildContext
 
 log = logging.getLogger(__name__)
-
-_DEPRECATED = {"ssl": "enableSSL", "keystore-password": "keystorePassword",
-               "exclude-protocols": "excludeProtocols"}
-
-
-def tls_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Flume's HTTPSource reads ``enableSSL``/``keystorePassword``/``excludeProtocols`` when
-    the new key is not set."""
-    out = dict(settings)
-    for new, old in _DEPRECATED.items():
-        if out.get(old) not in (None, "", []) and not out.get(new):
-            out[new] = out[old]
-    return out
-
 
 class HttpSource(EventDrivenSource):
     def __init__(self, name: str, bind: str, port: int, handler: Handler, *,

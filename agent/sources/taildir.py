@@ -25,7 +25,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -42,7 +42,7 @@ from agent.components import (
 )
 from agent.metrics import CounterGroup
 from agent.sources.taildir_lines import LineBuffer
-from agent.sources.taildir_match import FileGroup, file_groups
+from agent.sources.taildir_match import TaildirSettings, settings_from
 from agent.sources.taildir_plan import Observed, TailTable
 from agent.sources.taildir_position import (
     Position,
@@ -60,8 +60,6 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 256 * 1024
 BYTE_OFFSET_HEADER = "byteoffset"
-DEFAULT_POSITION_FILE = "~/.flume/taildir_position.json"
-JAVA_LONG_MAX = 2**63 - 1
 
 
 @dataclass
@@ -70,60 +68,6 @@ class _Open:
 
     fd: int
     buffer: LineBuffer = field(default_factory=LineBuffer)
-
-
-@dataclass(frozen=True)
-class TaildirSettings:
-    groups: list[FileGroup]
-    position_file: str = DEFAULT_POSITION_FILE
-    batch_size: int = 100
-    max_batch_count: int = JAVA_LONG_MAX
-    skip_to_end: bool = False
-    byte_offset_header: bool = False
-    file_header: bool = False
-    file_header_key: str = "file"
-    idle_timeout: float = 120.0  # seconds
-    write_pos_interval: float = 3.0  # seconds
-    backoff_increment: float = 1.0  # seconds added per idle poll (backoffSleepIncrement)
-    max_backoff: float = 5.0  # seconds (maxBackoffSleep)
-
-
-def settings_from(s: Mapping[str, Any]) -> TaildirSettings:
-    names = s.get("filegroups") or []
-    if isinstance(names, str):
-        names = names.split()
-    paths = _family(s, "filegroups")
-    headers = _family(s, "headers")
-    for key, value in s.items():  # flat keys, when the config gives them that way
-        if key.startswith("filegroups.") and key != "filegroups.":
-            paths[key[len("filegroups."):]] = value
-        elif key.startswith("headers.") and key != "headers.":
-            headers[key[len("headers."):]] = value
-    max_batch_count = int(s.get("maxBatchCount", JAVA_LONG_MAX))
-    return TaildirSettings(
-        groups=file_groups(list(names), paths, {k: str(v) for k, v in headers.items()}),
-        position_file=os.path.expanduser(str(s.get("positionFile") or DEFAULT_POSITION_FILE)),
-        batch_size=int(s.get("batchSize", 100)),
-        max_batch_count=max_batch_count if max_batch_count > 0 else JAVA_LONG_MAX,
-        skip_to_end=bool(s.get("skipToEnd", False)),
-        byte_offset_header=bool(s.get("byteOffsetHeader", False)),
-        file_header=bool(s.get("fileHeader", False)),
-        file_header_key=str(s.get("fileHeaderKey") or "file"),
-        idle_timeout=int(s.get("idleTimeout", 120_000)) / 1000,
-        write_pos_interval=int(s.get("writePosInterval", 3000)) / 1000,
-        backoff_increment=int(s.get("backoffSleepIncrement", 1000)) / 1000,
-        max_backoff=int(s.get("maxBackoffSleep", 5000)) / 1000,
-    )
-
-
-def _family(s: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """``<prefix>.<sub>`` keys, gathered by the config (under ``prefix`` or ``prefix.`` when
-    a plain key has the same name) or left flat."""
-    out: dict[str, Any] = {}
-    for key in (prefix, prefix + "."):
-        if isinstance(s.get(key), Mapping):
-            out.update(s[key])
-    return out
 
 
 class TaildirSource(PollableSource):

@@ -4,6 +4,7 @@ to drain a known number of events; run a peer (client or server) as a separate p
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 import time
@@ -46,6 +47,13 @@ async def timed_flow(config: str, expected: int, drive: Callable[[Any], Awaitabl
             await asyncio.gather(task, return_exceptions=True)
         await agent.stop(grace=1)
     return elapsed
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def peer(*args: str) -> subprocess.Popen[bytes]:

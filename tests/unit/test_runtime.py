@@ -154,7 +154,7 @@ def test_build_agent_wires_groups_and_default_processors():
 def test_build_agent_collects_every_problem():
     cfg = base_config(
         sources={"r": SourceSpec("source", "r", "seq", {}, channels=("nope",)),
-                 "r2": SourceSpec("source", "r2", "exec", {}, channels=("c",))},
+                 "r2": SourceSpec("source", "r2", "thrift", {}, channels=("c",))},
         sinks={"k": SinkSpec("sink", "k", "null", {"batchSize": 0}, channel="c"),
                "k2": SinkSpec("sink", "k2", "null", {}, channel="zz")},
     )
@@ -163,7 +163,7 @@ def test_build_agent_collects_every_problem():
     text = str(info.value)
     assert len(info.value.problems) == 4
     assert "unknown channel(s) nope" in text
-    assert "unknown source type 'exec'" in text
+    assert "unknown source type 'thrift'" in text
     assert "batchSize must be > 0" in text
     assert "unknown channel 'zz'" in text
 

@@ -230,5 +230,5 @@ def test_registry_builds_by_alias_and_reports_unknown_types():
     assert isinstance(ch, MemoryChannel) and ch.capacity == 5
     src = build("source", SourceSpec("source", "r", "SEQ", {"totalEvents": 3}), ctx)
     assert isinstance(src, SequenceGeneratorSource) and src.total_events == 3
-    with pytest.raises(ComponentConfigError, match="unknown sink type 'hdfs'"):
-        build("sink", SinkSpec("sink", "k", "hdfs", {}), ctx)
+    with pytest.raises(ComponentConfigError, match="unknown sink type 'hive'"):
+        build("sink", SinkSpec("sink", "k", "hive", {}), ctx)
