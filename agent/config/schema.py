@@ -503,6 +503,22 @@ def _http_sink_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Prob
     return []
 
 
+def _exec_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
+    if "a\r\n".encode(settings["charset"]) != b"a\r\n":
+        return [Problem(IssueCode.BAD_VALUE, f"charset {settings['charset']} is not "
+                        "ASCII-compatible: the command's lines could not be split", "charset")]
+    return []
+
+
+def _multiport_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
+    problems = _ssl_finish("keystore", "FLUME_SSL_KEYSTORE", True)(settings, ctx)
+    for port in settings["charset.port"]:
+        if not port.isdigit() or int(port) > 65535:
+            problems.append(Problem(IssueCode.BAD_KEY, f"charset.port.{port}: not a port "
+                                    "number", f"charset.port.{port}"))
+    return problems
+
+
 def _ports(raw: str) -> list[int]:
     convert = integer(0, 65535)
     ports = [convert(word) for word in raw.split()]
@@ -542,6 +558,7 @@ ISSUE15_SOURCES = (
         ),
         class_names=(f"{_S}.ExecSource",),
         batch_key="batchSize",
+        finish=_exec_finish,
     ),
     TypeSpec(
         "source",
@@ -597,7 +614,7 @@ ISSUE15_SOURCES = (
         families=(KeyFamily("charset.port", charset),),
         class_names=(f"{_S}.MultiportSyslogTCPSource",),
         batch_key="batchSize",
-        finish=_ssl_finish("keystore", "FLUME_SSL_KEYSTORE", True),
+        finish=_multiport_finish,
     ),
     TypeSpec(
         "source",

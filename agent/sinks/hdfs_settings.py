@@ -14,8 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.sinks.hdfs_bucket import RollPolicy
-from agent.sinks.hdfs_format import Codec, codec
-from agent.sinks.hdfs_path import Rounding
+from agent.sinks.hdfs_format import Codec, SequenceFileEncoder, codec, serializer
+from agent.sinks.hdfs_path import BucketTemplate, Rounding
 
 FILE_TYPES = {"sequencefile": "SequenceFile", "datastream": "DataStream",
               "compressedstream": "CompressedStream"}
@@ -80,6 +80,14 @@ def settings_from(name: str, s: Mapping[str, Any]) -> HdfsSettings:
     if batch_size <= 0:
         raise ValueError("hdfs.batchSize must be greater than 0")
     journal = str(s.get("hdfs.inUseJournal") or f"~/.flume/hdfs-inuse-{name}.json")
+    for key in ("hdfs.path", "hdfs.filePrefix"):  # unknown %[...] names fail here, not later
+        try:
+            BucketTemplate(str(s.get(key, "FlumeData")))
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+    serializer(str(s.get("serializer") or "TEXT"))  # an unsupported serializer fails here
+    if file_type == "SequenceFile":
+        SequenceFileEncoder(str(s.get("hdfs.writeFormat") or "Writable"))
     return HdfsSettings(
         path=path, file_prefix=str(s.get("hdfs.filePrefix", "FlumeData")),
         file_suffix=str(s.get("hdfs.fileSuffix") or ""),
