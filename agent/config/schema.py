@@ -30,6 +30,7 @@ from agent.config.issues import IssueCode
 from agent.sinks.hdfs_settings import settings_from as hdfs_settings
 from agent.sources.http_handlers import make_handler, tls_settings
 from agent.sources.taildir_match import settings_from as taildir_settings
+from protocol.limits import ListenerLimits
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,19 @@ _POSITIVE = integer(1)
 _NON_NEGATIVE = integer(0)
 _PKG = "org.apache.flume"
 
+
+def _listener_limit_keys() -> tuple[Key, ...]:
+    """Every listener's limits (protocol.limits.ListenerLimits), in the keys' units."""
+    defaults = ListenerLimits()
+    return tuple(
+        Key(key, integer(0 if key.endswith("timeout") else 1, bits=64),
+            round(getattr(defaults, name) / scale))
+        for key, (name, scale) in ListenerLimits.KEYS.items() if key in ListenerLimits.AGENT_KEYS
+    )
+
+
+_LISTENER_LIMITS = _listener_limit_keys()
+
 _TLS_LISTS = (
     Key("exclude-protocols", to_words, ["SSLv3"]),
     Key("include-protocols", to_words, []),
@@ -336,6 +350,7 @@ SOURCES: tuple[TypeSpec, ...] = (
             *_TLS_LISTS,
             Key("ipFilter", to_bool, False),
             Key("ipFilterRules", ip_filter_rules, None),
+            *_LISTENER_LIMITS,
         ),
         class_names=(f"{_PKG}.source.AvroSource",),
         listen=("bind", "port"),
@@ -455,6 +470,7 @@ SINKS: tuple[TypeSpec, ...] = (
             Key("threads", _POSITIVE, 10),
             Key("timeout", _POSITIVE, 60),
             Key("backoffInterval", _NON_NEGATIVE, 200),
+            *_LISTENER_LIMITS,
         ),
         class_names=("org.apache.spark.streaming.flume.sink.SparkSink",),
         listen=("hostname", "port"),

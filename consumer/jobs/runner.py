@@ -23,6 +23,7 @@ from consumer.flume import FlumeUtils
 from consumer.jobs.graph import BuiltJob, build_job
 from consumer.jobs.spec import JobSpec, ReceiverSpec
 from consumer.streaming import StreamingContext
+from protocol.limits import ListenerLimits
 
 __all__ = ["EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "EXIT_USAGE", "SignalStopper", "run_job",
            "run_script"]
@@ -89,7 +90,8 @@ def make_input(ssc: Any, receiver: ReceiverSpec) -> Any:
                                               maxBatchSize=receiver.max_batch_size,
                                               parallelism=receiver.parallelism)
     return FlumeUtils.createStream(ssc, receiver.host, receiver.port,
-                                   enableDecompression=receiver.deflate)
+                                   enableDecompression=receiver.deflate,
+                                   limits=ListenerLimits().with_settings(dict(receiver.limits)))
 
 
 def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,

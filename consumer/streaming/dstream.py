@@ -1,7 +1,9 @@
 """DStream: pyspark.streaming's API over list-backed RDDs, and the graph nodes behind it.
 
-Each DStream is also a node of the graph the :class:`~consumer.engine.scheduler.JobScheduler`
-runs: at batch time ``t`` a node whose parents produced RDDs at ``t`` gets
+Each DStream is also a node of its context's :class:`~consumer.engine.graph.StreamGraph`
+(the engine knows it only through the ``Node`` protocol there), which the
+:class:`~consumer.engine.scheduler.JobScheduler` runs: at batch time ``t`` a node whose
+parents produced RDDs at ``t`` gets
 ``_step(t, parent_rdds)`` and returns its RDD for ``t``, or ``None`` when ``t`` is not one of
 its slide times (windowed streams). Node ids are creation order, so re-running the same setup
 code rebuilds the same ids: that is how checkpoints find their state again.

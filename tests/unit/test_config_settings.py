@@ -8,6 +8,7 @@ import pytest
 
 from agent.config import IssueCode, LoadResult, load_text
 from agent.config.model import AgentConfig
+from protocol.limits import ListenerLimits
 
 C = IssueCode
 BASE = """\
@@ -20,6 +21,7 @@ a1.channels.c1.type = memory
 a1.sinks.k1.type = logger
 a1.sinks.k1.channel = c1
 """
+LIMIT_KEYS = set(ListenerLimits.AGENT_KEYS)
 
 
 def load(extra: str = "", *, base: str = BASE, strict: bool = True, **kw: object) -> LoadResult:
@@ -147,13 +149,31 @@ def test_spark_sink_by_alias_and_class_name() -> None:
             extra="a1.sinks.k1.port = 9999\n",
         )
         assert config.sinks["k1"].type == "spark"
-        assert config.sinks["k1"].settings == {
+        settings = config.sinks["k1"].settings
+        assert {k: v for k, v in settings.items() if k not in LIMIT_KEYS} == {
             "hostname": "0.0.0.0",
             "port": 9999,
             "threads": 10,
             "timeout": 60,
             "backoffInterval": 200,
         }
+        assert settings["max-connections"] == 1000 and settings["idle-timeout"] == 600_000
+
+
+def test_listener_limits_are_keys_of_the_avro_source() -> None:
+    config = ok(base=BASE.replace("type = seq", "type = avro"), extra="""\
+        a1.sources.r1.bind = 0.0.0.0
+        a1.sources.r1.port = 4141
+        a1.sources.r1.max-events-per-call = 5000
+        a1.sources.r1.frame-timeout = 0
+        """)
+    settings = config.sources["r1"].settings
+    assert settings["max-events-per-call"] == 5000 and settings["frame-timeout"] == 0
+    assert settings["max-call-bytes"] == 128 * 2**20
+    bad = load(base=BASE.replace("type = seq", "type = avro"),
+               extra="a1.sources.r1.bind = h\na1.sources.r1.port = 1\n"
+                     "a1.sources.r1.max-connections = 0\n")
+    assert [code for code, _ in codes(bad)] == [C.BAD_VALUE]
 
 
 def test_class_names_are_case_sensitive_but_aliases_are_not() -> None:
