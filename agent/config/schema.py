@@ -29,6 +29,7 @@ from agent.config.converters import (
 from agent.config.issues import IssueCode
 from agent.sinks.hdfs_settings import settings_from as hdfs_settings
 from agent.sources.http_handlers import make_handler, tls_settings
+from agent.sources.listener import LINE_LIMIT_KEYS
 from agent.sources.taildir_match import settings_from as taildir_settings
 from protocol.limits import ListenerLimits
 
@@ -550,6 +551,7 @@ _SSL_SERVER_KEYS = (
     Key("keystore-type", default="JKS"),
     *_TLS_LISTS,
 )
+_LINE_LIMITS = tuple(k for k in _LISTENER_LIMITS if k.name in LINE_LIMIT_KEYS)
 _SYSLOG_KEYS = (
     Key("host", default="0.0.0.0"),
     Key("keepFields", default="none"),
@@ -585,6 +587,7 @@ ISSUE15_SOURCES = (
             Key("max-line-length", _POSITIVE, 512),
             Key("ack-every-event", to_bool, True),
             Key("encoding", charset, "utf-8"),
+            *_LINE_LIMITS,
         ),
         class_names=(f"{_S}.NetcatSource",),
         listen=("bind", "port"),
@@ -608,6 +611,7 @@ ISSUE15_SOURCES = (
             Key("port", _PORT, required=True),
             Key("eventSize", integer(1), 2500),
             *_SSL_SERVER_KEYS,
+            *_LINE_LIMITS,
         ),
         class_names=(f"{_S}.SyslogTcpSource",),
         listen=("host", "port"),
@@ -626,6 +630,7 @@ ISSUE15_SOURCES = (
             Key("readBufferBytes", _POSITIVE, 1024),  # a Mina buffer size: accepted, unused
             Key("numProcessors", _POSITIVE, None),  # Mina threads: accepted, unused
             *_SSL_SERVER_KEYS,
+            *_LINE_LIMITS,
         ),
         families=(KeyFamily("charset.port", charset),),
         class_names=(f"{_S}.MultiportSyslogTCPSource",),

@@ -14,13 +14,12 @@ with the sender as ``/ip:port`` in ``remoteAddressHeader`` if set. A refused dat
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
 from agent.components import EventDrivenSource
 from agent.metrics import CounterGroup
-from agent.sources.listener import Delivery, Peer, TcpServer, UdpServer
+from agent.sources.listener import Delivery, LineConnection, TcpServer, UdpServer, line_limits
 from agent.sources.netcat_lines import (
     DEFAULT_MAX_LINE_LENGTH,
     NetcatLines,
@@ -28,6 +27,7 @@ from agent.sources.netcat_lines import (
     too_long_reply,
 )
 from protocol.event import Event
+from protocol.limits import ListenerLimits
 
 if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
@@ -41,7 +41,8 @@ OK = b"OK\n"
 class NetcatSource(EventDrivenSource):
     def __init__(self, name: str, bind: str, port: int, *,
                  max_line_length: int = DEFAULT_MAX_LINE_LENGTH, ack_every_event: bool = True,
-                 encoding: str = "utf-8", counter: CounterGroup | None = None) -> None:
+                 encoding: str = "utf-8", limits: ListenerLimits | None = None,
+                 counter: CounterGroup | None = None) -> None:
         super().__init__(name)
         if max_line_length < 1:
             raise ValueError(f"source {name}: max-line-length must be >= 1")
@@ -50,7 +51,7 @@ class NetcatSource(EventDrivenSource):
         self.ack_every_event = ack_every_event
         self.encoding = encoding
         self.counter = counter if counter is not None else CounterGroup("SOURCE", name)
-        self.server = TcpServer(f"source {name}", bind, [port], self._serve)
+        self.server = TcpServer(f"source {name}", bind, [port], self._serve, limits=limits)
         self.delivery = Delivery(name, self.counter)
 
     @classmethod
@@ -59,7 +60,7 @@ class NetcatSource(EventDrivenSource):
         return cls(spec.name, str(s["bind"]), int(s["port"]),
                    max_line_length=int(s.get("max-line-length", DEFAULT_MAX_LINE_LENGTH)),
                    ack_every_event=bool(s.get("ack-every-event", True)),
-                   encoding=str(s.get("encoding") or "utf-8"),
+                   encoding=str(s.get("encoding") or "utf-8"), limits=line_limits(s),
                    counter=ctx.metrics.source(spec.name))
 
     @property
@@ -73,27 +74,28 @@ class NetcatSource(EventDrivenSource):
     async def stop(self) -> None:
         await self.server.stop()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     peer: Peer) -> None:
+    async def _serve(self, conn: LineConnection) -> None:
         counters = self.counter.counters
         counters["OpenConnectionCount"] = self.server.open_connections
         lines = NetcatLines(self.max_line_length, self.encoding)
+        writer = conn.writer
         try:
             while True:
-                data = await reader.read(65536)
+                data = await conn.read()
                 try:
-                    batch = lines.feed(data) if data else lines.finish()
+                    batch = lines.feed(data) if data else conn.last(lines.finish)
                 except UnicodeDecodeError as exc:
                     counters["EventReadFail"] += 1
                     log.warning("source %s: %s sent input that is not %s (%s); closing",
-                                self.name, peer, self.encoding, exc)
+                                self.name, conn.peer, self.encoding, exc)
                     return
+                conn.holding(lines.pending, bool(lines.pending), bool(batch))
                 if batch:
                     writer.write(self._deliver(batch))
                 if lines.overflow:
                     counters["EventReadFail"] += 1
                     log.warning("source %s: %s sent a line longer than max-line-length %d; "
-                                "closing", self.name, peer, self.max_line_length)
+                                "closing", self.name, conn.peer, self.max_line_length)
                     writer.write(too_long_reply(self.max_line_length))
                 if batch or lines.overflow:
                     await writer.drain()

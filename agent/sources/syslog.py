@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 from agent.components import Clock, EventDrivenSource, SystemClock
 from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
-from agent.sources.listener import Delivery, Peer, TcpServer, UdpServer
+from agent.sources.listener import (
+    Delivery,
+    LineConnection,
+    Peer,
+    TcpServer,
+    UdpServer,
+    line_limits,
+)
 from agent.sources.syslog_parse import (
     DEFAULT_EVENT_SIZE,
     MIN_EVENT_SIZE,
@@ -31,6 +38,7 @@ from agent.sources.syslog_parse import (
 )
 from agent.tls import TlsConfigError, server_context
 from protocol.event import Event
+from protocol.limits import ListenerLimits
 
 if TYPE_CHECKING:
     import ssl
@@ -80,13 +88,14 @@ class _TcpSyslogBase(EventDrivenSource):
 
     def __init__(self, name: str, host: str | None, ports: Sequence[int], *, event_size: int,
                  client: _ClientHeaders, ssl: ssl.SSLContext | None, clock: Clock,
-                 counter: CounterGroup | None) -> None:
+                 limits: ListenerLimits | None, counter: CounterGroup | None) -> None:
         super().__init__(name)
         self.event_size = event_size
         self.client = client
         self.clock = clock
         self.counter = counter if counter is not None else CounterGroup("SOURCE", name)
-        self.server = TcpServer(f"source {name}", host, ports, self._serve, ssl=ssl)
+        self.server = TcpServer(f"source {name}", host, ports, self._serve, ssl=ssl,
+                                limits=limits)
         self.delivery = Delivery(name, self.counter)
 
     @property
@@ -109,23 +118,23 @@ class _TcpSyslogBase(EventDrivenSource):
     def _events(self, messages: list[tuple[bytes, bool]], local_port: int) -> list[Event]:
         raise NotImplementedError
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     peer: Peer) -> None:
+    async def _serve(self, conn: LineConnection) -> None:
         counters = self.counter.counters
         counters["OpenConnectionCount"] = self.server.open_connections
-        sockname = writer.get_extra_info("sockname")
-        local_port = sockname[1] if sockname else 0
         framer = SyslogFramer(self.event_size)
-        extra = await self.client.for_peer(peer)
+        extra = await self.client.for_peer(conn.peer)
         try:
             while True:
-                data = await reader.read(65536)
-                messages = framer.feed(data) if data else framer.finish()
-                events = _add(self._events(messages, local_port), extra) if messages else []
-                for start in range(0, len(events), self.batch_size):
-                    batch = events[start:start + self.batch_size]
-                    if not await self.delivery.until_accepted(batch, peer):
-                        return
+                data = await conn.read()
+                messages = framer.feed(data) if data else conn.last(framer.finish)
+                conn.holding(framer.buffered, framer.buffered > 0, bool(messages))
+                if messages:
+                    events = _add(self._events(messages, conn.local_port), extra)
+                    async with conn.delivering():
+                        for start in range(0, len(events), self.batch_size):
+                            batch = events[start:start + self.batch_size]
+                            if not await self.delivery.until_accepted(batch, conn.peer):
+                                return
                 if not data:
                     return
         finally:
@@ -139,10 +148,11 @@ class SyslogTcpSource(_TcpSyslogBase):
                  event_size: int = DEFAULT_EVENT_SIZE, keep_fields: str | None = "none",
                  client_ip_header: str | None = None, client_hostname_header: str | None = None,
                  ssl: ssl.SSLContext | None = None, clock: Clock | None = None,
+                 limits: ListenerLimits | None = None,
                  counter: CounterGroup | None = None) -> None:
         super().__init__(name, host, [port], event_size=max(event_size, MIN_EVENT_SIZE),
                          client=_ClientHeaders(client_ip_header, client_hostname_header),
-                         ssl=ssl, clock=clock or SystemClock(), counter=counter)
+                         ssl=ssl, clock=clock or SystemClock(), limits=limits, counter=counter)
         self.options = SyslogOptions(keep=fields_to_keep(keep_fields))
 
     @classmethod
@@ -153,7 +163,8 @@ class SyslogTcpSource(_TcpSyslogBase):
                    keep_fields=s.get("keepFields", "none"),
                    client_ip_header=s.get("clientIPHeader"),
                    client_hostname_header=s.get("clientHostnameHeader"),
-                   ssl=_tls(spec), clock=ctx.clock, counter=ctx.metrics.source(spec.name))
+                   ssl=_tls(spec), clock=ctx.clock, limits=line_limits(s),
+                   counter=ctx.metrics.source(spec.name))
 
     def _events(self, messages: list[tuple[bytes, bool]], local_port: int) -> list[Event]:
         now_ms = int(self.clock.time() * 1000)
@@ -171,6 +182,7 @@ class MultiportSyslogTcpSource(_TcpSyslogBase):
                  port_charsets: dict[int, str] | None = None, port_header: str | None = None,
                  client_ip_header: str | None = None, client_hostname_header: str | None = None,
                  ssl: ssl.SSLContext | None = None, clock: Clock | None = None,
+                 limits: ListenerLimits | None = None,
                  counter: CounterGroup | None = None) -> None:
         if not ports:
             raise ValueError(f"source {name}: 'ports' lists no port")
@@ -178,7 +190,7 @@ class MultiportSyslogTcpSource(_TcpSyslogBase):
             raise ValueError(f"source {name}: eventSize and batchSize must be >= 1")
         super().__init__(name, host, ports, event_size=event_size,
                          client=_ClientHeaders(client_ip_header, client_hostname_header),
-                         ssl=ssl, clock=clock or SystemClock(), counter=counter)
+                         ssl=ssl, clock=clock or SystemClock(), limits=limits, counter=counter)
         for cs in (charset, *(port_charsets or {}).values()):
             "".encode(cs)  # an unknown charset fails at configuration time
         self.batch_size = batch_size
@@ -202,7 +214,8 @@ class MultiportSyslogTcpSource(_TcpSyslogBase):
                    port_charsets=port_charsets, port_header=s.get("portHeader"),
                    client_ip_header=s.get("clientIPHeader"),
                    client_hostname_header=s.get("clientHostnameHeader"),
-                   ssl=_tls(spec), clock=ctx.clock, counter=ctx.metrics.source(spec.name))
+                   ssl=_tls(spec), clock=ctx.clock, limits=line_limits(s),
+                   counter=ctx.metrics.source(spec.name))
 
     def _events(self, messages: list[tuple[bytes, bool]], local_port: int) -> list[Event]:
         now_ms = int(self.clock.time() * 1000)
