@@ -94,7 +94,7 @@ def test_buffered_input_budget_closes_the_largest_holder() -> None:
         src = _source("syslogtcp", eventSize=5000, **{"max-buffered-bytes": 3000})
         await src.start()
         try:
-            small_r, small_w = await asyncio.open_connection("127.0.0.1", src.port)
+            _, small_w = await asyncio.open_connection("127.0.0.1", src.port)
             big_r, big_w = await asyncio.open_connection("127.0.0.1", src.port)
             small_w.write(b"<13>1 - h " + b"s" * 1000)
             await small_w.drain()
