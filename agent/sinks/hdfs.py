@@ -31,6 +31,9 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import fsspec
 
 from agent.components import Clock, Sink, Status, SystemClock
+from agent.config.converters import choice, integer, to_bool
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.runtime.hostinfo import local_host
 from agent.sinks import count_batch, rollback_quietly, take_batch
@@ -67,7 +70,61 @@ class _Bucket:
     encoder: SequenceFileEncoder | None = None
 
 
+def _rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    try:
+        settings_from("sink", settings)
+    except ValueError as exc:
+        return [Problem(IssueCode.BAD_VALUE, str(exc))]
+    return []
+
+
+_LONG = integer(bits=64)
+_HDFS_CLIENT = "Hadoop's own client configuration applies to hdfs:// through fsspec/pyarrow"
+
+
 class HdfsSink(Sink):
+    SCHEMA = Schema(
+        keys=(
+            Key("hdfs.path", required=True),
+            Key("hdfs.filePrefix", default="FlumeData"),
+            Key("hdfs.fileSuffix", default=""),
+            Key("hdfs.inUsePrefix", default=""),
+            Key("hdfs.inUseSuffix", default=".tmp"),
+            Key("hdfs.emptyInUseSuffix", to_bool, False),
+            Key("hdfs.rollInterval", _LONG, 30),
+            Key("hdfs.rollSize", _LONG, 1024),
+            Key("hdfs.rollCount", _LONG, 10),
+            Key("hdfs.idleTimeout", integer(), 0),
+            Key("hdfs.batchSize", integer(1, bits=64), 100),
+            Key("hdfs.codeC"),
+            Key("hdfs.fileType", choice("SequenceFile", "DataStream", "CompressedStream"),
+                "SequenceFile"),
+            Key("hdfs.maxOpenFiles", integer(1), 5000),
+            Key("hdfs.minBlockReplicas", integer(), None, ignored=_HDFS_CLIENT),
+            Key("hdfs.writeFormat", choice("Writable", "Text"), "Writable"),
+            Key("hdfs.threadsPoolSize", integer(1), 10, ignored="one asyncio loop"),
+            Key("hdfs.rollTimerPoolSize", integer(1), 1, ignored="one asyncio loop"),
+            Key("hdfs.kerberosPrincipal", ignored=_HDFS_CLIENT),
+            Key("hdfs.kerberosKeytab", ignored=_HDFS_CLIENT),
+            Key("hdfs.proxyUser", ignored=_HDFS_CLIENT),
+            Key("hdfs.round", to_bool, False),
+            Key("hdfs.roundValue", integer(), 1),
+            Key("hdfs.roundUnit", default="second"),
+            Key("hdfs.timeZone"),
+            Key("hdfs.useLocalTimeStamp", to_bool, False),
+            Key("hdfs.closeTries", integer(), 0),
+            Key("hdfs.retryInterval", _LONG, 180),
+            Key("hdfs.callTimeout", _LONG, 30_000),
+            Key("hdfs.useRawLocalFileSystem", to_bool, False, ignored="fsspec writes local "
+                "files directly"),
+            Key("hdfs.inUseJournal"),  # flumelet: where files open for writing are listed
+            Key("serializer", default="TEXT"),
+            Key("serializer.appendNewline", to_bool, True),
+        ),
+        rules=_rules,
+        batch_key="hdfs.batchSize",
+    )
+
     def __init__(self, name: str, settings: HdfsSettings, *, clock: Clock | None = None,
                  hosts: HostNames | None = None, counter: CounterGroup | None = None) -> None:
         super().__init__(name)

@@ -69,10 +69,8 @@ def settings_from(name: str, s: Mapping[str, Any]) -> HdfsSettings:
         zone = ZoneInfo(str(zone_name)) if zone_name else None
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"hdfs.timeZone: unknown time zone {zone_name!r}") from None
-    rounding = None
-    if _flag(s.get("hdfs.round", False)):
-        rounding = Rounding(str(s.get("hdfs.roundUnit") or "second").lower(),
-                            int(s.get("hdfs.roundValue", 1)))
+    unit, value = str(s.get("hdfs.roundUnit") or "second").lower(), s.get("hdfs.roundValue", 1)
+    rounding = Rounding(unit, int(value)) if _flag(s.get("hdfs.round", False)) else None
     in_use_suffix = str(s.get("hdfs.inUseSuffix", ".tmp") or "")
     if _flag(s.get("hdfs.emptyInUseSuffix", False)):
         in_use_suffix = ""
@@ -82,7 +80,7 @@ def settings_from(name: str, s: Mapping[str, Any]) -> HdfsSettings:
     journal = str(s.get("hdfs.inUseJournal") or f"~/.flume/hdfs-inuse-{name}.json")
     for key in ("hdfs.path", "hdfs.filePrefix"):  # unknown %[...] names fail here, not later
         try:
-            BucketTemplate(str(s.get(key, "FlumeData")))
+            BucketTemplate(str(s.get(key) or ""))
         except ValueError as exc:
             raise ValueError(f"{key}: {exc}") from None
     serializer(str(s.get("serializer") or "TEXT"))  # an unsupported serializer fails here

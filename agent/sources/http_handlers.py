@@ -5,8 +5,6 @@
 only) and each body string is encoded back in that charset, as Flume's JSONEvent does. Header
 values that are JSON numbers or booleans become their text; ``null`` headers are dropped.
 
-``tls_settings`` maps the HTTPSource's older TLS key names to the current ones.
-
 ``BlobHandler``: the whole body is one event; ``Content-Type`` and the query parameters become
 headers. A body longer than ``maxBlobLength`` is refused (413) where Flume silently cuts it.
 """
@@ -16,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from protocol.event import Event
 
@@ -145,20 +142,6 @@ class BlobHandler:
 
 
 Handler = JsonHandler | BlobHandler
-
-
-_DEPRECATED = {"ssl": "enableSSL", "keystore-password": "keystorePassword",
-               "exclude-protocols": "excludeProtocols"}
-
-
-def tls_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Flume's HTTPSource reads ``enableSSL``/``keystorePassword``/``excludeProtocols`` when
-    the new key is not set."""
-    out = dict(settings)
-    for new, old in _DEPRECATED.items():
-        if out.get(old) not in (None, "", []) and not out.get(new):
-            out[new] = out[old]
-    return out
 
 
 def make_handler(name: str, options: Mapping[str, str]) -> Handler:

@@ -19,6 +19,7 @@ from time import monotonic as time_monotonic
 from typing import Any, TypeVar
 
 from agent.components import ChannelException, ChannelProcessor
+from agent.config.limits import LISTENER_KEYS
 from agent.metrics import CounterGroup
 from protocol.event import Event
 from protocol.limits import ListenerLimits
@@ -56,15 +57,17 @@ class Peer:
         return self._hostname
 
 
-LINE_LIMIT_KEYS = ("max-connections", "max-buffered-bytes", "idle-timeout", "frame-timeout")
+# The listener limits that mean something for lines: connections, input held across them,
+# idle connections, lines begun and not finished (the shared declaration: defaults, units).
+LINE_LIMIT_KEYS = tuple(key for key in LISTENER_KEYS if key.name in (
+    "max-connections", "max-buffered-bytes", "idle-timeout", "frame-timeout"))
 
 
 def line_limits(settings: Mapping[str, Any]) -> ListenerLimits:
-    """A line source's listener limits from its keys (see ``LINE_LIMIT_KEYS``): connections,
-    input held across connections, idle and unfinished-line timeouts. Lines have no frames
-    beyond them, so the frame limit follows the buffered-input budget."""
+    """A line source's listener limits from its ``LINE_LIMIT_KEYS``. A line is bounded by
+    its source's own length limit, so the frame limit just follows the buffered budget."""
     limits = replace(ListenerLimits(), max_frame_bytes=1).with_settings(
-        {key: settings.get(key) for key in LINE_LIMIT_KEYS})
+        {key.name: settings[key.name] for key in LINE_LIMIT_KEYS})
     return replace(limits, max_frame_bytes=limits.max_buffered_bytes)
 
 

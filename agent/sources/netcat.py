@@ -15,11 +15,20 @@ with the sender as ``/ip:port`` in ``remoteAddressHeader`` if set. A refused dat
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.components import EventDrivenSource
+from agent.config.converters import charset, integer, to_bool
+from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
-from agent.sources.listener import Delivery, LineConnection, TcpServer, UdpServer, line_limits
+from agent.sources.listener import (
+    LINE_LIMIT_KEYS,
+    Delivery,
+    LineConnection,
+    TcpServer,
+    UdpServer,
+    line_limits,
+)
 from agent.sources.netcat_lines import (
     DEFAULT_MAX_LINE_LENGTH,
     NetcatLines,
@@ -39,6 +48,18 @@ OK = b"OK\n"
 
 
 class NetcatSource(EventDrivenSource):
+    SCHEMA = Schema(
+        keys=(
+            Key("bind", required=True),
+            Key("port", integer(0, 65535), required=True),
+            Key("max-line-length", integer(1), DEFAULT_MAX_LINE_LENGTH),
+            Key("ack-every-event", to_bool, True),
+            Key("encoding", charset, "utf-8"),
+            *LINE_LIMIT_KEYS,
+        ),
+        listen=("bind", "port"),
+    )
+
     def __init__(self, name: str, bind: str, port: int, *,
                  max_line_length: int = DEFAULT_MAX_LINE_LENGTH, ack_every_event: bool = True,
                  encoding: str = "utf-8", limits: ListenerLimits | None = None,
@@ -57,11 +78,9 @@ class NetcatSource(EventDrivenSource):
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> NetcatSource:
         s = spec.settings
-        return cls(spec.name, str(s["bind"]), int(s["port"]),
-                   max_line_length=int(s.get("max-line-length", DEFAULT_MAX_LINE_LENGTH)),
-                   ack_every_event=bool(s.get("ack-every-event", True)),
-                   encoding=str(s.get("encoding") or "utf-8"), limits=line_limits(s),
-                   counter=ctx.metrics.source(spec.name))
+        return cls(spec.name, s["bind"], s["port"], max_line_length=s["max-line-length"],
+                   ack_every_event=s["ack-every-event"], encoding=s["encoding"],
+                   limits=line_limits(s), counter=ctx.metrics.source(spec.name))
 
     @property
     def port(self) -> int:
@@ -113,6 +132,15 @@ class NetcatSource(EventDrivenSource):
 
 
 class NetcatUdpSource(EventDrivenSource):
+    SCHEMA = Schema(
+        keys=(
+            Key("bind", default="0.0.0.0"),
+            Key("port", integer(0, 65535), required=True),
+            Key("remoteAddressHeader"),
+            Key("remoteAddress"),  # the key Flume's code reads (its guide documents the other)
+        ),
+    )
+
     def __init__(self, name: str, bind: str | None, port: int, *,
                  remote_address_header: str | None = None,
                  counter: CounterGroup | None = None) -> None:
@@ -124,9 +152,9 @@ class NetcatUdpSource(EventDrivenSource):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> NetcatUdpSource:
-        s: Any = spec.settings
-        header = s.get("remoteAddressHeader") or s.get("remoteAddress")
-        return cls(spec.name, s.get("bind"), int(s["port"]), remote_address_header=header,
+        s = spec.settings
+        header = s["remoteAddressHeader"] or s["remoteAddress"]
+        return cls(spec.name, s["bind"], s["port"], remote_address_header=header,
                    counter=ctx.metrics.source(spec.name))
 
     @property

@@ -16,9 +16,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agent.components import Clock, EventDrivenSource, SystemClock
+from agent.config.converters import ConversionError, charset, integer
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, KeyFamily, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
 from agent.sources.listener import (
+    LINE_LIMIT_KEYS,
     Delivery,
     LineConnection,
     Peer,
@@ -36,7 +40,7 @@ from agent.sources.syslog_parse import (
     multiport_event,
     parse_syslog,
 )
-from agent.tls import TlsConfigError, server_context
+from agent.tls import SERVER_KEYS, TlsConfigError, server_context, server_rules
 from protocol.event import Event
 from protocol.limits import ListenerLimits
 
@@ -49,6 +53,31 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UDP_MAX_SIZE = 1 << 16
+
+
+_PORT = integer(0, 65535)
+_COMMON_KEYS = (
+    Key("host", default="0.0.0.0"),
+    Key("keepFields", default="none"),
+    Key("clientIPHeader"),
+    Key("clientHostnameHeader"),
+)
+
+
+def _ports(raw: str) -> list[int]:
+    ports = [_PORT(word) for word in raw.split()]
+    if not ports:
+        raise ConversionError(IssueCode.BAD_VALUE, "lists no port")
+    return ports
+
+
+def _multiport_rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    problems = server_rules(settings, ctx)
+    for port in settings["charset.port"]:
+        if not port.isdigit() or int(port) > 65535:
+            problems.append(Problem(IssueCode.BAD_KEY, f"charset.port.{port}: not a port "
+                                    "number", f"charset.port.{port}"))
+    return problems
 
 
 def _tls(spec: ComponentSpec) -> ssl.SSLContext | None:
@@ -144,6 +173,13 @@ class _TcpSyslogBase(EventDrivenSource):
 class SyslogTcpSource(_TcpSyslogBase):
     """``syslogtcp``: Flume's SyslogUtils headers; ``eventSize`` cuts long messages."""
 
+    SCHEMA = Schema(
+        keys=(*_COMMON_KEYS, Key("port", _PORT, required=True),
+              Key("eventSize", integer(1), DEFAULT_EVENT_SIZE), *SERVER_KEYS, *LINE_LIMIT_KEYS),
+        rules=server_rules,
+        listen=("host", "port"),
+    )
+
     def __init__(self, name: str, host: str | None, port: int, *,
                  event_size: int = DEFAULT_EVENT_SIZE, keep_fields: str | None = "none",
                  client_ip_header: str | None = None, client_hostname_header: str | None = None,
@@ -157,14 +193,11 @@ class SyslogTcpSource(_TcpSyslogBase):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> SyslogTcpSource:
-        s: Any = spec.settings
-        return cls(spec.name, s.get("host"), int(s["port"]),
-                   event_size=int(s.get("eventSize", DEFAULT_EVENT_SIZE)),
-                   keep_fields=s.get("keepFields", "none"),
-                   client_ip_header=s.get("clientIPHeader"),
-                   client_hostname_header=s.get("clientHostnameHeader"),
-                   ssl=_tls(spec), clock=ctx.clock, limits=line_limits(s),
-                   counter=ctx.metrics.source(spec.name))
+        s = spec.settings
+        return cls(spec.name, s["host"], s["port"], event_size=s["eventSize"],
+                   keep_fields=s["keepFields"], client_ip_header=s["clientIPHeader"],
+                   client_hostname_header=s["clientHostnameHeader"], ssl=_tls(spec),
+                   clock=ctx.clock, limits=line_limits(s), counter=ctx.metrics.source(spec.name))
 
     def _events(self, messages: list[tuple[bytes, bool]], local_port: int) -> list[Event]:
         now_ms = int(self.clock.time() * 1000)
@@ -175,6 +208,24 @@ class SyslogTcpSource(_TcpSyslogBase):
 class MultiportSyslogTcpSource(_TcpSyslogBase):
     """``multiport_syslogtcp``: Flume's SyslogParser headers, a charset per port,
     ``portHeader``, and batches of at most ``batchSize`` events."""
+
+    SCHEMA = Schema(
+        keys=(
+            *_COMMON_KEYS,
+            Key("ports", _ports, required=True),
+            Key("eventSize", integer(1), DEFAULT_EVENT_SIZE),
+            Key("portHeader"),
+            Key("charset.default", charset, "UTF-8"),
+            Key("batchSize", integer(1), 100),
+            Key("readBufferBytes", integer(1), 1024, ignored="a Mina buffer size"),
+            Key("numProcessors", integer(1), None, ignored="Mina threads: one asyncio loop"),
+            *SERVER_KEYS,
+            *LINE_LIMIT_KEYS,
+        ),
+        families=(KeyFamily("charset.port", charset),),
+        rules=_multiport_rules,
+        batch_key="batchSize",
+    )
 
     def __init__(self, name: str, host: str | None, ports: Sequence[int], *,
                  event_size: int = DEFAULT_EVENT_SIZE, keep_fields: str | None = "none",
@@ -201,21 +252,14 @@ class MultiportSyslogTcpSource(_TcpSyslogBase):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> MultiportSyslogTcpSource:
-        s: Any = spec.settings
-        ports = s["ports"]
-        if isinstance(ports, str):
-            ports = [int(p) for p in ports.split()]
-        port_charsets = {int(port): cs for port, cs in (s.get("charset.port") or {}).items()}
-        return cls(spec.name, s.get("host"), [int(p) for p in ports],
-                   event_size=int(s.get("eventSize", DEFAULT_EVENT_SIZE)),
-                   keep_fields=s.get("keepFields", "none"),
-                   batch_size=int(s.get("batchSize", 100)),
-                   charset=str(s.get("charset.default") or "utf-8"),
-                   port_charsets=port_charsets, port_header=s.get("portHeader"),
-                   client_ip_header=s.get("clientIPHeader"),
-                   client_hostname_header=s.get("clientHostnameHeader"),
-                   ssl=_tls(spec), clock=ctx.clock, limits=line_limits(s),
-                   counter=ctx.metrics.source(spec.name))
+        s = spec.settings
+        port_charsets = {int(port): cs for port, cs in s["charset.port"].items()}
+        return cls(spec.name, s["host"], s["ports"], event_size=s["eventSize"],
+                   keep_fields=s["keepFields"], batch_size=s["batchSize"],
+                   charset=s["charset.default"], port_charsets=port_charsets,
+                   port_header=s["portHeader"], client_ip_header=s["clientIPHeader"],
+                   client_hostname_header=s["clientHostnameHeader"], ssl=_tls(spec),
+                   clock=ctx.clock, limits=line_limits(s), counter=ctx.metrics.source(spec.name))
 
     def _events(self, messages: list[tuple[bytes, bool]], local_port: int) -> list[Event]:
         now_ms = int(self.clock.time() * 1000)
@@ -236,6 +280,8 @@ class MultiportSyslogTcpSource(_TcpSyslogBase):
 class SyslogUdpSource(EventDrivenSource):
     """``syslogudp``: one datagram, one event (up to 64 KiB)."""
 
+    SCHEMA = Schema(keys=(*_COMMON_KEYS, Key("port", _PORT, required=True)))
+
     def __init__(self, name: str, host: str | None, port: int, *,
                  keep_fields: str | None = "none", client_ip_header: str | None = None,
                  client_hostname_header: str | None = None, clock: Clock | None = None,
@@ -252,12 +298,11 @@ class SyslogUdpSource(EventDrivenSource):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> SyslogUdpSource:
-        s: Any = spec.settings
-        return cls(spec.name, s.get("host"), int(s["port"]),
-                   keep_fields=s.get("keepFields", "none"),
-                   client_ip_header=s.get("clientIPHeader"),
-                   client_hostname_header=s.get("clientHostnameHeader"),
-                   clock=ctx.clock, counter=ctx.metrics.source(spec.name))
+        s = spec.settings
+        return cls(spec.name, s["host"], s["port"], keep_fields=s["keepFields"],
+                   client_ip_header=s["clientIPHeader"],
+                   client_hostname_header=s["clientHostnameHeader"], clock=ctx.clock,
+                   counter=ctx.metrics.source(spec.name))
 
     @property
     def port(self) -> int:

@@ -25,7 +25,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -40,9 +40,17 @@ from agent.components import (
     Status,
     SystemClock,
 )
+from agent.config.converters import integer, to_bool, to_words
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, KeyFamily, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.sources.taildir_lines import LineBuffer
-from agent.sources.taildir_match import TaildirSettings, settings_from
+from agent.sources.taildir_match import (
+    DEFAULT_POSITION_FILE,
+    JAVA_LONG_MAX,
+    TaildirSettings,
+    settings_from,
+)
 from agent.sources.taildir_plan import Observed, TailTable
 from agent.sources.taildir_position import (
     Position,
@@ -70,7 +78,42 @@ class _Open:
     buffer: LineBuffer = field(default_factory=LineBuffer)
 
 
+def _rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    problems = []
+    if settings["maxBatchCount"] <= 0:
+        problems.append(Problem(IssueCode.BAD_VALUE, "maxBatchCount must be > 0; using the "
+                                "default (no limit) as Flume does", "maxBatchCount",
+                                warning=True))
+    try:
+        settings_from(settings)
+    except ValueError as exc:
+        problems.append(Problem(IssueCode.BAD_VALUE, str(exc), "filegroups"))
+    return problems
+
+
 class TaildirSource(PollableSource):
+    SCHEMA = Schema(
+        keys=(
+            Key("filegroups", to_words, required=True),
+            Key("positionFile", default=DEFAULT_POSITION_FILE),
+            Key("batchSize", integer(1), 100),
+            Key("maxBatchCount", integer(bits=64), JAVA_LONG_MAX),
+            Key("skipToEnd", to_bool, False),
+            Key("byteOffsetHeader", to_bool, False),
+            Key("fileHeader", to_bool, False),
+            Key("fileHeaderKey", default="file"),
+            Key("idleTimeout", integer(0), 120_000),
+            Key("writePosInterval", integer(1), 3000),
+            Key("cachePatternMatching", to_bool, True,
+                ignored="directories are listed on every change watchdog reports"),
+            Key("backoffSleepIncrement", integer(1, bits=64), 1000),
+            Key("maxBackoffSleep", integer(1, bits=64), 5000),
+        ),
+        families=(KeyFamily("filegroups"), KeyFamily("headers")),
+        rules=_rules,
+        batch_key="batchSize",
+    )
+
     def __init__(self, name: str, settings: TaildirSettings, *, clock: Clock | None = None,
                  counter: CounterGroup | None = None) -> None:
         super().__init__(name)

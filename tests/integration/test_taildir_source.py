@@ -11,18 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from agent.components import ManualClock, Status
-from agent.config.model import ComponentSpec
 from agent.registry import BuildContext
 from agent.sources.taildir import TaildirSource
-from tests.agent_helpers import channel, processor
+from tests.agent_helpers import channel, component, processor
 from tests.source_helpers import take
 
 
 def _source(tmp: Path, ch: Any, clock: ManualClock | None = None, **settings: Any) -> TaildirSource:
     base = {"filegroups": "g1", "filegroups.g1": f"{tmp}/logs/app\\.log",
             "positionFile": f"{tmp}/pos/taildir_position.json"}
-    spec = ComponentSpec("source", "r1", "taildir", {**base, **settings})
-    src = TaildirSource.from_spec(spec, BuildContext(clock=clock or ManualClock()))
+    src: TaildirSource = component("source", "taildir", {**base, **settings},
+                                   BuildContext(clock=clock or ManualClock()))
     src.channel_processor = processor(ch)
     return src
 
