@@ -150,19 +150,24 @@ _SECONDS_CACHE: dict[tuple[str, str | None, tzinfo | None], int | None] = {}
 
 def rfc5424_millis(stamp: str, zone: tzinfo | None) -> int | None:
     """Epoch millis of an RFC 5424 time stamp; no offset -> ``zone`` (None: local time)."""
-    m = _RFC5424_STAMP.fullmatch(stamp)
-    if m is None:
-        return None
-    offset = m.group(8)
-    key = (stamp[:19], offset, zone)  # messages of one second share the expensive part
+    rest = stamp[19:]  # after YYYY-MM-DDTHH:MM:SS: an optional fraction, an optional offset
+    fraction = ""
+    if rest[:1] == ".":
+        end = 1
+        while end < len(rest) and rest[end].isdigit():
+            end += 1
+        fraction, rest = rest[1:end], rest[end:]
+    key = (stamp[:19], rest, zone)  # messages of one second share the expensive part
     seconds = _SECONDS_CACHE.get(key, -1)
     if seconds == -1:
-        seconds = _SECONDS_CACHE[key] = _stamp_seconds(m, offset, zone)
+        m = _RFC5424_STAMP.fullmatch(stamp)
+        seconds = None if m is None else _stamp_seconds(m, m.group(8), zone)
+        _SECONDS_CACHE[key] = seconds
         if len(_SECONDS_CACHE) > 4096:
             _SECONDS_CACHE.clear()
-    if seconds is None:
+    if seconds is None or (fraction and not fraction.isascii()):
         return None
-    return seconds * 1000 + _fraction_ms(m.group(7))
+    return seconds * 1000 + _fraction_ms(fraction)
 
 
 def _stamp_seconds(m: re.Match[str], offset: str | None, zone: tzinfo | None) -> int | None:
