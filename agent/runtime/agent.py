@@ -122,16 +122,17 @@ class Agent:
 
     async def stop_source(self, name: str, timeout: float, *, forget: bool = True) -> None:
         """Stop a source and its runner; ``forget``: drop it from ``sources`` too."""
-        runner = self.source_runners.pop(name, None)
+        runners, sources = self.source_runners, self.sources
+        runner = runners.pop(name, None) if forget else runners.get(name)
         if runner is not None:
             await runner.stop(timeout)
-        source = self.sources.pop(name, None) if forget else self.sources.get(name)
+        source = sources.pop(name, None) if forget else sources.get(name)
         if source is not None:
             await self._stop("SOURCE", name, source)
 
     async def stop_processor(self, name: str, timeout: float, *, forget: bool = True) -> None:
         """Stop a processor's runner (its current batch settles), then its sinks."""
-        runner = self.sink_runners.pop(name, None)
+        runner = self.sink_runners.pop(name, None) if forget else self.sink_runners.get(name)
         if runner is not None:
             for readers in self._readers.values():
                 if runner in readers:
