@@ -225,6 +225,8 @@ class AgentThread:
     def kill(self) -> None:
         """Vanish at once: connections and port closed, nothing settled."""
         self.call(self.sink.server.stop())
+        if isinstance(self.channel, FileChannel):
+            self.channel._unlock()  # the system releases a killed process's directory lock
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
