@@ -47,6 +47,7 @@ import collections
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -236,7 +237,8 @@ class FlumePollingReceiver:
         # Acks travel on their own connection per agent: a poll connection is busy with a
         # long-poll getEventBatch, and a server answers one connection's calls in order.
         self._ack_clients: dict[str, RpcClient] = {}
-        self.ledger = RedeliveryLedger(horizon)
+        # snapshot() runs in the batch thread, everything else on the loop
+        self.ledger = RedeliveryLedger(horizon, threading.Lock())
         self._covered: list[PullToken] = []
         self.stopping = False
         self.last_error: tuple[int, str] | None = None  # (epoch ms, what), for status()

@@ -30,13 +30,15 @@ MUST_BE_PURE = {
     "common.issues", "common.records",
     "consumer.engine.windows", "consumer.engine.state", "consumer.engine.checkpoint_format",
     "consumer.jobs.aggregations", "consumer.jobs.extract", "consumer.jobs.parsers",
+    "consumer.flume.redelivery",
     "agent.sources.spooldir.decisions", "agent.sources.spooldir.selection",
     "agent.sources.spooldir.deserializers",
 }
 # The consumer's layers, bottom up: each may import only its own and lower layers.
 CONSUMER_LAYERS = ["consumer.engine", "consumer.streaming", "consumer.flume", "consumer.jobs"]
-# Imports inside functions not yet moved to the top (code owned elsewhere); do not add to this.
-IMPORTS_IN_FUNCTIONS_ALLOWED = {"agent.cli", "agent.interceptors.headers"}
+# Imports inside functions on purpose; do not add to this. agent.cli imports the runtime only
+# once a config is valid: ``--validate`` must not pay for loading it (+0.4 to 0.8 s measured).
+IMPORTS_IN_FUNCTIONS_ALLOWED = {"agent.cli"}
 
 
 @dataclass(frozen=True)
