@@ -141,7 +141,7 @@ def _in(module: str, prefixes: tuple[str, ...]) -> bool:
 
 def _is_marked_pure(module: str) -> bool:
     doc = ast.get_docstring(ast.parse(modules()[module].read_text(encoding="utf-8"))) or ""
-    return doc.split(" ", 1)[0] in ("PURE", "Pure")
+    return doc.split(" ", 1)[0].rstrip(":") in ("PURE", "Pure")
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
