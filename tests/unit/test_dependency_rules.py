@@ -35,7 +35,8 @@ MUST_BE_PURE = {
     "agent.sources.spooldir.deserializers",
 }
 # The consumer's layers, bottom up: each may import only its own and lower layers.
-CONSUMER_LAYERS = ["consumer.engine", "consumer.streaming", "consumer.flume", "consumer.jobs"]
+CONSUMER_LAYERS = ["consumer.engine", "consumer.streaming", "consumer.flume", "consumer.jobs",
+                   "consumer.ui"]
 # Imports inside functions on purpose; do not add to this. agent.cli imports the runtime only
 # once a config is valid: ``--validate`` must not pay for loading it (+0.4 to 0.8 s measured).
 IMPORTS_IN_FUNCTIONS_ALLOWED = {"agent.cli"}
@@ -216,11 +217,21 @@ def test_agent_and_consumer_never_import_each_other() -> None:
 
 
 def consumer_layer(module: str) -> int | None:
-    """0 engine, 1 streaming, 2 flume, 3 jobs, 4 the rest of consumer (package, CLI)."""
+    """0 engine, 1 streaming, 2 flume, 3 jobs, 4 ui, 5 the rest of consumer (package, CLI)."""
     if not _in(module, ("consumer",)):
         return None
     return next((i for i, p in enumerate(CONSUMER_LAYERS) if _in(module, (p,))),
                 len(CONSUMER_LAYERS))
+
+
+def test_the_spark_data_source_stands_apart() -> None:
+    """consumer/spark/ runs inside Spark's own driver and executors: it builds on protocol/
+    only, never on the streaming engine the rest of consumer/ is."""
+    problems = [f"{module}:{i.line} imports {i.target}"
+                for module in modules() if _in(module, ("consumer.spark",))
+                for i in imports(module)
+                if _in(i.target, ("consumer",)) and not _in(i.target, ("consumer.spark",))]
+    assert problems == []
 
 
 def test_common_imports_only_the_standard_library() -> None:
