@@ -44,6 +44,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-batch-size", type=int, default=1000)
     p.add_argument("--shuffle-partitions", type=int, default=8,
                    help="spark.sql.shuffle.partitions: state store partitions (Spark: 200)")
+    p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other Spark setting (repeatable)")
     return p.parse_args(argv)
 
 
@@ -100,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     builder = SparkSession.builder.appName("flume-top-urls")
     if args.master:
         builder = builder.master(args.master)
+    for setting in args.conf:
+        key, _, value = setting.partition("=")
+        builder = builder.config(key, value)
     spark = (builder.config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
              .config("spark.sql.session.timeZone", "UTC")
              .getOrCreate())

@@ -67,6 +67,12 @@ class SinkConnection:
         connection failed. ``"timeout"``: no answer within ``timeout``; the request stays
         pending (so the batches already polled on this connection stay open) until
         ``abandon`` or the next ``poll``, which waits for the same request again."""
+        if self._waiting is None and not self._poller.connected:
+            try:  # the wait for events starts once connected (connecting has its own timeout)
+                await self._poller.connect()
+            except NETWORK_ERRORS as exc:
+                log.warning("connecting to %s failed: %s", self.address, exc)
+                return None
         self.prefetch(n)
         assert self._waiting is not None
         done, _ = await asyncio.wait({self._waiting}, timeout=timeout)
