@@ -7,6 +7,7 @@ small ``finish`` hooks next to their type.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,7 +104,23 @@ def _memory_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem
     return []
 
 
+# Codecs in which the byte 0x0A can be something other than a whole "\n" character.
+_NOT_LINE_SAFE = {"utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be", "utf_7"}
+
+
 def _spooldir_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
+    if settings["deserializer"] == "LINE" and (
+        codecs.lookup(settings["inputCharset"]).name.replace("-", "_") in _NOT_LINE_SAFE
+    ):
+        return [
+            Problem(
+                IssueCode.BAD_VALUE,
+                f"inputCharset {settings['inputCharset']!r} is not supported by the LINE "
+                "deserializer (only charsets where byte 0x0A is always a newline, e.g. UTF-8, "
+                "ISO-8859-*)",
+                "inputCharset",
+            )
+        ]
     # The deprecated key wins only when given explicitly and the LINE deserializer is used.
     if "bufferMaxLineLength" in ctx.present and settings["deserializer"] == "LINE":
         settings["deserializer.maxLineLength"] = settings["bufferMaxLineLength"]
@@ -267,6 +284,7 @@ SOURCES = (
             Key("consumeOrder", choice("oldest", "youngest", "random"), "oldest"),
             Key("pollDelay", _NON_NEGATIVE, 500),
             Key("recursiveDirectorySearch", to_bool, False),
+            Key("followSymlinks", to_bool, True),  # flumelet's (Flume always follows)
             Key("maxBackoff", _NON_NEGATIVE, 4000),
             Key("batchSize", _POSITIVE, 100),
             Key("inputCharset", charset, "UTF-8"),
@@ -278,6 +296,7 @@ SOURCES = (
                     "LINE",
                     "BLOB",
                     upper=True,
+                    unavailable=("AVRO", f"{_PKG}.serialization.AvroEventDeserializer$Builder"),
                     aliases={
                         f"{_PKG}.serialization.LineDeserializer$Builder": "LINE",
                         f"{_PKG}.sink.solr.morphline.BlobDeserializer$Builder": "BLOB",
@@ -379,7 +398,12 @@ SINKS = (
             Key("sink.rollInterval", integer(0, bits=64), 30),
             Key(
                 "sink.serializer",
-                choice("TEXT", "HEADER_AND_TEXT", "AVRO_EVENT", upper=True),
+                choice(
+                    "TEXT",
+                    upper=True,
+                    aliases={f"{_PKG}.serialization.BodyTextEventSerializer$Builder": "TEXT"},
+                    unavailable=("HEADER_AND_TEXT", "AVRO_EVENT"),
+                ),
                 "TEXT",
             ),
             Key("sink.serializer.appendNewline", to_bool, True),

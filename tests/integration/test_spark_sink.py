@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import struct
 import time
 from typing import Any
 
 from agent.sinks.spark import SparkSink
+from protocol import ackproof, codec
 from protocol.event import Event
-from protocol.schemas import SPARK_FLUME_PROTOCOL
+from protocol.framing import encode_pack
+from protocol.schemas import CALL_META, SPARK_FLUME_PROTOCOL
 from protocol.transport import RpcClient
 from tests.agent_helpers import channel, fill
 from tests.vectors import bodies, load
@@ -26,8 +29,29 @@ def _client(sink: SparkSink) -> RpcClient:
     return RpcClient(SPARK_FLUME_PROTOCOL, "127.0.0.1", sink.port, request_timeout=5)
 
 
+def _with_ack_proofs(recorded: bytes, outcomes: list[bytes]) -> bytes:
+    """The recorded Java replies, with flumelet's ack proof in the call metadata of each
+    void (ack/nack) reply instead of Java's empty map: the only bytes that may differ."""
+    out, pos, proofs = b"", 0, iter(outcomes)
+    while pos < len(recorded):
+        serial, count = struct.unpack_from(">II", recorded, pos)
+        pos += 8
+        buffers = []
+        for _ in range(count):
+            (size,) = struct.unpack_from(">I", recorded, pos)
+            buffers.append(recorded[pos + 4:pos + 4 + size])
+            pos += 4 + size
+        if buffers == [b"", b"\x00", b"\x00"]:  # no handshake, empty meta, OK flag, null
+            buffers[1] = codec.encode(CALL_META, {ackproof.ACK_META_KEY: next(proofs)})
+        out += encode_pack(serial, buffers)
+    assert next(proofs, None) is None
+    return out
+
+
 def test_answers_the_recorded_poller_stream_byte_for_byte() -> None:
     cap = load("spark-poll-ack-nack")
+    expected = _with_ack_proofs(cap.server_to_client, [
+        ackproof.COMMITTED, ackproof.ROLLED_BACK, ackproof.COMMITTED])
 
     async def main() -> None:
         sink = _sink(sequence=(str(i) for i in itertools.count()))
@@ -43,12 +67,12 @@ def test_answers_the_recorded_poller_stream_byte_for_byte() -> None:
         got = b""
         try:
             writer.write(cap.client_to_server)
-            while len(got) < len(cap.server_to_client):
+            while len(got) < len(expected):
                 got += await asyncio.wait_for(reader.read(65536), 5)
         finally:
             writer.close()
             await sink.stop()
-        assert got == cap.server_to_client
+        assert got == expected
         assert sink.channel.size() == 0  # everything acked in the end
 
     asyncio.run(main())
@@ -266,6 +290,69 @@ def test_threads_bounds_the_open_transactions() -> None:
         finally:
             await client.close()
             await other.close()
+            await sink.stop()
+
+    asyncio.run(main())
+
+
+async def _until(cond: Any, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def test_batches_of_several_vanished_pollers_come_back_in_their_original_order() -> None:
+    """Issue 13: five pollers take two batches of 100 each and hang up, oldest first; each
+    connection's grace ends in turn. Rolled back connection by connection, the newest
+    batches would come back first."""
+
+    async def main() -> None:
+        sink = _sink(close_grace=0.05)
+        sent = fill(sink.channel, 1000)
+        await sink.start()
+        pollers = [_client(sink) for _ in range(5)]
+        try:
+            for poller in pollers:
+                for _ in range(2):
+                    batch = await poller.call("getEventBatch", {"n": 100})
+                    assert len(batch["events"]) == 100
+            for poller in pollers:  # each close starts its own grace timer
+                await poller.close()
+                await asyncio.sleep(0.01)
+            await _until(lambda: sink.outstanding == 0, "every batch rolled back")
+            assert [e.body for e in _peek(sink)] == [e.body for e in sent]
+        finally:
+            await sink.stop()
+
+    asyncio.run(main())
+
+
+def test_an_older_batch_rolled_back_first_still_comes_back_first() -> None:
+    """The older batch is nacked, part of it is served again, then the newer batch and the
+    redelivered part are nacked: each time the channel holds them in the original order."""
+
+    async def main() -> None:
+        sink = _sink()
+        sent = fill(sink.channel, 30)
+        await sink.start()
+        client = _client(sink)
+
+        def queued() -> list[bytes]:
+            return [e.body for e in _peek(sink)]
+
+        try:
+            older = await client.call("getEventBatch", {"n": 10})
+            newer = await client.call("getEventBatch", {"n": 10})
+            await client.call("nack", {"sequenceNumber": older["sequenceNumber"]})
+            again = await client.call("getEventBatch", {"n": 4})  # part of the older batch
+            assert queued() == [e.body for e in sent[4:10] + sent[20:]]
+            await client.call("nack", {"sequenceNumber": newer["sequenceNumber"]})
+            assert queued() == [e.body for e in sent[4:]]
+            await client.call("nack", {"sequenceNumber": again["sequenceNumber"]})
+            assert queued() == [e.body for e in sent]
+        finally:
+            await client.close()
             await sink.stop()
 
     asyncio.run(main())

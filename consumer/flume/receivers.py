@@ -1,0 +1,407 @@
+"""``FlumeUtils``: Flume push and pull receivers, mirroring ``pyspark.streaming.flume``.
+
+Records are ``(headers_dict, body)`` tuples, the body passed through ``bodyDecoder``
+(UTF-8 by default), exactly as in PySpark.
+
+Guarantees (see the README's table):
+
+- push, no checkpoint: like Spark, every ``appendBatch`` is answered ``OK`` once it is in
+  memory; a consumer crash loses what was received but not yet processed.
+- push + checkpoint: events are written to a write-ahead log under the checkpoint
+  directory and ``OK`` is answered only once that is durable; after a crash the log is
+  replayed from the last checkpoint (at-least-once, never a silent loss). As in Spark, only a
+  context recovered from its checkpoint (``StreamingContext.getOrCreate``) replays the log: a
+  fresh context skips what a previous run logged, with a warning saying how much.
+- pull, no checkpoint: a batch is acked as soon as it is stored in memory (Spark's
+  behaviour).
+- pull + checkpoint: exactly-once window results, across consumer and agent crashes. A
+  batch is acked only after the checkpoint covering it is durable, and it counts as gone
+  only when the agent *proves* the ack (flumelet's SparkSink says ``committed`` in the
+  reply's call metadata; see ``FlumePollingReceiver`` for Spark's sink). Until then it may
+  come back under a new sequence number: the agent rolls it back (the consumer died
+  between checkpoint and ack, or the ack never arrived) or replays it from its file
+  channel after a restart, where an ack for the old number is answered ``unknown`` (Spark's
+  sink answers such an ack with a plain ``null``, which proves nothing). The digests of
+  such events (headers and body) are kept with every checkpoint, and the events are dropped
+  wherever they come in a redelivery, until they come back or for REDELIVERY_HORIZON
+  seconds of their agent being reachable (longer than any way the agent serves them
+  again). Proven acks are logged next to the checkpoint, so identical *new* events are
+  not mistaken for redeliveries; what is left: an agent killed between committing a batch
+  and answering the ack, or a consumer killed between a proven ack and its log line, makes
+  an event identical in headers and body to one of that batch's, arriving within the
+  horizon, be dropped once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from consumer.engine.receiver import ReceiverContext
+from consumer.flume.redelivery import REDELIVERY_HORIZON, PullToken, RedeliveryLedger
+from consumer.flume.wal import WriteAheadLog
+from protocol import ackproof
+from protocol.rpc import CallRequest
+from protocol.schemas import AVRO_SOURCE_PROTOCOL, SPARK_FLUME_PROTOCOL
+from protocol.transport import Connection, RpcClient, RpcError, RpcServer
+
+log = logging.getLogger(__name__)
+
+Decoder = Callable[[bytes], Any]
+ACK_LOG_BYTES = 256 * 1024
+ACK_LOG_KEEP = 1000
+
+
+def utf8_decoder(s: bytes | None) -> str | None:
+    """PySpark's default body decoder; undecodable bytes become U+FFFD instead of killing
+    the job (a poison event would otherwise be redelivered forever)."""
+    if s is None:
+        return None
+    return s.decode("utf-8", errors="replace")
+
+
+def _records(events: Iterable[dict[str, Any]], decoder: Decoder) -> list[tuple[Any, Any]]:
+    return [(e["headers"], decoder(e["body"])) for e in events]
+
+
+class FlumePushReceiver:
+    """An Avro source inside the consumer: the agent's avro sink pushes here."""
+
+    def __init__(self, ssc: Any, hostname: str, port: int, deflate: bool,
+                 decoder: Decoder) -> None:
+        self._ssc = ssc
+        self.hostname = hostname
+        self.port = port
+        self.deflate = deflate
+        self.decoder = decoder
+        self._server: RpcServer | None = None
+        self._ctx: ReceiverContext | None = None
+        self._wal: WriteAheadLog | None = None
+        self._restored_acked = 0
+        self._covered = 0
+        self._resuming = False  # set by restore(): the context came from its checkpoint
+
+    @property
+    def reliable(self) -> bool:
+        return getattr(self._ssc, "_checkpoint_dir", None) is not None
+
+    def _wal_dir(self) -> str:
+        return os.path.join(self._ssc._checkpoint_dir, "receivers",
+                            f"push-{self.hostname}-{self.port}")
+
+    async def start(self, ctx: ReceiverContext) -> None:
+        self._ctx = ctx
+        if self.reliable and not self._resuming:
+            self._wal = WriteAheadLog(self._wal_dir())
+            skipped = await asyncio.to_thread(self._wal.open_fresh)
+            if skipped:
+                log.warning(
+                    "push receiver %s:%d: skipping %d events (%d batches) that a previous run "
+                    "logged in %s but never processed: a new StreamingContext does not replay "
+                    "a previous run's log (as in Spark). StreamingContext.getOrCreate(%r, "
+                    "setup) resumes them from the checkpoint.", self.hostname, self.port,
+                    sum(len(raw) for _, raw in skipped), len(skipped), self._wal_dir(),
+                    self._ssc._checkpoint_dir)
+        elif self.reliable:
+            self._wal = WriteAheadLog(self._wal_dir())
+            start = max(self._restored_acked, self._covered)
+            replay = await asyncio.to_thread(self._wal.open, start)
+            for end, raw in replay:
+                ctx.store([(h, self.decoder(b)) for h, b in raw], token=end)
+            if replay:
+                log.info("push receiver %s:%d: replayed %d logged batches",
+                         self.hostname, self.port, len(replay))
+        self._server = RpcServer(AVRO_SOURCE_PROTOCOL, self._handle, self.hostname, self.port,
+                                 deflate=self.deflate, name="flume push receiver")
+        await self._server.start()
+        self.port = self._server.port
+
+    async def _handle(self, call: CallRequest, conn: Connection) -> Any:
+        assert self._ctx is not None
+        events = (call.params["events"] if call.message == "appendBatch"
+                  else [call.params["event"]])
+        if self._wal is None:
+            self._ctx.store(_records(events, self.decoder))
+            return "OK"
+        raw = [(e["headers"], e["body"]) for e in events]
+        try:
+            end = await self._wal.append(raw)
+        except OSError as exc:
+            log.error("push receiver: write-ahead log failed: %s", exc)
+            return "FAILED"  # the agent keeps the events and retries
+        self._ctx.store(_records(events, self.decoder), token=end)
+        return "OK"
+
+    async def on_batch_done(self, tokens: list[int]) -> None:
+        if self._wal is not None and tokens:
+            await asyncio.to_thread(self._wal.acknowledge, max(tokens))
+
+    def snapshot(self) -> dict[str, int]:
+        return {"acked": self._wal.acked if self._wal else self._restored_acked}
+
+    def restore(self, data: dict[str, int]) -> None:
+        self._resuming = True
+        self._restored_acked = int(data.get("acked", 0))
+
+    def restore_unacknowledged(self, tokens: list[int]) -> None:
+        """The checkpoint covered these entries but their ack had not been recorded."""
+        self._resuming = True
+        if tokens:
+            self._covered = max(self._covered, max(tokens))
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+        if self._wal is not None:
+            self._wal.close()
+
+
+class FlumePollingReceiver:
+    """Polls SparkSink-compatible sinks (``getEventBatch`` / ``ack`` / ``nack``).
+
+    With a checkpoint, a counted batch may come back until the agent proves its ack
+    (:mod:`consumer.flume.redelivery` keeps the digests, in every checkpoint). Proof: the
+    reply's ``flumelet.ack`` metadata says ``committed`` (:mod:`protocol.ackproof`). A sink
+    that sends no such metadata (Spark's own) commits asynchronously after answering, and
+    answers ``null`` even for a sequence number it does not know; its ``null`` counts only
+    if it came on an ack connection that was already open when the batch was polled (the
+    process that answered is the one holding the batch, as when Spark's receiver acks on the
+    poll connection). Anything else (an error, ``unknown``, a reconnect) proves nothing."""
+
+    def __init__(self, ssc: Any, addresses: list[tuple[str, int]], max_batch_size: int,
+                 parallelism: int, decoder: Decoder, retry_max: float = 5.0,
+                 horizon: float = REDELIVERY_HORIZON) -> None:
+        if not addresses:
+            raise ValueError("createPollingStream needs at least one (host, port) address")
+        self._ssc = ssc
+        self.addresses = [(h, int(p)) for h, p in addresses]
+        self.max_batch_size = max_batch_size
+        self.parallelism = max(parallelism, len(self.addresses))
+        self.decoder = decoder
+        self.retry_max = retry_max
+        self._ctx: ReceiverContext | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._clients: dict[str, list[RpcClient]] = collections.defaultdict(list)
+        # Acks travel on their own connection per agent: a poll connection is busy with a
+        # long-poll getEventBatch, and a server answers one connection's calls in order.
+        self._ack_clients: dict[str, RpcClient] = {}
+        self.ledger = RedeliveryLedger(horizon)
+        self.stopping = False
+
+    @property
+    def reliable(self) -> bool:
+        return getattr(self._ssc, "_checkpoint_dir", None) is not None
+
+    def _now(self) -> float:
+        return self._ctx.clock.now_ms() / 1000 if self._ctx is not None else 0.0
+
+    def _ack_log(self) -> str | None:
+        cp = getattr(self._ssc, "_checkpoint_dir", None)
+        return os.path.join(cp, "receivers", "pull-acks.log") if cp else None
+
+    # ---- checkpoints -------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return self.ledger.snapshot()
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.ledger.restore(data)
+
+    def restore_unacknowledged(self, tokens: list[PullToken]) -> None:
+        """Batches the newest checkpoint counted: unless their ack is known to be proven,
+        expect them back and count them once. Events are told apart only by content, so
+        proven acks are logged to avoid dropping identical new events."""
+        self.ledger.restore_unacknowledged(tokens, self._proven_acks())
+
+    def _proven_acks(self) -> set[tuple[str, str]]:
+        path = self._ack_log()
+        if path is None or not os.path.exists(path):
+            return set()
+        with open(path, encoding="utf-8") as f:
+            return {tuple(line.split(" ", 1)) for line in f.read().splitlines()  # type: ignore[misc]
+                    if " " in line}
+
+    def _record_ack(self, address: str, seq: str) -> None:
+        """Append to the ack log (no fsync: it survives a process kill, which is what it is
+        for); keep it short by rewriting it with its newest lines now and then."""
+        path = self._ack_log()
+        if path is None:
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{address} {seq}\n")
+            size = f.tell()
+        if size > ACK_LOG_BYTES:
+            with open(path, encoding="utf-8") as f:
+                keep = f.read().splitlines()[-ACK_LOG_KEEP:]
+            tmp = path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in keep))
+            os.replace(tmp, path)
+
+    # ---- polling -----------------------------------------------------------------------
+    async def start(self, ctx: ReceiverContext) -> None:
+        self._ctx = ctx
+        if self.ledger.expecting:
+            log.info("polling: %d counted events may be served again; they will be dropped",
+                     self.ledger.expecting)
+        for i in range(self.parallelism):
+            host, port = self.addresses[i % len(self.addresses)]
+            # A SparkSink answers only when it has events, so no request timeout applies.
+            client = RpcClient(SPARK_FLUME_PROTOCOL, host, port, connect_timeout=10,
+                               request_timeout=365 * 24 * 3600)
+            self._clients[client.address].append(client)
+            if client.address not in self._ack_clients:
+                self._ack_clients[client.address] = RpcClient(
+                    SPARK_FLUME_PROTOCOL, host, port, connect_timeout=10, request_timeout=30)
+            self._tasks.append(asyncio.create_task(self._worker(client)))
+
+    async def _worker(self, client: RpcClient) -> None:
+        delay = 0.1
+        address = client.address
+        while not self.stopping:
+            try:
+                epoch = await self._ack_epoch(address) if self.reliable else None
+                await self._connect(client)
+                self.ledger.reachable(address, True, self._now())
+                batch = await client.call("getEventBatch", {"n": self.max_batch_size})
+            except asyncio.CancelledError:
+                raise
+            except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
+                self.ledger.reachable(address, False, self._now())
+                self.ledger.arm(address)
+                log.warning("polling %s failed: %s; retrying in %.1fs", address, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            if batch["errorMsg"]:
+                log.warning("sink %s: %s", address, batch["errorMsg"])
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            delay = 0.1
+            await self._store(address, batch, epoch)
+
+    async def _connect(self, client: RpcClient) -> None:
+        """Connect ``client`` if need be. A new connection replacing one means the old one
+        broke: what the agent served may come again (rolled back, or replayed after a
+        restart), so batches not yet counted are watched for duplicates."""
+        before = client.connections_created
+        await client.connect()
+        if before and client.connections_created != before:
+            self.ledger.arm(client.address)
+
+    async def _ack_epoch(self, address: str) -> int | None:
+        """The ack connection that is open now (connecting it if need be), or None."""
+        ack = self._ack_clients[address]
+        try:
+            await self._connect(ack)
+        except (ConnectionError, OSError):
+            return None
+        return ack.connections_created if ack.connected else None
+
+    async def _store(self, address: str, batch: dict[str, Any], epoch: int | None) -> None:
+        assert self._ctx is not None
+        events = batch["events"]
+        seq = batch["sequenceNumber"]
+        if not self.reliable:
+            self._ctx.store(_records(events, self.decoder))
+            await self._settle(PullToken(address, seq), "ack")
+            return
+        for gone_from, count in self.ledger.expire(self._now()):
+            log.warning("polling: %d counted events from %s were not served again within "
+                        "%gs of it being reachable; no longer expecting them", count,
+                        gone_from, self.ledger.horizon)
+        split = self.ledger.absorb(events)
+        if split.absorbed or split.duplicates:
+            log.info("polling %s: %d redelivered events were already counted, %d are in a "
+                     "batch not yet counted", address, len(split.absorbed),
+                     len(split.duplicates))
+            events = [events[i] for i in split.kept]
+        token = PullToken(address, seq, tuple(split.digests[i] for i in split.kept),
+                          split.absorbed, split.duplicates, epoch)
+        self.ledger.stored(token)
+        # Even a batch counted whole before goes through a checkpoint before its ack: the
+        # checkpoint must stop expecting what it absorbed first.
+        self._ctx.store(_records(events, self.decoder), token=token)
+
+    async def _settle(self, token: PullToken, verb: str, tries: int = 1) -> bool:
+        """Send ``verb`` for ``token``; True only if the agent proved the batch committed
+        (for ``ack``; a ``nack`` is True once answered)."""
+        client = self._ack_clients[token.address]
+        for attempt in range(tries):
+            try:
+                _, meta = await client.call_with_meta(verb, {"sequenceNumber": token.sequence})
+            except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
+                self.ledger.arm(token.address)
+                log.warning("%s %s to %s failed (attempt %d of %d): %s", verb, token.sequence,
+                            token.address, attempt + 1, tries, exc)
+                if attempt + 1 < tries:
+                    await asyncio.sleep(0.2 * 2 ** attempt)
+                continue
+            if verb != "ack":
+                return True
+            outcome = meta.get(ackproof.ACK_META_KEY)
+            if outcome is not None:
+                proven = outcome == ackproof.COMMITTED
+            else:  # a sink without proofs: the same connection as at poll time, or nothing
+                proven = token.ack_epoch is not None and \
+                    client.connections_created == token.ack_epoch and client.connected
+            if not proven:
+                log.warning("ack %s to %s not proven (%s): expecting the batch back",
+                            token.sequence, token.address,
+                            outcome.decode(errors="replace") if outcome else "reconnected")
+            return proven
+        return False  # the agent rolls the batch back on its own (timeout or lost poller)
+
+    async def on_batch_done(self, tokens: list[PullToken]) -> None:
+        proofs = await asyncio.gather(*(self._settle(t, "ack", tries=4) for t in tokens))
+        for token, proven in zip(tokens, proofs, strict=True):
+            if proven:
+                self._record_ack(token.address, token.sequence)
+            # Counted but not proven gone: the agent may serve these again; count them once.
+            self.ledger.settled(token, proven)
+
+    async def on_batch_failed(self, tokens: list[PullToken], error: BaseException) -> None:
+        await asyncio.gather(*(self._settle(t, "nack") for t in tokens))
+        for token in tokens:
+            self.ledger.failed(token)
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for clients in self._clients.values():
+            for c in clients:
+                await c.close()
+        for c in self._ack_clients.values():
+            await c.close()
+
+
+class FlumeUtils:
+    @staticmethod
+    def createStream(ssc: Any, hostname: str, port: int, storageLevel: Any = None,
+                     enableDecompression: bool = False,
+                     bodyDecoder: Decoder = utf8_decoder) -> Any:
+        """Push model: run an Avro source on ``hostname:port`` for Flume's avro sink."""
+        receiver = FlumePushReceiver(ssc, hostname, port, enableDecompression, bodyDecoder)
+        return ssc.receiverStream(receiver)
+
+    @staticmethod
+    def createPollingStream(ssc: Any, addresses: list[tuple[str, int]], storageLevel: Any = None,
+                            maxBatchSize: int = 1000, parallelism: int = 5,
+                            bodyDecoder: Decoder = utf8_decoder) -> Any:
+        """Pull model: poll SparkSink-compatible sinks at ``addresses``."""
+        receiver = FlumePollingReceiver(ssc, addresses, maxBatchSize, parallelism, bodyDecoder)
+        return ssc.receiverStream(receiver)
+
+
+__all__ = ["FlumeUtils", "utf8_decoder"]

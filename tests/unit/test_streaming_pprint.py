@@ -1,0 +1,47 @@
+"""DStream.pprint output, byte for byte as PySpark 2.4 prints it."""
+
+from __future__ import annotations
+
+from consumer import SparkContext
+from consumer.engine.clock import ManualClock
+from consumer.streaming import StreamingContext
+
+DASHES = "-" * 43
+
+
+def test_pprint_format_with_more_than_num_elements_and_empty_batches(utc, capsys):
+    ssc = StreamingContext(SparkContext(), 1, clock=ManualClock(1_700_000_000_200))
+    s = ssc.queueStream([[("/a", 12), ("/b", 3)], list(range(12)), []])
+    s.pprint()
+    s.pprint(num=2)
+    for _ in range(3):
+        ssc.step()
+    out = capsys.readouterr().out
+    expected = (
+        f"{DASHES}\nTime: 2023-11-14 22:13:21\n{DASHES}\n('/a', 12)\n('/b', 3)\n\n"
+        f"{DASHES}\nTime: 2023-11-14 22:13:21\n{DASHES}\n('/a', 12)\n('/b', 3)\n\n"
+        f"{DASHES}\nTime: 2023-11-14 22:13:22\n{DASHES}\n"
+        + "".join(f"{i}\n" for i in range(10)) + "...\n\n"
+        f"{DASHES}\nTime: 2023-11-14 22:13:22\n{DASHES}\n0\n1\n...\n\n"
+        f"{DASHES}\nTime: 2023-11-14 22:13:23\n{DASHES}\n\n"
+        f"{DASHES}\nTime: 2023-11-14 22:13:23\n{DASHES}\n\n"
+    )
+    assert out == expected
+
+
+def test_pprint_time_shows_microseconds_only_when_nonzero(utc, capsys):
+    ssc = StreamingContext(SparkContext(), 0.5, clock=ManualClock(1_700_000_000_100))
+    ssc.queueStream([["x"], ["y"]]).pprint()
+    ssc.step()
+    ssc.step()
+    out = capsys.readouterr().out
+    assert "Time: 2023-11-14 22:13:20.500000\n" in out
+    assert "Time: 2023-11-14 22:13:21\n" in out
+
+
+def test_pprint_prints_str_of_records_like_print(utc, capsys):
+    ssc = StreamingContext(SparkContext(), 1, clock=ManualClock(0))
+    ssc.queueStream([["plain", ("t", "u"), {"k": 1}, None]]).pprint()
+    ssc.step()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3:7] == ["plain", "('t', 'u')", "{'k': 1}", "None"]
