@@ -1,11 +1,16 @@
 """Talking to one SparkSink: poll batches, settle them, and tell a proven ack from a hopeful one.
 
-A SparkSink answers ``ack`` with nothing, even for a sequence number it no longer knows (a
-batch it rolled back at its timeout, or one handed out by the process before a restart), so
-"the ack returned" proves little. An ack is *proven* here only when the connection the batch
-came on never dropped until the ack returned (so it is the same sink process, and a flumelet
-sink has not rolled the batch back for a vanished poller), and the ack came back within 90%
-of the sink's timeout. Anything else counts as "may come back".
+Spark's SparkSink answers ``ack`` with nothing, even for a sequence number it no longer knows
+(a batch it rolled back at its timeout, or one handed out by the process before a restart),
+so "the ack returned" proves little. An ack is *proven* when:
+
+* flumelet's SparkSink says ``committed`` in the reply's call metadata
+  (:mod:`protocol.ackproof`; ``rolled-back`` and ``unknown`` prove the opposite), or
+* for a sink that sends no such metadata (Spark's own), the connection the batch came on
+  never dropped until the ack returned (so the sink process that answered is the one holding
+  the batch) and the ack came back within 90% of the sink's timeout.
+
+Anything else counts as "may come back".
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from consumer.spark.options import parse_address
+from protocol import ackproof
 from protocol.schemas import SPARK_FLUME_PROTOCOL
 from protocol.transport import RpcClient, RpcError
 
@@ -44,10 +50,10 @@ class SinkConnection:
 
     A SparkSink handles one connection's calls in order, so an ack sent behind a
     ``getEventBatch`` that waits for events would wait too. Acks therefore travel on their
-    own connection, and the proof that an ack reached the sink process that handed the batch
-    out is that the poll connection the batch came on is still up, never re-made, when the
-    ack returns: a restarted agent, or a flumelet sink that rolled back for a vanished
-    poller, would have closed it.
+    own connection. Without the sink's own word (see the module), the proof that an ack
+    reached the sink process that handed the batch out is that the poll connection the batch
+    came on is still up, never re-made, when the ack returns: a restarted agent would have
+    closed it.
     """
 
     def __init__(self, address: str, *, connect_timeout: float, sink_timeout: float,
@@ -109,10 +115,16 @@ class SinkConnection:
         if not self._poll_connection_intact(batch):
             return False
         try:
-            await self._settler.call(verb, {"sequenceNumber": batch.seq})
+            _, meta = await self._settler.call_with_meta(verb, {"sequenceNumber": batch.seq})
         except NETWORK_ERRORS as exc:
             log.warning("%s of batch %s to %s failed: %s", verb, batch.seq, self.address, exc)
             return False
+        outcome = meta.get(ackproof.ACK_META_KEY)
+        if outcome is not None:  # a flumelet sink says what became of the batch
+            if verb == "ack" and outcome != ackproof.COMMITTED:
+                log.warning("ack of batch %s to %s: the sink says %s", batch.seq, self.address,
+                            outcome.decode("utf-8", "replace"))
+            return verb == "ack" and outcome == ackproof.COMMITTED
         elapsed = self.clock() - batch.sent_at
         if elapsed >= 0.9 * self.sink_timeout:
             log.warning("%s of batch %s to %s came %.1fs after the poll: not trusted (the sink "

@@ -10,19 +10,32 @@ from typing import Any, TypeVar
 
 from agent.sinks.spark import SparkSink
 from protocol.event import Event
+from protocol.rpc import CallRequest
+from protocol.transport import Connection, Reply
 from tests.agent_helpers import channel, drain, fill
 
 T = TypeVar("T")
 
 
 class SinkThread:
+    """``proof=False`` answers acks as Spark 2.4's SparkSink does: ``null`` and nothing more
+    (no ``flumelet.ack`` call metadata)."""
+
     def __init__(self, capacity: int = 100_000, transaction_capacity: int = 1000,
-                 **sink: Any) -> None:
+                 proof: bool = True, **sink: Any) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self.sink = SparkSink("k1", "127.0.0.1", 0, **{"close_grace": 0.0, **sink})
         self.sink.channel = channel(capacity, transaction_capacity)
+        if not proof:
+            handle = self.sink.server.handler
+
+            async def plain(call: CallRequest, conn: Connection) -> Any:
+                answer = await handle(call, conn)
+                return answer.value if isinstance(answer, Reply) else answer
+
+            self.sink.server.handler = plain
         self.run(self.sink.start())
         self.address = f"127.0.0.1:{self.sink.port}"
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from consumer.spark.offsets import SlotRange, SourceOffset, advance, plan
-from consumer.spark.options import parse_address, parse_options
+from consumer.spark.options import OPTION_DOCS, parse_address, parse_options
 from consumer.spark.redelivery import Pending, event_digest
 
 # --- options -----------------------------------------------------------------------------
@@ -129,3 +130,9 @@ def test_pending_round_trips_through_json(groups: list[tuple[float, list[bytes]]
     q = Pending.from_json(json.loads(json.dumps(p.to_json())))
     assert q.to_json() == p.to_json()
     assert len(q) == sum(len(b) for _, b in groups)
+
+
+def test_the_readme_documents_every_option_with_its_default() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name, (default, _) in OPTION_DOCS.items():
+        assert f"| `{name}` | {default} |" in readme, name

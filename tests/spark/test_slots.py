@@ -28,9 +28,10 @@ OUT = pa.schema([pa.field("headers", pa.map_(pa.string(), pa.string())),
 RUN = "run1"
 
 
-@pytest.fixture
-def agent() -> Iterator[SinkThread]:
-    sink = SinkThread()
+@pytest.fixture(params=[True, False], ids=["flumelet-sink", "spark-2.4-sink"])
+def agent(request: pytest.FixtureRequest) -> Iterator[SinkThread]:
+    """A flumelet SparkSink, and one that answers acks without proof as Spark's own does."""
+    sink = SinkThread(proof=request.param)
     yield sink
     sink.close()
 
