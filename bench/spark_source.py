@@ -3,9 +3,9 @@
 Each agent is a separate process: a SparkSink on a memory channel pre-filled with Apache
 lines (``bench/pull.py``'s agent). Spark runs ``local[2]`` in this process, reads them with
 ``spark.readStream.format("flume")`` (staging in a temporary directory) into the ``noop`` sink,
-so the figure is the source itself: pull, stage, ack, hand Arrow batches to Spark. The rate is
-counted from the start of the first micro-batch with data to the end of the last one, after a
-warm-up query (Python workers started, JVM warm).
+so the figure is the source itself: pull, stage, ack, hand Arrow batches to Spark. Each agent
+gets 25,000 events per micro-batch; the rate is counted over the micro-batches after the
+first (which also starts the query's Python workers), after a warm-up query (JVM warm).
 
 Baseline in the same run: flumelet's own consumer (the polling receiver, parallelism 5,
 maxBatchSize 1000) draining the same number of agents holding the same events. The headline
@@ -29,10 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import report
 from bench.pull import agent as filled_agent
+from consumer.engine.clock import SystemClock
 from consumer.engine.receiver import BlockBuffer, ReceiverContext
 from consumer.flume.receivers import FlumePollingReceiver
 
 AGENT_COUNTS = (1, 2, 4)
+PER_SLOT = 25_000  # events per agent per micro-batch (maxEventsPerTrigger = this x agents)
 HEADLINE = 2
 TARGET = 50_000  # events/s from 2 agents on this project's 2-core machine
 
@@ -70,8 +72,11 @@ def consumer_rate(agents: Agents, total: int) -> float:
         receiver = FlumePollingReceiver(_Ssc(), [("127.0.0.1", p) for p in agents.ports],
                                         1000, 5, lambda b: b)
         start = time.perf_counter()
-        await receiver.start(ReceiverContext(0, 1000, None, buffer))
+        await receiver.start(ReceiverContext(0, 1000, SystemClock(), buffer))
+        deadline = time.monotonic() + 600
         while buffer.pending_count() < total:
+            if time.monotonic() > deadline:
+                raise SystemExit("spark_source: flumelet's consumer stalled")
             await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - start
         await receiver.stop()
@@ -81,10 +86,11 @@ def consumer_rate(agents: Agents, total: int) -> float:
 
 
 def spark_rate(spark: Any, agents: Agents, total: int, staging: str) -> float:
+    """Events/s over the micro-batches after the first (which starts the query's tasks)."""
     events = (spark.readStream.format("flume")
               .option("addresses", ",".join(agents.addresses))
               .option("stagingDir", staging)
-              .option("maxEventsPerTrigger", 200_000)
+              .option("maxEventsPerTrigger", PER_SLOT * len(agents.ports))
               .load())
     query = events.writeStream.format("noop").trigger(processingTime="0 seconds").start()
     try:
@@ -93,12 +99,12 @@ def spark_rate(spark: Any, agents: Agents, total: int, staging: str) -> float:
             if time.monotonic() > deadline or query.exception() is not None:
                 raise SystemExit(f"spark_source: query stalled: {query.exception()}")
             time.sleep(0.05)
-        batches = [p for p in query.recentProgress if p["numInputRows"]]
+        batches = [p for p in query.recentProgress if p["numInputRows"]][1:]
     finally:
         query.stop()
-    ms = [_epoch_ms(p["timestamp"]) for p in batches]
-    elapsed = (ms[-1] + batches[-1]["durationMs"]["triggerExecution"] - ms[0]) / 1000
-    return total / elapsed
+    start = _epoch_ms(batches[0]["timestamp"])
+    end = _epoch_ms(batches[-1]["timestamp"]) + batches[-1]["durationMs"]["triggerExecution"]
+    return sum(p["numInputRows"] for p in batches) / ((end - start) / 1000)
 
 
 def _epoch_ms(timestamp: str) -> float:
@@ -136,13 +142,13 @@ def main() -> None:
         print(f"spark_source: skipped: {reason}")
         print(json.dumps({"bench": "spark_source", "value": None, "skipped": reason}))
         return
-    n = 20_000 if args.quick else 100_000  # events per agent
+    n = 4 * PER_SLOT if args.quick else 8 * PER_SLOT  # events per agent
     counts = AGENT_COUNTS[:2] if args.quick else AGENT_COUNTS
     spark = session()
     results: dict[int, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
-        warm = Agents(1, 2000)
-        spark_rate(spark, warm, 2000, os.path.join(tmp, "warm-up"))
+        warm = Agents(1, 2 * PER_SLOT)
+        spark_rate(spark, warm, 2 * PER_SLOT, os.path.join(tmp, "warm-up"))
         warm.stop()
         for count in counts:
             agents = Agents(count, n)
@@ -153,7 +159,7 @@ def main() -> None:
             agents.stop()
             results[count] = (rate, base)
             print(f"{count} agent(s) x {n:,} events: Spark flume source {rate:,.0f} events/s; "
-                  f"flumelet consumer {base:,.0f} events/s")
+                  f"flumelet consumer {base:,.0f} events/s", flush=True)
     spark.stop()
     rate, base = results[HEADLINE]
     report("spark_source", rate, base, f"flumelet consumer, {HEADLINE} agents", TARGET)
