@@ -50,7 +50,7 @@ def agent(n: int, port_q: Any) -> None:
 
 
 class _Ssc:
-    _checkpoint_dir = None
+    checkpointDir = None
 
 
 def pull(n: int) -> float:

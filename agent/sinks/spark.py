@@ -31,11 +31,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.components import Sink, Status, Transaction
+from agent.config.converters import integer
+from agent.config.limits import LISTENER_KEYS, limits_from, limits_rules
+from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
 from agent.sinks import count_batch, rollback_quietly, take_batch
 from protocol import ackproof
 from protocol.codec import encode_event_array, write_string
 from protocol.event import Event
+from protocol.limits import ListenerLimits
 from protocol.rpc import CallRequest
 from protocol.schemas import SPARK_FLUME_PROTOCOL
 from protocol.transport import Connection, Encoded, Reply, RpcServer
@@ -59,14 +63,28 @@ class _Outstanding:
 
 
 class SparkSink(Sink):
+    SCHEMA = Schema(
+        keys=(
+            Key("hostname", default="0.0.0.0"),
+            Key("port", integer(0, 65535), required=True),
+            Key("threads", integer(1), 10),
+            Key("timeout", integer(1), 60),
+            Key("backoffInterval", integer(0), 200),
+            *LISTENER_KEYS,
+        ),
+        rules=limits_rules,
+        listen=("hostname", "port"),
+    )
+
     def __init__(
         self, name: str, host: str, port: int, *, threads: int = 10, timeout: float = 60.0,
         backoff_interval: float = 0.2, counter: CounterGroup | None = None,
         sequence: Iterator[str] | None = None, close_grace: float = 5.0,
+        limits: ListenerLimits | None = None,
     ) -> None:
         super().__init__(name)
         self.server = RpcServer(SPARK_FLUME_PROTOCOL, self._handle, host, port,
-                                name=f"sink {name}")
+                                name=f"sink {name}", limits=limits)
         self.timeout = timeout
         self.backoff_interval = backoff_interval
         self.counter = counter if counter is not None else CounterGroup("SINK", name)
@@ -96,10 +114,9 @@ class SparkSink(Sink):
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> SparkSink:
         s = spec.settings
-        return cls(spec.name, s.get("hostname", "0.0.0.0"), int(s["port"]),
-                   threads=int(s.get("threads", 10)), timeout=float(s.get("timeout", 60)),
-                   backoff_interval=int(s.get("backoffInterval", 200)) / 1000,
-                   counter=ctx.metrics.sink(spec.name))
+        return cls(spec.name, s["hostname"], s["port"], threads=s["threads"],
+                   timeout=s["timeout"], backoff_interval=s["backoffInterval"] / 1000,
+                   counter=ctx.metrics.sink(spec.name), limits=limits_from(s))
 
     @property
     def port(self) -> int:

@@ -16,6 +16,10 @@ Spark's rules, kept exactly:
   fell back to the identity (0 for counts) therefore stay in the output until ``filterFunc``
   removes them; the recompute path never shows them.
 
+Event-time windows (:class:`EventTimeWindows`, beyond DStreams, modelled on Structured
+Streaming) group records by the time inside each record instead of their arrival batch, and
+emit each window once a watermark has finalised it.
+
 Durations are integer milliseconds here; the API layer converts seconds with
 ``int(seconds * 1000)`` as PySpark does.
 """
@@ -26,12 +30,14 @@ import operator
 import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
-from consumer.engine.checkpoint import Blob
+from consumer.engine.checkpoint_format import Blob
 
 __all__ = [
     "BatchWindow",
+    "EventTimeWindows",
+    "EventWindow",
     "ReducedWindow",
     "check_window",
     "is_valid_time",
@@ -229,6 +235,101 @@ class ReducedWindow:
         self.batches = self._encoded.decode_all(data["batches"])
         self.prev_time = data["prev_time"]
         self.prev = dict(data["prev"])
+
+
+class EventWindow(NamedTuple):
+    start: float
+    end: float
+    key: Any
+    value: Any
+
+
+class EventTimeWindows:
+    """Event-time window state: assign, drop the too-late, finalise by watermark.
+
+    Windows are ``[k*slide, k*slide + window)`` of event time. The watermark is the newest
+    event time seen minus the allowed lateness and only moves forward; :meth:`advance`
+    (once per batch) emits every window whose end it has passed, once, as
+    :class:`EventWindow` tuples sorted by (start, key), times in seconds. A record whose every
+    window is already final when it arrives is dropped and counted (``late_records``). As
+    long as records are at most the lateness behind the newest one, results do not depend on
+    how records were spread over batches. Windows still open at shutdown are not emitted
+    (Structured Streaming's append mode does the same); open windows and the watermark are
+    checkpointed, so a resumed run continues them.
+
+    Unlike Structured Streaming, the watermark that finalises windows is updated at the end
+    of the same batch (not the next one), so results appear one batch earlier; which records
+    are accepted does not change.
+    """
+
+    def __init__(self, window_ms: int, slide_ms: int, lateness_ms: int,
+                 reduce: Callable[[Any, Any], Any] = operator.add) -> None:
+        if window_ms <= 0 or slide_ms <= 0:
+            raise ValueError("eventTimeWindow: windowDuration and slideDuration must be > 0")
+        if lateness_ms < 0:
+            raise ValueError("eventTimeWindow: allowedLateness must be >= 0")
+        self.window_ms = window_ms
+        self.slide_ms = slide_ms
+        self.lateness_ms = lateness_ms
+        self.reduce = reduce
+        self.open: dict[tuple[int, Any], Any] = {}  # (window start ms, key) -> value
+        self.max_event_ms: int | None = None
+        self.watermark_ms: int | None = None
+        self.late_records = 0
+
+    def add(self, ts_ms: int, key: Any, value: Any) -> bool:
+        """Add one record; False (and counted) if all its windows are already final."""
+        wm = self.watermark_ms
+        start = ts_ms - ts_ms % self.slide_ms
+        accepted = False
+        while start > ts_ms - self.window_ms:
+            if wm is None or start + self.window_ms > wm:
+                slot = (start, key)
+                cur = self.open.get(slot, _MISSING)
+                self.open[slot] = value if cur is _MISSING else self.reduce(cur, value)
+                accepted = True
+            start -= self.slide_ms
+        if not accepted:
+            self.late_records += 1
+            return False
+        if self.max_event_ms is None or ts_ms > self.max_event_ms:
+            self.max_event_ms = ts_ms
+        return True
+
+    def advance(self) -> list[EventWindow]:
+        """Move the watermark to (max event time - lateness); return newly final windows."""
+        if self.max_event_ms is None:
+            return []
+        candidate = self.max_event_ms - self.lateness_ms
+        if self.watermark_ms is None or candidate > self.watermark_ms:
+            self.watermark_ms = candidate
+        wm = self.watermark_ms
+        done = sorted((slot for slot in self.open if slot[0] + self.window_ms <= wm),
+                      key=_slot_order)
+        out = []
+        for slot in done:
+            start, key = slot
+            out.append(EventWindow(start / 1000.0, (start + self.window_ms) / 1000.0, key,
+                                   self.open.pop(slot)))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"open": list(self.open.items()), "max": self.max_event_ms,
+                "wm": self.watermark_ms, "late": self.late_records}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.open = dict(data["open"])
+        self.max_event_ms = data["max"]
+        self.watermark_ms = data["wm"]
+        self.late_records = data["late"]
+
+
+_MISSING = object()
+
+
+def _slot_order(slot: tuple[int, Any]) -> tuple[int, str, Any]:
+    # keys of mixed types still sort: by type name first, then value where comparable
+    return (slot[0], type(slot[1]).__name__, slot[1] if slot[1] is not None else "")
 
 
 class EncodedCache:

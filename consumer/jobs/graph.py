@@ -28,13 +28,12 @@ from datetime import datetime
 from typing import Any
 
 from consumer.engine.rdd import RDD
-from consumer.engine.windows import to_ms
+from consumer.engine.windows import EventWindow, to_ms
 from consumer.jobs.aggregations import Aggregation, make_aggregation
 from consumer.jobs.extract import JobCounters, RecordPipeline
 from consumer.jobs.logsummary import BatchTimer
 from consumer.jobs.outputs import ResultRow, Writer, open_writer
 from consumer.jobs.spec import JobSpec
-from consumer.streaming.eventtime import EventWindow
 
 __all__ = ["BuiltJob", "build_job", "rank_results"]
 
@@ -93,7 +92,7 @@ def build_job(ssc: Any, spec: JobSpec, events: Any, *,
     pipeline = RecordPipeline(spec, counters)
     agg = make_aggregation(spec.aggregation, spec.k)
     if clock_ms is None:
-        clock = ssc._clock  # the engine's clock: batch times live on it
+        clock = ssc.graph.clock  # the engine's clock: batch times live on it
         clock_ms = clock.now_ms
     timer = BatchTimer(clock_ms, perf, summary_interval_s, dropped=lambda: built.dropped())
     built = BuiltJob(spec, counters, timer)

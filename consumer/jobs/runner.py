@@ -17,9 +17,13 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from consumer.engine.scheduler import CheckpointMismatch
+from consumer.engine.errors import CheckpointMismatch
+from consumer.engine.spark_context import SparkContext
+from consumer.flume import FlumeUtils
 from consumer.jobs.graph import BuiltJob, build_job
 from consumer.jobs.spec import JobSpec, ReceiverSpec
+from consumer.streaming import StreamingContext
+from protocol.limits import ListenerLimits
 
 __all__ = ["EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "EXIT_USAGE", "SignalStopper", "run_job",
            "run_script"]
@@ -81,14 +85,13 @@ class SignalStopper:
 
 def make_input(ssc: Any, receiver: ReceiverSpec) -> Any:
     """The Flume input DStream for a receiver spec."""
-    from consumer.flume import FlumeUtils
-
     if receiver.kind == "pull":
         return FlumeUtils.createPollingStream(ssc, list(receiver.addresses),
                                               maxBatchSize=receiver.max_batch_size,
                                               parallelism=receiver.parallelism)
     return FlumeUtils.createStream(ssc, receiver.host, receiver.port,
-                                   enableDecompression=receiver.deflate)
+                                   enableDecompression=receiver.deflate,
+                                   limits=ListenerLimits().with_settings(dict(receiver.limits)))
 
 
 def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
@@ -96,9 +99,6 @@ def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
             make_events: Callable[[Any, ReceiverSpec], Any] = make_input) -> int:
     """Build the job's context (recovering from ``spec.checkpoint`` when it holds one), run
     it until stopped (or for ``duration`` seconds), return the exit code."""
-    from consumer import SparkContext
-    from consumer.streaming import StreamingContext
-
     sc = SparkContext(appName=spec.name)
     built: list[BuiltJob] = []
 
@@ -178,8 +178,6 @@ def run_context(ssc: Any, *, duration: float | None = None, install_signals: boo
 
 def run_script(path: str, args: Sequence[str], *, install_signals: bool = True) -> int:
     """Run a pyspark.streaming-style script as ``__main__`` with ``sys.argv = [path, *args]``."""
-    from consumer.streaming import StreamingContext
-
     stopper = SignalStopper(StreamingContext.getActive)
     if install_signals:
         stopper.install()
