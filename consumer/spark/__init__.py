@@ -39,8 +39,8 @@ last planned batch) and requires every run to see the same rows. The two meet in
 
 1. A task takes the slot's lock. If the slot is sealed, it returns the staged rows and never
    talks to the agent: that is a re-run.
-2. Otherwise it polls the agent. Each SparkSink batch is written to a part file and fsynced,
-   and only then acked, on the connection it came on. The slot ends at its share of
+2. Otherwise it polls the agent. SparkSink batches (up to ``maxUnackedBatches`` at a time) are
+   written to a part file and fsynced, and only then acked. The slot ends at its share of
    ``maxEventsPerTrigger``, on a partial batch (the channel is drained), or after
    ``pollTimeoutMs`` without events.
 3. It seals the slot (``sealed.json``: parts, which acks were proven, expected digests) and
@@ -52,10 +52,11 @@ last planned batch) and requires every run to see the same rows. The two meet in
 Staging before acking means a crash can only ever leave events counted but not acked, never
 acked but not counted. Those events come back from the agent, and must be recognised:
 
-* An ack is *proven* only if it returned on the same, never-dropped connection the batch came
-  on, within 90% of ``sinkTimeoutMs`` (``consumer.spark.pull``). A SparkSink answers ``ack``
-  even for a sequence number it no longer knows (rolled back at its timeout; handed out by the
-  process before an agent restart), so a bare answer proves nothing.
+* An ack is *proven* when flumelet's SparkSink says ``committed`` in the reply's call
+  metadata (``protocol.ackproof``), or, with Spark's own SparkSink (which answers ``ack`` even
+  for a sequence number it no longer knows: rolled back at its timeout, or handed out before
+  an agent restart), when the connection the batch came on stayed up until the ack returned,
+  within 90% of ``sinkTimeoutMs`` (``consumer.spark.pull``).
 * A batch whose ack is not proven (the ack failed; the agent died; the task died after staging)
   has its event digests carried in the slot's seal as *pending*. The next slot of that agent
   drops events matching a pending digest, once per digest (``consumer.spark.redelivery``).
@@ -65,9 +66,9 @@ acked but not counted. Those events come back from the agent, and must be recogn
   of them. An agent that is down keeps them expected until it is back.
 * The digest is over headers and body. Two events identical in both are told apart by count,
   not identity, so the one inexact case left is a crash *between an ack that reached the agent
-  and its proof*, followed within the window by a new event identical to one of that batch's:
-  the new one is dropped once. (A channel commit failing *on* an ack is not seen at all: the
-  SparkSink answers the ack either way.)
+  and its proof* (the task or the agent dies in between, or Spark's own sink committed a batch
+  whose connection had dropped), followed within the window by a new event identical to one of
+  that batch's: the new one is dropped once.
 
 Spark's side of the contract then holds as for any replayable source: with a file sink (its
 manifest is keyed by batch id) or an idempotent ``foreachBatch`` keyed by ``batch_id``, the
@@ -79,9 +80,13 @@ Limits
 * ``stagingDir`` must be a POSIX file system seen by the driver and every executor (local disk
   in local mode; NFS or another shared mount on a cluster) with working ``flock`` and atomic
   ``rename``; object stores are not supported. Use one directory per query.
-* Each part is fsynced: a slot costs one fsync per SparkSink batch (``maxBatchSize`` events).
-* An agent whose sink is at its ``threads`` limit (10 outstanding batches) or whose channel's
-  ``transactionCapacity`` is below ``maxBatchSize`` is served in smaller batches, not refused.
+* Each part is fsynced: a slot costs one fsync (plus one of its directory) per
+  ``maxUnackedBatches`` SparkSink batches, and the agent one channel commit per batch.
+* A SparkSink's ``threads`` (default 10) must exceed ``maxUnackedBatches`` + 2 (a task holds
+  that many batches, one poll in flight, and the driver's probe one); otherwise tasks wait
+  ``pollTimeoutMs`` for a batch the sink cannot hand out. Apache Flume's SparkSink fails every
+  poll larger than the channel's ``transactionCapacity``: keep ``maxBatchSize`` at or below it
+  (flumelet's sink serves smaller batches instead).
 * ``Trigger.AvailableNow`` is not supported: "everything available" is not knowable from a
   SparkSink.
 """
@@ -90,18 +95,19 @@ from __future__ import annotations
 
 from typing import Any
 
+try:
+    from consumer.spark.source import FlumeDataSource, FlumeStreamReader
+except ImportError as exc:  # the spark extra is missing: the pure parts still import
+    _MISSING: ImportError | None = exc
+else:
+    _MISSING = None
+
 __all__ = ["FlumeDataSource", "FlumeStreamReader"]
 
 
 def __getattr__(name: str) -> Any:
-    """Import pyspark only when the data source itself is asked for: the pure parts
-    (offsets, staging, redelivery) stay importable without it."""
-    if name not in __all__:
-        raise AttributeError(f"module 'consumer.spark' has no attribute {name!r}")
-    try:
-        from consumer.spark import source
-    except ImportError as exc:
-        raise ImportError(
-            f"consumer.spark needs the spark extra: pip install 'flumelet[spark]' ({exc})"
-        ) from exc
-    return getattr(source, name)
+    """Only reached when the spark extra is missing: say what to install."""
+    if name in __all__ and _MISSING is not None:
+        raise ImportError(f"consumer.spark needs the spark extra: pip install 'flumelet[spark]' "
+                          f"({_MISSING})") from _MISSING
+    raise AttributeError(f"module 'consumer.spark' has no attribute {name!r}")
