@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import report
 from bench.pull import agent as filled_agent
-from consumer.engine.clock import SystemClock
+from common.clock import SystemClock
 from consumer.engine.receiver import BlockBuffer, ReceiverContext
 from consumer.flume.receivers import FlumePollingReceiver
 
