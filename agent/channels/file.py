@@ -119,9 +119,10 @@ class FileChannel(MemoryChannel):
     def _load(self) -> None:
         if self.path.exists():
             self._replay(self.path.read_bytes())
+        recovered = [self._live[seq] for seq in sorted(self._live)]
         for seq in sorted(self._live):
-            self.queue.append(self._live[seq])
             self._seq_of[id(self._live[seq])] = seq
+        self.queue.extend_owned(recovered)
         self.slots_used = len(self.queue)
         if self.queue:
             log.info("channel %s: recovered %d events from %s", self.name, len(self.queue),
