@@ -16,6 +16,7 @@ from agent.config.model import AgentConfig
 from agent.metrics import MetricsRegistry
 from agent.registry import BuildContext
 from agent.runtime.agent import Agent
+from agent.runtime.gc_tuning import tune_for_throughput
 from agent.runtime.graph import AgentBuildError, build_agent
 from agent.runtime.http_metrics import MetricsServer
 from agent.runtime.runner import BackoffPolicy, PollingRunner
@@ -30,8 +31,11 @@ async def serve_agent(
     metrics_port: int | None = None,
     clock: Clock | None = None,
     stop_event: asyncio.Event | None = None,
+    tune_gc: bool = False,
 ) -> dict[str, int]:
-    """Run until ``stop_event`` is set (or SIGINT/SIGTERM); returns events left per channel."""
+    """Run until ``stop_event`` is set (or SIGINT/SIGTERM); returns events left per channel.
+    ``tune_gc``: set the process-wide collector for throughput once started (agent
+    processes only, never a test's process)."""
     ctx = BuildContext(clock=clock or SystemClock(), metrics=MetricsRegistry())
     agent = build_agent(config, ctx)
     stop = stop_event or asyncio.Event()
@@ -48,6 +52,8 @@ async def serve_agent(
         await agent.start()
         if server is not None:
             await server.start()
+        if tune_gc:
+            tune_for_throughput()
         await stop.wait()
         log.info("agent %s: stopping (grace %.1f s)", config.name, grace)
     finally:
@@ -64,7 +70,7 @@ def run_agent(
 ) -> int:
     """Blocking entry point: 0 after a clean stop, 1 if the agent could not be built or started."""
     try:
-        asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port))
+        asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port, tune_gc=True))
     except AgentBuildError as exc:
         log.error("%s", exc)
         return 1
