@@ -45,6 +45,7 @@ class SystemProperties:
 
     overrides: dict[str, str] = field(default_factory=dict)
     metrics_port: int | None = None
+    metrics_format: str = "http"  # flume.monitoring.type: http (Flume's JSON) or prometheus
     log_level: int = logging.INFO
     resolve_env: bool = True  # ${VAR} in values (Flume: with EnvVarResolverProperties)
     warnings: list[str] = field(default_factory=list)
@@ -65,12 +66,13 @@ def interpret_system_properties(pairs: tuple[str, ...], agent_name: str) -> Syst
     monitoring = raw.pop("flume.monitoring.type", None)
     port_text = raw.pop("flume.monitoring.port", None)
     if monitoring is not None:
-        if monitoring.lower() != "http":
+        if monitoring.lower() not in ("http", "prometheus"):
             result.warnings.append(
-                f"flume.monitoring.type={monitoring} is not supported (only http); "
+                f"flume.monitoring.type={monitoring} is not supported (http or prometheus); "
                 "metrics are off"
             )
         else:
+            result.metrics_format = monitoring.lower()
             try:
                 result.metrics_port = int(port_text) if port_text else DEFAULT_METRICS_PORT
             except ValueError:
@@ -83,7 +85,7 @@ def interpret_system_properties(pairs: tuple[str, ...], agent_name: str) -> Syst
                 )
     elif port_text is not None:
         result.warnings.append(
-            "flume.monitoring.port is ignored without flume.monitoring.type=http"
+            "flume.monitoring.port is ignored without flume.monitoring.type=http or prometheus"
         )
     implementation = raw.pop("propertiesImplementation", None)
     if implementation is not None:
@@ -132,7 +134,8 @@ def _component_words(path: str) -> str:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
         "-D options: flume.monitoring.type=http and flume.monitoring.port=N (default 41414) "
-        "serve JSON metrics at /metrics; flume.root.logger=LEVEL,console sets the log level; "
+        "serve JSON metrics at /metrics (type=prometheus: Prometheus' text format); "
+        "flume.root.logger=LEVEL,console sets the log level; "
         "-D<agent>.<key>=<value> (a flumelet extension) overrides or adds a key of the "
         "configuration file, e.g. -Da1.sinks.k1.port=4545. ${VAR} in values is replaced by "
         "the environment variable (Flume's EnvVarResolverProperties); "
@@ -161,7 +164,13 @@ def _component_words(path: str) -> str:
     show_default=True,
     help="Seconds to let components drain on shutdown.",
 )
-@click.option("--no-reload-conf", is_flag=True, help="Ignored (flumelet never reloads).")
+@click.option(
+    "--no-reload-conf",
+    is_flag=True,
+    help="Do not apply changes of the file while running (by default it is checked every 30 s, "
+    "as flume-ng does, and only the components whose settings changed restart).",
+)
+@click.option("--reload-interval", type=click.FloatRange(min=0.01), default=30.0, hidden=True)
 @click.option("-D", "defines", multiple=True, metavar="KEY=VALUE", help="System property.")
 def main(
     command: tuple[str, ...],
@@ -173,6 +182,7 @@ def main(
     lenient: bool,
     grace: float,
     no_reload_conf: bool,
+    reload_interval: float,
     defines: tuple[str, ...],
 ) -> None:
     """Run (or --validate) a Flume agent defined in a properties file."""
@@ -202,9 +212,20 @@ def main(
         click.echo(describe(result.config))
         sys.exit(0)
 
-    from agent.runtime import run_agent  # lazily: --validate must not load the runtime
+    from agent.runtime import ReloadSource, run_agent  # lazily: --validate must not load it
 
-    sys.exit(run_agent(result.config, grace=grace, metrics_port=props.metrics_port))
+    def load_again() -> LoadResult:
+        again = load_config(conf_file, agent_name, overrides=props.overrides, strict=strict,
+                            resolve_env=props.resolve_env)
+        for issue in again.issues:
+            log.log(logging.ERROR if issue.is_error else logging.WARNING, "%s", issue)
+        return again
+
+    reload = None if no_reload_conf else ReloadSource(conf_file, load_again, reload_interval)
+    sys.exit(
+        run_agent(result.config, grace=grace, metrics_port=props.metrics_port,
+                  metrics_format=props.metrics_format, reload=reload)
+    )
 
 
 if __name__ == "__main__":

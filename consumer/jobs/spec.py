@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.issues import Severity, where
+
 __all__ = [
     "EventTimeSpec",
     "FilterSpec",
@@ -18,21 +20,28 @@ __all__ = [
     "OutputSpec",
     "ParserSpec",
     "ReceiverSpec",
+    "UiSpec",
 ]
 
 
 @dataclass(frozen=True)
 class Issue:
-    """One problem in a job: ``job.yaml:14: aggregation.type: unknown 'median' (...)``."""
+    """One problem in a job (a :class:`common.issues.Issue`; every one refuses the job):
+    ``job.yaml:14: aggregation.type: unknown 'median' (...)``."""
 
-    source: str
-    line: int | None
-    path: str
+    file: str
+    line: int | None  # 1-based, None when not tied to a line
+    path: str  # the setting, e.g. ``aggregation.type``
     message: str
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
 
     def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        at = where(self.file, self.line)
+        return f"{at}: {self.path}: {self.message}" if self.path else f"{at}: {self.message}"
 
 
 class JobInvalid(ValueError):
@@ -87,6 +96,15 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class UiSpec:
+    """The web UI (``ui:``): Spark's port by default, on loopback; port 0 turns it off."""
+
+    host: str = "127.0.0.1"
+    port: int = 4040
+    top: int | None = None  # rows per window shown; default: the console's top, else 10
+
+
+@dataclass(frozen=True)
 class JobSpec:
     name: str
     receiver: ReceiverSpec = field(default_factory=ReceiverSpec)
@@ -102,4 +120,5 @@ class JobSpec:
     event_time: EventTimeSpec | None = None
     checkpoint: str | None = None
     outputs: tuple[OutputSpec, ...] = (OutputSpec("console"),)
+    ui: UiSpec = field(default_factory=UiSpec)
     source: str = "<job>"
