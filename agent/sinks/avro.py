@@ -22,12 +22,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from agent.components import Clock, Sink, Status
+from agent.components import Clock, Sink, Status, Transaction
 from agent.config.converters import choice, integer
 from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
-from agent.components import Transaction
 from agent.sinks import EventDeliveryException, count_batch, rollback_quietly, take_batch
 from agent.tls import CLIENT_KEYS, TlsConfigError, client_context, client_rules
 from protocol.codec import encode_event_array
