@@ -17,10 +17,17 @@ into a spool directory, a peer that is not our own code where one is available.
 Baselines, same run: a raw read of the same files (1 MiB blocks), and a raw socket send of
 the same bytes over loopback to another process that only reads them.
 
-The Java peer (never part of this repository: Apache Avro's ipc-netty classes plus a small
-driver, see bench/java/FlumePeer.java) is found through ``FLUMELET_JAVA_PEER_CP`` (a Java
-class path) and ``FLUMELET_JAVA_PEER_CLASS`` (default ``FlumePeer``); without it the Java
-figures print "skipped: no Java Avro peer".
+The Java peer is not part of this repository: Apache Avro 1.12's NettyServer and
+NettyTransceiver (ipc-netty, with its avro, netty, jackson and slf4j jars) plus a driver class
+that takes ``server PORT PROTOCOL_JSON`` (stops on stdin EOF) or ``client HOST PORT
+PROTOCOL_JSON LINES_FILE BATCH`` (prints ``events_per_s R``). It is found through
+``FLUMELET_JAVA_PEER`` (a directory holding ``lib/*.jar`` and ``classes/``) or
+``FLUMELET_JAVA_PEER_CP`` (a class path), with ``FLUMELET_JAVA_PEER_CLASS`` (default
+``FlumePeer``); without ``java`` or a peer the Java figure prints "skipped" with the reason,
+and the receiver of (1) and (2) is a flumelet RpcServer in its own process.
+
+Every figure is a row of ``make bench``'s table (``"row": "extra"``); the last JSON line is
+spooldir -> memory -> avro.
 
     python bench/agent_throughput.py [--quick] [--lines N] [--only NAME ...] [--repeat K]
         [--profile DIR]   # py-spy flame data of each agent (needs py-spy on PATH)
@@ -187,10 +194,19 @@ class JavaPeer:
     main_class: str
 
     @classmethod
-    def from_env(cls) -> JavaPeer | None:
-        cp = os.environ.get("FLUMELET_JAVA_PEER_CP")
-        if not cp or shutil.which("java") is None:
-            return None
+    def from_env(cls) -> JavaPeer | str:
+        """The peer, or why there is none."""
+        cp = os.environ.get("FLUMELET_JAVA_PEER_CP", "")
+        home = os.environ.get("FLUMELET_JAVA_PEER")
+        if home and not cp:
+            jars = sorted(str(p) for p in Path(home, "lib").glob("*.jar"))
+            cp = os.pathsep.join([*jars, str(Path(home, "classes"))]) if jars else ""
+            if not cp:
+                return f"no jars in {home}/lib"
+        if not cp:
+            return "set FLUMELET_JAVA_PEER (lib/*.jar + classes/) or FLUMELET_JAVA_PEER_CP"
+        if shutil.which("java") is None:
+            return "no java on PATH"
         return cls(cp, os.environ.get("FLUMELET_JAVA_PEER_CLASS", "FlumePeer"))
 
     def command(self, *args: str) -> list[str]:
@@ -412,10 +428,11 @@ def rss_run(work: Path, staging: Path) -> tuple[float, int, int]:
 
 
 def result(name: str, value: float, metric: str, baseline: float, baseline_name: str,
-           target: float | None, better: str = "higher") -> None:
-    print(json.dumps({"bench": name, "metric": metric, "value": round(value, 3),
-                      "baseline": round(baseline, 3), "baseline_name": baseline_name,
-                      "target": target, "better": better}))
+           target: float | None, better: str = "higher", extra: bool = False) -> None:
+    row = {"bench": name, "metric": metric, "value": round(value, 3),
+           "baseline": round(baseline, 3), "baseline_name": baseline_name, "target": target,
+           "better": better}
+    print(json.dumps({**row, "row": "extra"} if extra else row))
 
 
 def main() -> None:
@@ -430,7 +447,8 @@ def main() -> None:
     lines = args.lines or (200_000 if args.quick else 1_000_000)
     lines = max(FILES, lines // FILES * FILES)
     repeat = args.repeat or (1 if args.quick else 2)
-    java = JavaPeer.from_env()
+    peer = JavaPeer.from_env()
+    java = peer if isinstance(peer, JavaPeer) else None
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
 
@@ -475,8 +493,7 @@ def main() -> None:
                             "memory channel, same run, MiB/s", TARGET_FILE_SHARE))
         if "java-client" in args.only:
             if java is None:
-                print("java-client: skipped: no Java Avro peer (set FLUMELET_JAVA_PEER_CP "
-                      "to Apache Avro's ipc-netty jars and the FlumePeer driver)")
+                print(f"java-client: skipped: no Java Avro peer ({peer})")
             else:
                 lines_file = work / "lines.txt"
                 with open(lines_file, "wb") as out:
@@ -503,8 +520,9 @@ def main() -> None:
                   f"({ratio:.2f}x)")
             results.append(("agent_rss_full_channel", ratio, "x bytes held", held / MIB,
                             "body MiB held", TARGET_RSS_RATIO, "lower"))
-        for r in results:
-            result(*r)
+        results.sort(key=lambda r: r[0] == "agent_spool_memory")  # the headline last
+        for i, r in enumerate(results):
+            result(*r, extra=i < len(results) - 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
