@@ -132,3 +132,13 @@ print({result_line("multi_last", 1.0, 2.0)!r})
     table = run_all.format_table(rows).splitlines()
     assert table[2].startswith("multi_first") and table[3].startswith("multi_last")
     assert run_all.main(["--bench-dir", str(tmp_path), "--strict"]) == 1  # the last missed
+
+
+def test_a_skipped_bench_says_why_and_does_not_fail_the_run(tmp_path: Path) -> None:
+    write_bench(tmp_path, "optional", 'import json\nprint(json.dumps({"bench": "optional", '
+                '"value": None, "skipped": "pyspark is not installed"}))\n')
+    outcome = run_all.run_one(tmp_path / "optional.py", quick=True, timeout=30, echo=False)
+    assert outcome.error is None and outcome.met is None
+    row = run_all.format_table([outcome]).splitlines()[-1]
+    assert row.endswith("skipped (pyspark is not installed)")
+    assert run_all.exit_code([outcome], strict=True) == 0
