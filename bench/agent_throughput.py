@@ -494,6 +494,8 @@ def main() -> None:
         if "java-client" in args.only:
             if java is None:
                 print(f"java-client: skipped: no Java Avro peer ({peer})")
+                print(json.dumps({"bench": "agent_java_client_ratio", "value": None,
+                                  "skipped": f"no Java Avro peer: {peer}", "row": "extra"}))
             else:
                 lines_file = work / "lines.txt"
                 with open(lines_file, "wb") as out:
