@@ -22,8 +22,8 @@ from agent.channels.memory import MemoryChannel
 from agent.sinks.spark import SparkSink
 from bench.common import apache_line, report
 from bench.rpc_throughput import REPEAT, loopback
-from consumer.flume import FlumePollingReceiver
-from consumer.receiver import BlockBuffer, ReceiverContext
+from consumer.engine.receiver import BlockBuffer, ReceiverContext
+from consumer.flume.receivers import FlumePollingReceiver
 from protocol.event import Event
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from consumer import SparkContext
-from consumer.clock import ManualClock
+from consumer.engine.clock import ManualClock
 from consumer.streaming import StreamingContext
 
 WINDOW_S, SLIDE_S = 300, 60

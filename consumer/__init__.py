@@ -3,7 +3,7 @@
 ``from consumer import SparkContext`` replaces ``from pyspark import SparkContext``.
 """
 
-from consumer.context import Accumulator, Broadcast, SparkConf, SparkContext
-from consumer.rdd import RDD
+from consumer.engine.rdd import RDD
+from consumer.engine.spark_context import Accumulator, Broadcast, SparkConf, SparkContext
 
 __all__ = ["RDD", "Accumulator", "Broadcast", "SparkConf", "SparkContext"]

@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consumer.eventtime import EventWindow
+from consumer.engine.rdd import RDD
+from consumer.engine.windows import to_ms
 from consumer.jobs.aggregations import Aggregation, make_aggregation
 from consumer.jobs.extract import JobCounters, RecordPipeline
+from consumer.jobs.logsummary import BatchTimer
+from consumer.jobs.outputs import ResultRow, Writer, open_writer
 from consumer.jobs.spec import JobSpec
-from consumer.logsummary import BatchTimer
-from consumer.outputs import ResultRow, Writer, open_writer
-from consumer.rdd import RDD
-from consumer.windows import to_ms
+from consumer.streaming.eventtime import EventWindow
 
 __all__ = ["BuiltJob", "build_job", "rank_results"]
 

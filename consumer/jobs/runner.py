@@ -17,9 +17,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from consumer.engine.scheduler import CheckpointMismatch
 from consumer.jobs.graph import BuiltJob, build_job
 from consumer.jobs.spec import JobSpec, ReceiverSpec
-from consumer.scheduler import CheckpointMismatch
 
 __all__ = ["EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "EXIT_USAGE", "SignalStopper", "run_job",
            "run_script"]

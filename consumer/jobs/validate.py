@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from consumer.engine.windows import to_ms
 from consumer.jobs.aggregations import AGGREGATIONS, make_aggregation
 from consumer.jobs.parsers import PARSER_TYPES
 from consumer.jobs.spec import (
@@ -27,7 +28,6 @@ from consumer.jobs.spec import (
     ReceiverSpec,
 )
 from consumer.jobs.yamlload import MarkedDict, YamlProblem, line_of, load_marked
-from consumer.windows import to_ms
 
 __all__ = ["FILTER_OPS", "TIME_FORMATS", "known_fields", "load_job_file", "validate_job"]
 

@@ -1,6 +1,6 @@
 """``from consumer.streaming import StreamingContext`` replaces ``pyspark.streaming``."""
 
-from consumer.state import State, StateSpec
+from consumer.engine.state import State, StateSpec
 from consumer.streaming.context import StreamingContext
 from consumer.streaming.dstream import DStream
 

@@ -22,12 +22,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from consumer.checkpoint import CheckpointStore
-from consumer.clock import Clock, SystemClock
-from consumer.context import SparkContext
-from consumer.rdd import RDD
-from consumer.receiver import Block
-from consumer.scheduler import (
+from consumer.engine.checkpoint import CheckpointStore
+from consumer.engine.clock import Clock, SystemClock
+from consumer.engine.rdd import RDD
+from consumer.engine.receiver import Block
+from consumer.engine.scheduler import (
     BatchOutcome,
     BatchPipeline,
     CheckpointMismatch,
@@ -35,6 +34,8 @@ from consumer.scheduler import (
     JobScheduler,
     first_batch_time,
 )
+from consumer.engine.spark_context import SparkContext
+from consumer.engine.windows import to_ms
 from consumer.streaming.dstream import (
     DStream,
     QueueInputDStream,
@@ -42,7 +43,6 @@ from consumer.streaming.dstream import (
     TextFileInputDStream,
     TransformedDStream,
 )
-from consumer.windows import to_ms
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,8 @@ class StreamingContext:
         return TextFileInputDStream(self, directory)
 
     def receiverStream(self, receiver: Any) -> ReceiverInputDStream:
-        """flumelet extension: a DStream of what ``receiver`` stores (see consumer.receiver)."""
+        """flumelet extension: a DStream of what ``receiver`` stores (see
+        consumer.engine.receiver)."""
         if not (hasattr(receiver, "start") and hasattr(receiver, "stop")):
             raise TypeError(f"{receiver!r} is not a receiver: it needs async start(ctx) and "
                             "async stop()")
@@ -227,7 +228,7 @@ class StreamingContext:
         if active not in (None, self) and active._state == ACTIVE:
             raise IllegalStateException(
                 "Only one StreamingContext may be started in this process")
-        from consumer.streaming.runtime import StreamingRuntime
+        from consumer.engine.runtime import StreamingRuntime
 
         self._prepare("thread")
         assert self._pipeline is not None

@@ -1,6 +1,6 @@
 """DStream: pyspark.streaming's API over list-backed RDDs, and the graph nodes behind it.
 
-Each DStream is also a node of the graph the :class:`~consumer.scheduler.JobScheduler`
+Each DStream is also a node of the graph the :class:`~consumer.engine.scheduler.JobScheduler`
 runs: at batch time ``t`` a node whose parents produced RDDs at ``t`` gets
 ``_step(t, parent_rdds)`` and returns its RDD for ``t``, or ``None`` when ``t`` is not one of
 its slide times (windowed streams). Node ids are creation order, so re-running the same setup
@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from consumer.rdd import RDD, ResultIterable
-from consumer.receiver import Block, BlockBuffer, ReceiverContext
-from consumer.state import MapWithStateStore, StateSpec, UpdateStateStore
-from consumer.windows import BatchWindow, ReducedWindow, check_window, is_valid_time, to_ms
+from consumer.engine.rdd import RDD, ResultIterable
+from consumer.engine.receiver import Block, BlockBuffer, ReceiverContext
+from consumer.engine.state import MapWithStateStore, StateSpec, UpdateStateStore
+from consumer.engine.windows import BatchWindow, ReducedWindow, check_window, is_valid_time, to_ms
 
 if TYPE_CHECKING:
     from consumer.streaming.context import StreamingContext
@@ -334,7 +334,7 @@ class DStream:
                              windowDuration: float, slideDuration: float | None = None,
                              numPartitions: int | None = None,
                              filterFunc: Callable[[Any], Any] | None = None) -> DStream:
-        """Per-key reduction over a sliding window; see :mod:`consumer.windows` for exactly
+        """Per-key reduction over a sliding window; see :mod:`consumer.engine.windows` for exactly
         when it is incremental and which zero-valued keys stay."""
         self._validate_window_param(windowDuration, slideDuration)
         slide_ms = to_ms(slideDuration) if slideDuration else self._slide_ms
@@ -354,7 +354,8 @@ class DStream:
         return StateDStream(self, UpdateStateStore(updateFunc, initial))
 
     def mapWithState(self, spec: StateSpec) -> MapWithStateDStream:
-        """flumelet extension mirroring Scala's ``mapWithState`` (see :mod:`consumer.state`)."""
+        """flumelet extension mirroring Scala's ``mapWithState`` (see
+        :mod:`consumer.engine.state`)."""
         return MapWithStateDStream(self, spec)
 
     def eventTimeWindow(self, timestamp: Callable[[Any], float], windowDuration: float,
@@ -363,8 +364,8 @@ class DStream:
                         value: Callable[[Any], Any] | None = None,
                         reduce: Callable[[Any, Any], Any] = operator.add) -> DStream:
         """flumelet extension: event-time windows finalised by a watermark; emits
-        ``EventWindow(start, end, key, value)`` (see :mod:`consumer.eventtime`)."""
-        from consumer.eventtime import EventTimeWindowDStream
+        ``EventWindow(start, end, key, value)`` (see :mod:`consumer.streaming.eventtime`)."""
+        from consumer.streaming.eventtime import EventTimeWindowDStream
 
         return EventTimeWindowDStream(self, timestamp, windowDuration, slideDuration,
                                       allowedLateness, key, value, reduce)
@@ -533,7 +534,7 @@ class QueueInputDStream(InputDStream):
 
 
 class ReceiverInputDStream(InputDStream):
-    """Records stored by a receiver (see :mod:`consumer.receiver`) during each batch."""
+    """Records stored by a receiver (see :mod:`consumer.engine.receiver`) during each batch."""
 
     def __init__(self, ssc: StreamingContext, receiver: Any) -> None:
         super().__init__(ssc)

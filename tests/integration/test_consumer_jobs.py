@@ -12,14 +12,14 @@ from datetime import datetime
 from pathlib import Path
 
 from consumer import SparkContext
-from consumer.clock import ManualClock
-from consumer.eventtime import EventWindow
+from consumer.engine.clock import ManualClock
 from consumer.jobs.default import default_job_data
 from consumer.jobs.graph import build_job
 from consumer.jobs.runner import EXIT_OK, run_job
 from consumer.jobs.spec import JobSpec, ReceiverSpec
 from consumer.jobs.validate import load_job_file, validate_job
 from consumer.streaming import StreamingContext
+from consumer.streaming.eventtime import EventWindow
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
 from protocol.transport import RpcClient
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from consumer.clock import ManualClock
+from consumer.engine.clock import ManualClock
 from consumer.streaming import StreamingContext
 
 JOB = '''

@@ -15,8 +15,9 @@ import pytest
 from agent.channels.memory import MemoryChannel
 from agent.sinks.spark import SparkSink
 from consumer import SparkContext
-from consumer.clock import ManualClock
-from consumer.flume import FlumePollingReceiver, FlumePushReceiver, FlumeUtils
+from consumer.engine.clock import ManualClock
+from consumer.flume import FlumeUtils
+from consumer.flume.receivers import FlumePollingReceiver, FlumePushReceiver
 from consumer.streaming import StreamingContext
 from protocol.event import Event
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
@@ -356,7 +357,7 @@ def test_receiver_drives_the_recorded_sink_conversation(tmp_path: Path) -> None:
 
 def test_counted_events_are_dropped_wherever_they_come_in_a_redelivery() -> None:
     """Agents roll batches back newest-first or interleaved: order must not matter."""
-    from consumer.flume import PullToken, digest, utf8_decoder
+    from consumer.flume.receivers import PullToken, digest, utf8_decoder
 
     receiver = FlumePollingReceiver(object(), [("h", 1)], 1000, 1, utf8_decoder)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 from consumer import SparkContext
-from consumer.clock import ManualClock
-from consumer.eventtime import EventTimeWindows, EventWindow
+from consumer.engine.clock import ManualClock
 from consumer.streaming import StreamingContext
+from consumer.streaming.eventtime import EventTimeWindows, EventWindow
 
 EVENTS = [(t, "/a" if t % 3 else "/b") for t in range(0, 120, 2)]  # (event second, url)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import signal
 import threading
 
+from consumer.jobs.logsummary import BatchSample, BatchTimer, SummaryWindow
 from consumer.jobs.runner import EXIT_FORCED, SignalStopper
-from consumer.logsummary import BatchSample, BatchTimer, SummaryWindow
 
 
 class Times:

@@ -11,8 +11,8 @@ from datetime import datetime
 import pytest
 
 from consumer import SparkContext
-from consumer.clock import ManualClock
-from consumer.scheduler import IllegalArgumentException, IllegalStateException
+from consumer.engine.clock import ManualClock
+from consumer.engine.scheduler import IllegalArgumentException, IllegalStateException
 from consumer.streaming import StreamingContext
 
 

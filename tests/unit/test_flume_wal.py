@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from consumer.wal import WriteAheadLog
+from consumer.flume.wal import WriteAheadLog
 
 
 def _batch(i: int) -> list[tuple[dict[str, str], bytes]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from consumer import SparkContext
-from consumer.clock import ManualClock
-from consumer.scheduler import IllegalArgumentException
-from consumer.state import State, StateError, StateSpec
+from consumer.engine.clock import ManualClock
+from consumer.engine.scheduler import IllegalArgumentException
+from consumer.engine.state import State, StateError, StateSpec
 from consumer.streaming import StreamingContext
 
 

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from consumer import SparkContext
-from consumer.clock import ManualClock
+from consumer.engine.clock import ManualClock
 from consumer.streaming import StreamingContext
 
 START_MS = 1_700_000_000_500  # first batch time is then ...001000 with a 1 s interval

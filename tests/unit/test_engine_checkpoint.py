@@ -10,9 +10,9 @@ import os
 import pytest
 
 from consumer import SparkContext
-from consumer.checkpoint import CheckpointCorrupt, CheckpointStore, decode, encode
-from consumer.clock import ManualClock
-from consumer.scheduler import CheckpointMismatch
+from consumer.engine.checkpoint import CheckpointCorrupt, CheckpointStore, decode, encode
+from consumer.engine.clock import ManualClock
+from consumer.engine.scheduler import CheckpointMismatch
 from consumer.streaming import StreamingContext
 
 
@@ -36,7 +36,7 @@ def test_store_keeps_last_two_and_falls_back_when_newest_is_corrupt(tmp_path, ca
     assert sorted(os.listdir(tmp_path)) == ["checkpoint-2000", "checkpoint-3000"]
     (tmp_path / "checkpoint-3000").write_bytes(b"FLCKPT garbage")
     # the logger by name: another test may have called sc.setLogLevel("ERROR") on "consumer"
-    with caplog.at_level(logging.WARNING, logger="consumer.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="consumer.engine.checkpoint"):
         payload, path = store.load_latest()
     assert payload == {"t": 2000} and path.endswith("checkpoint-2000")
     assert "checkpoint-3000" in caplog.text

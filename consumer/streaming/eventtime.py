@@ -29,9 +29,9 @@ import operator
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from consumer.rdd import RDD
+from consumer.engine.rdd import RDD
+from consumer.engine.windows import to_ms
 from consumer.streaming.dstream import DStream
-from consumer.windows import to_ms
 
 __all__ = ["EventTimeWindowDStream", "EventTimeWindows", "EventWindow"]
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from consumer.rdd import RDD
-from consumer.receiver import Block
+from consumer.engine.rdd import RDD
+from consumer.engine.receiver import Block
 
 if TYPE_CHECKING:
     from consumer.streaming.dstream import DStream, ReceiverInputDStream

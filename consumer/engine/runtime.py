@@ -17,11 +17,11 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from consumer.receiver import Block
-from consumer.scheduler import BatchPipeline
+from consumer.engine.receiver import Block
+from consumer.engine.scheduler import BatchPipeline
 
 if TYPE_CHECKING:
-    from consumer.clock import Clock
+    from consumer.engine.clock import Clock
     from consumer.streaming.context import StreamingContext
 
 log = logging.getLogger(__name__)

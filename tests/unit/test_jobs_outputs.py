@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from consumer.outputs import CsvOutput, JsonLinesOutput, ResultRow, SqliteOutput, open_writer
+from consumer.jobs.outputs import CsvOutput, JsonLinesOutput, ResultRow, SqliteOutput, open_writer
 
 W1 = (0, 300_000)
 W2 = (1_000, 301_000)

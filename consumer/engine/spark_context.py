@@ -1,6 +1,6 @@
 """A light ``SparkContext`` stand-in, so PySpark jobs run with only their imports changed.
 
-It owns nothing heavy: ``parallelize`` builds a list-backed :class:`~consumer.rdd.RDD`,
+It owns nothing heavy: ``parallelize`` builds a list-backed :class:`~consumer.engine.rdd.RDD`,
 ``setLogLevel`` maps Spark's level names onto Python logging, and everything else a
 streaming job touches (appName, master, conf, broadcast, accumulator) is accepted and kept.
 Unlike Spark, several contexts may coexist (tests create many); nothing is shared globally
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from consumer.rdd import RDD
+from consumer.engine.rdd import RDD
 
 __all__ = ["Accumulator", "Broadcast", "SparkConf", "SparkContext"]
 

@@ -7,7 +7,7 @@ import operator
 import pytest
 
 from consumer import SparkContext
-from consumer.rdd import RDD
+from consumer.engine.rdd import RDD
 
 
 @pytest.fixture

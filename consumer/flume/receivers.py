@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from consumer.receiver import ReceiverContext
-from consumer.wal import WriteAheadLog
+from consumer.engine.receiver import ReceiverContext
+from consumer.flume.wal import WriteAheadLog
 from protocol.rpc import CallRequest
 from protocol.schemas import AVRO_SOURCE_PROTOCOL, SPARK_FLUME_PROTOCOL
 from protocol.transport import Connection, RpcClient, RpcError, RpcServer

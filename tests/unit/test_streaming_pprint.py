@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from consumer import SparkContext
-from consumer.clock import ManualClock
+from consumer.engine.clock import ManualClock
 from consumer.streaming import StreamingContext
 
 DASHES = "-" * 43

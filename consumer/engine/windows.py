@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from consumer.checkpoint import Blob
+from consumer.engine.checkpoint import Blob
 
 __all__ = [
     "BatchWindow",
