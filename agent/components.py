@@ -10,14 +10,38 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from protocol.event import Event
 
 
 class Status(enum.Enum):
-    READY = "READY"
-    BACKOFF = "BACKOFF"
+    READY = "READY"  # more to do: call again at once
+    BACKOFF = "BACKOFF"  # nothing to do now: wait; a wake-up ends the wait
+    RETRY = "RETRY"  # a transient refusal (a full channel): wait out the retry back-off
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """How long a runner waits between ``process()`` calls (only runners wait).
+
+    After k BACKOFFs in a row ``min(k * step, maximum)`` (Flume's SinkRunner: 1 s steps up to
+    5 s); after k RETRYs in a row ``min(retry * 2**(k-1), retry_maximum)``; after an exception
+    ``error``. Wake-ups cut only a BACKOFF wait short.
+    """
+
+    step: float = 1.0
+    maximum: float = 5.0
+    error: float = 5.0
+    retry: float = 1.0
+    retry_maximum: float = 5.0
+
+    def after_backoffs(self, count: int) -> float:
+        return min(count * self.step, self.maximum)
+
+    def after_retries(self, count: int) -> float:
+        return min(self.retry * 2 ** min(count - 1, 62), self.retry_maximum)
 
 
 class Clock(Protocol):
@@ -130,6 +154,10 @@ class PollableSource(Component):
 
     async def process(self) -> Status:
         raise NotImplementedError
+
+    def backoff_policy(self, default: BackoffPolicy) -> BackoffPolicy:
+        """The waits the runner uses for this source: the agent's unless it has its own."""
+        return default
 
 
 class EventDrivenSource(Component):

@@ -73,7 +73,8 @@ class Agent:
             for name, source in self.sources.items():
                 await self._start_one("SOURCE", name, source)
                 if isinstance(source, PollableSource):
-                    runner = PollingRunner(f"source {name}", source.process, self.policy)
+                    runner = PollingRunner(f"source {name}", source.process,
+                                           source.backoff_policy(self.policy))
                     source.wakeup = runner.wake
                     self.source_runners[name] = runner
                     runner.start()

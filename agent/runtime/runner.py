@@ -2,9 +2,11 @@
 
 READY -> call again at once (yielding to the loop first). BACKOFF -> wait ``min(k * step, max)``
 (k = consecutive BACKOFFs; Flume's SinkRunner uses 1 s steps up to 5 s) but wake early when
-``wake()`` is called, e.g. by a channel commit or a source's file watcher. An exception is
-logged with the component's name and followed by a fixed ``error_backoff`` that wake-ups do not
-cut short, so a broken component never turns into a busy crash loop.
+``wake()`` is called, e.g. by a channel commit or a source's file watcher. RETRY (a refused
+delivery the component will repeat) -> wait a doubling back-off that wake-ups do not cut short.
+An exception is logged with the component's name and followed by a fixed ``error`` back-off,
+not cut short either, so a broken component never turns into a busy crash loop. Components
+never sleep or keep timers: the waits are all here (``BackoffPolicy``).
 """
 
 from __future__ import annotations
@@ -12,21 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-from agent.components import Status
+from agent.components import BackoffPolicy, Status
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class BackoffPolicy:
-    step: float = 1.0  # seconds added per consecutive BACKOFF
-    maximum: float = 5.0
-    error: float = 5.0  # after an exception
-
-    def after_backoffs(self, count: int) -> float:
-        return min(count * self.step, self.maximum)
+__all__ = ["BackoffPolicy", "PollingRunner"]
 
 
 class PollingRunner:
@@ -57,7 +50,7 @@ class PollingRunner:
             self._task = asyncio.create_task(self._run(), name=f"runner:{self.name}")
 
     async def _run(self) -> None:
-        backoffs = 0
+        backoffs = retries = 0
         policy = self.policy
         while not self._stop.is_set():
             self._wake.clear()
@@ -75,7 +68,11 @@ class PollingRunner:
                 delay, wakeable = policy.error, False
             else:
                 if status is Status.READY:
-                    backoffs, delay = 0, 0.0
+                    backoffs = retries = 0
+                    delay = 0.0
+                elif status is Status.RETRY:
+                    retries += 1
+                    delay, wakeable = policy.after_retries(retries), False
                 else:
                     backoffs += 1
                     delay = policy.after_backoffs(backoffs)

@@ -7,10 +7,12 @@ at least one event exists (waiting on channel commits, re-checking every
 ``backoffInterval``) and at most ``threads`` transactions are open at a time (a slot is held
 from the poll until the batch is settled). Unlike it: a partial batch is answered at once
 instead of after seconds; a poll for more than the channel's transactionCapacity gets a
-smaller batch instead of an error; and when a poller's connection closes, its unsettled
-batches are rolled back ``close_grace`` seconds later (not only at ``timeout``), newest
-first so the channel keeps their order. The grace lets a consumer that polls on one
-connection and acks on another settle what it already counted.
+smaller batch instead of an error; when a poller's connection closes, its unsettled
+batches are rolled back ``close_grace`` seconds later (not only at ``timeout``), the grace
+letting a consumer that polls on one connection and acks on another settle what it already
+counted; and rolled-back events keep their original order, whatever order the rollbacks
+come in (Spark's and Flume's put each rollback at the head of the channel, so batches of
+several vanished pollers come back shuffled).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import secrets
 import string
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +46,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Outstanding:
     tx: Transaction
-    size: int
+    events: list[Event]
+    ordinals: Sequence[int]  # each event's place in the order the sink first took them
     timer: asyncio.TimerHandle
     conn: Connection
 
@@ -68,6 +71,10 @@ class SparkSink(Sink):
             sequence = (f"{prefix}{i}" for i in itertools.count(1))
         self._sequence = sequence
         self._outstanding: dict[str, _Outstanding] = {}
+        # Events this sink rolled back, possibly still at the head of the channel, with their
+        # ordinal: the next rollback goes behind the older ones (see _roll_back).
+        self._returned: dict[int, tuple[Event, int]] = {}
+        self._next_ordinal = 0
         self._by_conn: dict[Connection, list[str]] = {}
         # A poller that hangs up may still ack from another connection (a consumer acks on
         # its own connection, and a graceful stop closes the poll connections before the
@@ -100,7 +107,7 @@ class SparkSink(Sink):
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        for seq in reversed(list(self._outstanding)):  # newest first: order is kept
+        for seq in reversed(list(self._outstanding)):  # newest first: the cheapest order
             self._finish(seq, commit=False, why="sink stopping")
         await self.server.stop()
 
@@ -162,7 +169,7 @@ class SparkSink(Sink):
         seq = next(self._sequence)
         timer = asyncio.get_running_loop().call_later(
             self.timeout, self._finish, seq, False, f"no ack within {self.timeout:g}s")
-        self._outstanding[seq] = _Outstanding(tx, len(events), timer, conn)
+        self._outstanding[seq] = _Outstanding(tx, events, self._ordinals(events), timer, conn)
         self._by_conn.setdefault(conn, []).append(seq)
         # EventBatch{errorMsg = "", sequenceNumber, events}, encoded without per-event dicts
         return Encoded(b"\x00" + write_string(seq) + encode_event_array(events))
@@ -175,7 +182,7 @@ class SparkSink(Sink):
 
         def roll_back() -> None:
             self._by_conn.pop(conn, None)
-            for seq in reversed(seqs):  # newest first: the channel keeps their order
+            for seq in seqs:
                 self._finish(seq, commit=False, why=f"poller {conn.peer} went away")
 
         if self.close_grace <= 0:
@@ -196,13 +203,60 @@ class SparkSink(Sink):
             if commit:
                 try:
                     out.tx.commit()
-                    self.counter.counters["EventDrainSuccessCount"] += out.size
+                    self.counter.counters["EventDrainSuccessCount"] += len(out.events)
                     return
                 except Exception as exc:
                     log.warning("sink %s: commit of batch %s failed: %s", self.name, seq, exc)
-            rollback_quietly(out.tx)
+            self._roll_back(out)
             self._wake.set()  # the events are back: let waiting pollers have them
             log.info("sink %s: batch %s of %d events rolled back (%s)",
-                     self.name, seq, out.size, why)
+                     self.name, seq, len(out.events), why)
         finally:
             out.tx.close()
+
+    # ---- keeping the order across rollbacks ------------------------------------------
+    def _ordinals(self, events: list[Event]) -> Sequence[int]:
+        """Each event's ordinal: kept from its first hand-out if it was rolled back since,
+        else the next one (events never served are newer than any that were)."""
+        if not self._returned:
+            first = self._next_ordinal
+            self._next_ordinal += len(events)
+            return range(first, self._next_ordinal)
+        ordinals = []
+        for e in events:
+            known = self._returned.pop(id(e), None)
+            if known is not None and known[0] is e:
+                ordinals.append(known[1])
+            else:
+                ordinals.append(self._next_ordinal)
+                self._next_ordinal += 1
+        return ordinals
+
+    def _roll_back(self, out: _Outstanding) -> None:
+        """Roll ``out`` back behind the older events earlier rollbacks left at the head of
+        the channel: those are taken aside one per transaction, ``out`` goes back to the
+        head, then they go back in front of it. Only the channel's own API is used, so any
+        channel keeps the events' order whichever connection or timer rolls back first."""
+        first = min(out.ordinals, default=0)
+        aside: list[Transaction] = []
+        while self._returned:
+            probe = self.channel.transaction()
+            probe.begin()
+            try:
+                event = probe.take()
+            except Exception:  # a broken channel: give up on the order, not on the rollback
+                event = None
+            known = self._returned.get(id(event)) if event is not None else None
+            if known is None or known[0] is not event or known[1] > first:
+                rollback_quietly(probe)
+                probe.close()
+                break
+            aside.append(probe)
+        rollback_quietly(out.tx)
+        for probe in reversed(aside):
+            rollback_quietly(probe)
+            probe.close()
+        if len(self._returned) > getattr(self.channel, "capacity", 1_000_000):
+            self._returned.clear()  # taken and committed by someone else: forget them
+        for e, ordinal in zip(out.events, out.ordinals, strict=True):
+            self._returned[id(e)] = (e, ordinal)

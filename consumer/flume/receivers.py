@@ -9,7 +9,9 @@ Guarantees (see the README's table):
   memory; a consumer crash loses what was received but not yet processed.
 - push + checkpoint: events are written to a write-ahead log under the checkpoint
   directory and ``OK`` is answered only once that is durable; after a crash the log is
-  replayed from the last checkpoint (at-least-once, never a silent loss).
+  replayed from the last checkpoint (at-least-once, never a silent loss). As in Spark, only a
+  context recovered from its checkpoint (``StreamingContext.getOrCreate``) replays the log: a
+  fresh context skips what a previous run logged, with a warning saying how much.
 - pull, no checkpoint: a batch is acked as soon as it is stored in memory (Spark's
   behaviour).
 - pull + checkpoint: a batch is acked only after the checkpoint covering it is durable.
@@ -78,6 +80,7 @@ class FlumePushReceiver:
         self._wal: WriteAheadLog | None = None
         self._restored_acked = 0
         self._covered = 0
+        self._resuming = False  # set by restore(): the context came from its checkpoint
 
     @property
     def reliable(self) -> bool:
@@ -89,7 +92,18 @@ class FlumePushReceiver:
 
     async def start(self, ctx: ReceiverContext) -> None:
         self._ctx = ctx
-        if self.reliable:
+        if self.reliable and not self._resuming:
+            self._wal = WriteAheadLog(self._wal_dir())
+            skipped = await asyncio.to_thread(self._wal.open_fresh)
+            if skipped:
+                log.warning(
+                    "push receiver %s:%d: skipping %d events (%d batches) that a previous run "
+                    "logged in %s but never processed: a new StreamingContext does not replay "
+                    "a previous run's log (as in Spark). StreamingContext.getOrCreate(%r, "
+                    "setup) resumes them from the checkpoint.", self.hostname, self.port,
+                    sum(len(raw) for _, raw in skipped), len(skipped), self._wal_dir(),
+                    self._ssc._checkpoint_dir)
+        elif self.reliable:
             self._wal = WriteAheadLog(self._wal_dir())
             start = max(self._restored_acked, self._covered)
             replay = await asyncio.to_thread(self._wal.open, start)
@@ -119,18 +133,20 @@ class FlumePushReceiver:
         self._ctx.store(_records(events, self.decoder), token=end)
         return "OK"
 
-    def on_batch_done(self, tokens: list[int]) -> None:
+    async def on_batch_done(self, tokens: list[int]) -> None:
         if self._wal is not None and tokens:
-            self._wal.acknowledge(max(tokens))
+            await asyncio.to_thread(self._wal.acknowledge, max(tokens))
 
     def snapshot(self) -> dict[str, int]:
         return {"acked": self._wal.acked if self._wal else self._restored_acked}
 
     def restore(self, data: dict[str, int]) -> None:
+        self._resuming = True
         self._restored_acked = int(data.get("acked", 0))
 
     def restore_unacknowledged(self, tokens: list[int]) -> None:
         """The checkpoint covered these entries but their ack had not been recorded."""
+        self._resuming = True
         if tokens:
             self._covered = max(self._covered, max(tokens))
 

@@ -2,8 +2,10 @@
 
 Entries are appended to segment files named by their starting offset; positions are global
 byte offsets, so an entry's end offset is its acknowledgement token. ``acknowledge(pos)``
-lets whole segments below ``pos`` be deleted. Appends from concurrent connections share one
-fsync (group commit). A torn tail left by a crash is cut off on open, with a warning.
+lets whole segments below ``pos`` be deleted, and notes ``pos`` in a small ``acked`` file so
+that a later run that does not resume from the checkpoint (``open_fresh``) can say what it
+skips. Appends from concurrent connections share one fsync (group commit). A torn tail left
+by a crash is cut off on open, with a warning.
 
 Layout of an entry: ``length:u32 | crc32:u32 | payload`` (big-endian), payload = pickled
 list of ``(headers, body)``. Pickle is safe here: we only read files we wrote ourselves.
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">II")
 SEGMENT_BYTES = 64 * 1024 * 1024
+ACKED_FILE = "acked"
+
+Records = list[tuple[dict[str, str], bytes]]
 
 
 class WriteAheadLog:
@@ -41,11 +46,11 @@ class WriteAheadLog:
         self._flusher: asyncio.Task[None] | None = None
 
     # ---- opening and replay (blocking: call through asyncio.to_thread) ---------------
-    def open(self, acked: int = 0) -> list[tuple[int, list[tuple[dict[str, str], bytes]]]]:
+    def open(self, acked: int = 0) -> list[tuple[int, Records]]:
         """Open the log and return ``(end_offset, records)`` for every entry after ``acked``."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.acked = acked
-        entries: list[tuple[int, list[tuple[dict[str, str], bytes]]]] = []
+        entries: list[tuple[int, Records]] = []
         segments = self._segments()
         end = 0
         for i, (start, path) in enumerate(segments):
@@ -62,6 +67,17 @@ class WriteAheadLog:
         self._trim()
         return entries
 
+    def open_fresh(self) -> list[tuple[int, Records]]:
+        """Open the log for a run that does not resume from a checkpoint: every entry is
+        skipped (acknowledged). Returns the entries no earlier run acknowledged, to report."""
+        try:
+            noted = int((self.dir / ACKED_FILE).read_text())
+        except (OSError, ValueError):
+            noted = 0
+        left = self.open(noted)
+        self.acknowledge(self._end)
+        return left
+
     def _segments(self) -> list[tuple[int, Path]]:
         segs = []
         for p in self.dir.glob("wal-*.log"):
@@ -75,7 +91,7 @@ class WriteAheadLog:
         return self.dir / f"wal-{start:020d}.log"
 
     def _scan(self, start: int, path: Path, last: bool
-              ) -> tuple[int, list[tuple[int, list[tuple[dict[str, str], bytes]]]]]:
+              ) -> tuple[int, list[tuple[int, Records]]]:
         data = path.read_bytes()
         pos, entries = 0, []
         while pos + _HEADER.size <= len(data):
@@ -95,7 +111,7 @@ class WriteAheadLog:
         return start + pos, entries
 
     # ---- appending (async, group commit) ---------------------------------------------
-    async def append(self, records: list[tuple[dict[str, str], bytes]]) -> int:
+    async def append(self, records: Records) -> int:
         """Make ``records`` durable; returns the entry's end offset (its token)."""
         payload = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -158,9 +174,14 @@ class WriteAheadLog:
 
     # ---- acknowledging -----------------------------------------------------------------
     def acknowledge(self, position: int) -> None:
-        """Everything up to ``position`` is covered by a durable checkpoint."""
+        """Everything up to ``position`` is covered by a durable checkpoint (blocking: notes
+        it in the ``acked`` file; no fsync, a lost note only makes ``open_fresh`` report
+        more)."""
         if position > self.acked:
             self.acked = position
+            tmp = self.dir / (ACKED_FILE + ".tmp")
+            tmp.write_text(str(position))
+            os.replace(tmp, self.dir / ACKED_FILE)
 
     def _trim(self) -> None:
         segs = self._segments()

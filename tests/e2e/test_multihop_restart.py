@@ -106,7 +106,13 @@ def test_receiver_killed_under_load_loses_only_its_unwritten_tail(tmp_path: Path
         sender.start()
         wait_until(lambda: len(delivered(out)) >= EVENTS // 4, 10, "a quarter of the events",
                    logs)
+        # Freeze the receiver mid-flow, then kill it: SIGKILL of a stopped process is a kill
+        # at the instant it stopped, and what it had written can be read in between.
+        receiver.signal(signal.SIGSTOP)
+        wait_until(lambda: stopped(receiver), 5, "the receiver to stop", logs)
+        at_kill = len(delivered(out))
         receiver.kill9()
+        assert at_kill < EVENTS, "the sender had finished before the kill: not under load"
         second.start().wait_listening(port)
         second.wait_listening(second.metrics_port or 0)
 
@@ -123,9 +129,18 @@ def test_receiver_killed_under_load_loses_only_its_unwritten_tail(tmp_path: Path
     before, after = numbers_in(first), numbers_in(second_file)
     assert before == list(range(len(before))), "first receiver: not a prefix in order"
     assert after and after == list(range(after[0], EVENTS)), "second receiver: not a suffix"
-    x, y = len(before) - 1, after[0]
+    assert len(before) == at_kill, "the first receiver's file changed after its kill"
+    x, y = len(before) - 1, after[0]  # x: the last event it wrote
     assert x - BATCH < y, f"resent from {y} though {x} was written: more than one batch again"
-    assert EVENTS // 4 <= x < EVENTS - 1
+    assert len(before) >= EVENTS // 4  # the count the kill waited for (x is one less)
+
+
+def stopped(agent: AgentProcess) -> bool:
+    """The process is stopped by a signal (state T in /proc): a signal is delivered
+    asynchronously, so a write may still land after ``send_signal`` returns."""
+    assert agent.proc is not None
+    stat = Path(f"/proc/{agent.proc.pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2] == "T"
 
 
 def numbers_in(path: Path) -> list[int]:

@@ -124,6 +124,43 @@ def test_push_with_checkpoint_replays_the_write_ahead_log_after_a_crash(tmp_path
     assert results2[-1] == {"a": 1, "b": 2, "c": 1}
 
 
+def test_push_into_a_fresh_context_never_replays_a_previous_runs_log(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 13: the tutorial pattern (``ssc.checkpoint(dir)``, no ``getOrCreate``) counted
+    the previous run's logged events again on every restart. As in Spark, a fresh context
+    skips them and says so; getOrCreate (the test above) still resumes them."""
+    port = _free_port()
+    cp = tmp_path / "cp"
+
+    def run(clock: ManualClock, batches: list[list[str]], leave: bool = True,
+            ) -> list[dict[str, int]]:
+        results: list[dict[str, int]] = []
+        ssc = _counting_job(clock, cp, lambda s: FlumeUtils.createStream(s, "127.0.0.1", port),
+                            results)()
+        ssc.start()
+        try:
+            for batch in batches:
+                assert _push(port, [batch]) == ["OK"]
+            clock.advance(1_000)
+            assert ssc.awaitBatchCompleted(clock.now_ms())
+            if leave:
+                assert _push(port, [["logged", "never", "processed"]]) == ["OK"]
+        finally:
+            ssc.stop(stopGraceFully=False)
+        return results
+
+    assert run(ManualClock(T0 - 300), [["a", "b"]])[-1] == {"a": 1, "b": 1}
+    caplog.set_level("WARNING", logger="consumer.flume")
+    again = run(ManualClock(T0 + 10_000 - 300), [], leave=False)
+    assert again[-1] == {}, "a fresh context counted the previous run's events"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("skipping 3 events (1 batches)" in w and "getOrCreate" in w
+               for w in warnings), warnings
+    caplog.clear()
+    run(ManualClock(T0 + 20_000 - 300), [])
+    assert not any("skipping" in r.getMessage() for r in caplog.records), "skipped twice"
+
+
 class AgentThread:
     """A SparkSink on a memory channel, on its own loop in a thread (the agent process)."""
 

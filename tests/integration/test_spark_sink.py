@@ -269,3 +269,66 @@ def test_threads_bounds_the_open_transactions() -> None:
             await sink.stop()
 
     asyncio.run(main())
+
+
+async def _until(cond: Any, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def test_batches_of_several_vanished_pollers_come_back_in_their_original_order() -> None:
+    """Issue 13: five pollers take two batches of 100 each and hang up, oldest first; each
+    connection's grace ends in turn. Rolled back connection by connection, the newest
+    batches would come back first."""
+
+    async def main() -> None:
+        sink = _sink(close_grace=0.05)
+        sent = fill(sink.channel, 1000)
+        await sink.start()
+        pollers = [_client(sink) for _ in range(5)]
+        try:
+            for poller in pollers:
+                for _ in range(2):
+                    batch = await poller.call("getEventBatch", {"n": 100})
+                    assert len(batch["events"]) == 100
+            for poller in pollers:  # each close starts its own grace timer
+                await poller.close()
+                await asyncio.sleep(0.01)
+            await _until(lambda: sink.outstanding == 0, "every batch rolled back")
+            assert [e.body for e in _peek(sink)] == [e.body for e in sent]
+        finally:
+            await sink.stop()
+
+    asyncio.run(main())
+
+
+def test_an_older_batch_rolled_back_first_still_comes_back_first() -> None:
+    """The older batch is nacked, part of it is served again, then the newer batch and the
+    redelivered part are nacked: each time the channel holds them in the original order."""
+
+    async def main() -> None:
+        sink = _sink()
+        sent = fill(sink.channel, 30)
+        await sink.start()
+        client = _client(sink)
+
+        def queued() -> list[bytes]:
+            return [e.body for e in _peek(sink)]
+
+        try:
+            older = await client.call("getEventBatch", {"n": 10})
+            newer = await client.call("getEventBatch", {"n": 10})
+            await client.call("nack", {"sequenceNumber": older["sequenceNumber"]})
+            again = await client.call("getEventBatch", {"n": 4})  # part of the older batch
+            assert queued() == [e.body for e in sent[4:10] + sent[20:]]
+            await client.call("nack", {"sequenceNumber": newer["sequenceNumber"]})
+            assert queued() == [e.body for e in sent[4:]]
+            await client.call("nack", {"sequenceNumber": again["sequenceNumber"]})
+            assert queued() == [e.body for e in sent]
+        finally:
+            await client.close()
+            await sink.stop()
+
+    asyncio.run(main())

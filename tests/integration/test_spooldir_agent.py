@@ -14,7 +14,7 @@ from agent.components import ManualClock, Status, SystemClock
 from agent.config.loader import load_text
 from agent.registry import BuildContext
 from agent.runtime.graph import build_agent
-from agent.runtime.runner import PollingRunner
+from agent.runtime.runner import BackoffPolicy, PollingRunner
 from agent.selectors import ReplicatingSelector
 from agent.sources.spooldir import SpoolDirSource
 from agent.sources.spooldir.settings import SpoolDirSettings
@@ -115,15 +115,16 @@ def test_full_memory_channel_backs_off_and_resumes_without_loss(tmp_path: Path) 
     async def go() -> None:
         await src.start()
         statuses = [await src.process() for _ in range(3)]
-        assert statuses == [Status.READY, Status.READY, Status.BACKOFF]  # 80 in, 40 refused
+        assert statuses == [Status.READY, Status.READY, Status.RETRY]  # 80 in, 40 refused
         assert channel.size() == 80
-        assert await src.process() is Status.BACKOFF  # still backing off: no retry yet
-        got.extend(_take_all(channel))
-        clock.advance(0.25)
-        for _ in range(50):
-            if await src.process() is Status.BACKOFF:
-                got.extend(_take_all(channel))
-                clock.advance(4)
+        assert await src.process() is Status.RETRY  # still full: refused again
+        while True:
+            got.extend(_take_all(channel))
+            status = await src.process()
+            if status is Status.BACKOFF:
+                break
+            while status is Status.READY:
+                status = await src.process()
         got.extend(_take_all(channel))
         await src.stop()
 
@@ -171,7 +172,7 @@ def test_without_a_watcher_the_poll_delay_timer_picks_files_up(tmp_path: Path) -
 
     async def go() -> float:
         await src.start()
-        runner = PollingRunner("source r1", src.process)
+        runner = PollingRunner("source r1", src.process, src.backoff_policy(BackoffPolicy()))
         src.wakeup = runner.wake
         runner.start()
         try:
@@ -184,4 +185,4 @@ def test_without_a_watcher_the_poll_delay_timer_picks_files_up(tmp_path: Path) -
             await runner.stop(1)
             await src.stop()
 
-    assert asyncio.run(go()) < 0.9  # pollDelay, not the runner's 1-5 s backoff
+    assert asyncio.run(go()) < 0.9  # the source's pollDelay, not the agent's 1-5 s backoff

@@ -112,3 +112,22 @@ def test_a_failed_append_is_cut_back_so_later_entries_survive(tmp_path: Path) ->
     assert asyncio.run(main()) == ["True", "FAILED", "True"]
     replay = WriteAheadLog(tmp_path).open()
     assert [r for _, r in replay] == [_batch(1), _batch(3)]
+
+
+def test_a_fresh_open_skips_everything_and_reports_what_no_run_acknowledged(
+        tmp_path: Path) -> None:
+    async def write() -> list[int]:
+        wal = WriteAheadLog(tmp_path)
+        wal.open()
+        ends = [await wal.append(_batch(i)) for i in range(4)]
+        wal.acknowledge(ends[1])
+        wal.close()
+        return ends
+
+    ends = asyncio.run(write())
+    fresh = WriteAheadLog(tmp_path)
+    assert [r for _, r in fresh.open_fresh()] == [_batch(2), _batch(3)]
+    assert fresh.acked == ends[3]
+    fresh.close()
+    assert WriteAheadLog(tmp_path).open_fresh() == []  # reported once
+    assert WriteAheadLog(tmp_path).open(acked=ends[3]) == []

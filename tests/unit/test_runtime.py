@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -23,6 +24,35 @@ from agent.sinkprocessors import FailoverSinkProcessor
 def test_backoff_policy_matches_flume_sink_runner():
     policy = BackoffPolicy()
     assert [policy.after_backoffs(k) for k in range(1, 8)] == [1, 2, 3, 4, 5, 5, 5]
+
+
+def test_backoff_policy_retries_double_up_to_their_maximum():
+    policy = BackoffPolicy(retry=0.25, retry_maximum=4)
+    assert [policy.after_retries(k) for k in range(1, 8)] == [0.25, 0.5, 1, 2, 4, 4, 4]
+    assert policy.after_retries(100_000) == 4
+
+
+def test_runner_waits_out_doubling_retries_whatever_wakes_it():
+    times: list[float] = []
+
+    async def go():
+        loop = asyncio.get_running_loop()
+
+        async def poll() -> Status:
+            times.append(loop.time())
+            return Status.RETRY if len(times) < 4 else Status.BACKOFF
+
+        policy = BackoffPolicy(step=10, maximum=10, retry=0.05, retry_maximum=0.1)
+        runner = PollingRunner("r", poll, policy)
+        runner.start()
+        while len(times) < 4:
+            runner.wake()  # e.g. a file watcher: must not cut a retry back-off short
+            await asyncio.sleep(0.005)
+        await runner.stop(1.0)
+
+    asyncio.run(go())
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert [g >= w - 0.005 for g, w in zip(gaps, [0.05, 0.1, 0.1], strict=True)] == [True] * 3
 
 
 def test_runner_backs_off_and_wakes_early():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
 import random
@@ -11,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.components import ManualClock, Status
+from agent.components import BackoffPolicy, ManualClock, Status
 from agent.sources.spooldir import SpoolDirSource, spool
+from agent.sources.spooldir.decisions import java_absolute
 from agent.sources.spooldir.settings import SpoolDirSettings
-from agent.sources.spooldir.source import java_absolute
 from agent.sources.spooldir.tracker import POSITION_FILE
 from tests.unit.test_spooldir_support import (
     drain,
@@ -93,7 +92,7 @@ def test_delete_policy_ignores_tracking_policy(spool_dir: Path) -> None:
 def test_file_and_basename_headers(spool_dir: Path) -> None:
     put(spool_dir, "a.log", "x\ny\n")
     proc = run_source(make_source(spool_dir, fileHeader=True, basenameHeader=True))
-    path = java_absolute(str(spool_dir)) + "/a.log"
+    path = java_absolute(str(spool_dir), os.getcwd()) + "/a.log"
     assert [e.headers for e in proc.batches[0]] == [{"file": path, "basename": "a.log"}] * 2
     assert proc.batches[0][0].headers is not proc.batches[0][1].headers  # interceptors mutate
 
@@ -108,8 +107,8 @@ def test_header_keys_are_configurable_and_headers_off_by_default(spool_dir: Path
 
 
 def test_java_absolute_path_keeps_dot_components() -> None:
-    assert java_absolute("/a//b/") == "/a/b"
-    assert java_absolute("./x").endswith("/./x")
+    assert java_absolute("/a//b/", "/cwd") == "/a/b"
+    assert java_absolute("./x", "/cwd/") == "/cwd/./x"
 
 
 def test_include_and_ignore_patterns_are_full_matches_and_ignore_wins(spool_dir: Path) -> None:
@@ -161,7 +160,7 @@ def test_consume_order_random_reads_everything_in_a_seeded_order(spool_dir: Path
     for i in range(8):
         put(spool_dir, f"f{i}", f"{i}\n", mtime=1000 + i)
     src = make_source(spool_dir, consumeOrder="random")
-    src._rng = random.Random(3)
+    src.spool.rng = random.Random(3)
     bodies = run_source(src).bodies
     assert sorted(bodies) == [str(i).encode() for i in range(8)]
     assert bodies != sorted(bodies)
@@ -215,27 +214,32 @@ def test_decode_error_policy_replace_and_ignore(
     assert run_source(make_source(spool_dir, decodeErrorPolicy=policy)).bodies == expected
 
 
-# -- timing: pollDelay and backoff ----------------------------------------------------------
-def test_poll_delay_gates_rescans_until_the_clock_moves(spool_dir: Path) -> None:
-    clock = ManualClock()
-    src = make_source(spool_dir, clock, pollDelay=500)
+# -- timing: pollDelay and backoff (the runner waits; the source only says how long) --------
+def test_idle_waits_are_poll_delay_and_refusals_back_off_doubling_to_max_backoff(
+    spool_dir: Path,
+) -> None:
+    src = make_source(spool_dir, pollDelay=700, maxBackoff=600)
+    policy = src.backoff_policy(BackoffPolicy(error=3.0))
+    assert [policy.after_backoffs(k) for k in (1, 2, 10)] == [0.7, 0.7, 0.7]
+    assert [policy.after_retries(k) for k in (1, 2, 3, 4)] == [0.25, 0.5, 0.6, 0.6]
+    assert policy.error == 3.0
+
+
+def test_every_call_after_a_backoff_looks_at_the_directory_again(spool_dir: Path) -> None:
+    src = make_source(spool_dir, pollDelay=500)
 
     async def go() -> None:
         await src.start()
         assert await src.process() is Status.BACKOFF  # empty directory
         put(spool_dir, "late", "x\n")
-        assert await src.process() is Status.BACKOFF  # not rescanned yet
-        clock.advance(0.499)
-        assert await src.process() is Status.BACKOFF
-        clock.advance(0.001)
-        assert await src.process() is Status.READY
+        assert await src.process() is Status.READY  # the runner called after pollDelay
         await src.stop()
 
     asyncio.run(go())
     assert processor(src).bodies == [b"x"]
 
 
-def test_a_wakeup_from_the_watcher_skips_the_poll_delay(spool_dir: Path) -> None:
+def test_a_wakeup_from_the_watcher_wakes_the_runner(spool_dir: Path) -> None:
     src = make_source(spool_dir, ManualClock(), pollDelay=60_000)
     woken: list[bool] = []
     src.wakeup = lambda: woken.append(True)
@@ -252,30 +256,23 @@ def test_a_wakeup_from_the_watcher_skips_the_poll_delay(spool_dir: Path) -> None
     asyncio.run(go())
 
 
-def test_channel_full_backs_off_doubling_to_max_backoff_then_delivers_without_loss(
+def test_a_refused_batch_is_sent_again_whole_on_the_next_call_without_loss(
     spool_dir: Path,
 ) -> None:
-    clock = ManualClock()
     put(spool_dir, "a", "".join(f"{i}\n" for i in range(5)))
-    src = make_source(spool_dir, clock, batchSize=2, maxBackoff=600)
+    src = make_source(spool_dir, batchSize=2)
     proc = processor(src)
-    attempt_times: list[float] = []
+    statuses: list[Status] = []
 
     async def go() -> None:
         await src.start()
         proc.refuse = 4
-        while len(proc.bodies) < 2:
-            before = proc.attempts
-            await src.process()
-            if proc.attempts > before:
-                attempt_times.append(clock.monotonic())
-            clock.advance(0.05)
-        await drain(src)
+        while (status := await src.process()) is not Status.BACKOFF:
+            statuses.append(status)
         await src.stop()
 
     asyncio.run(go())
-    waits = [round(b - a, 2) for a, b in itertools.pairwise(attempt_times)]
-    assert waits == [0.25, 0.5, 0.6, 0.6]
+    assert statuses[:5] == [Status.RETRY] * 4 + [Status.READY]
     assert proc.bodies == [str(i).encode() for i in range(5)]
     assert src.counters["ChannelWriteFail"] == 4
     assert src.counters["AppendBatchReceivedCount"] == 7
@@ -296,7 +293,7 @@ def test_position_is_committed_only_after_the_channel_accepts(spool_dir: Path) -
         assert await src.process() is Status.READY
         assert pos.read_text().splitlines()[1:] == ["0", "6"]
         proc.refuse = 1
-        assert await src.process() is Status.BACKOFF
+        assert await src.process() is Status.RETRY
         assert pos.read_text().splitlines()[1:] == ["0", "6"]
         await src.stop()
 
@@ -431,7 +428,6 @@ def test_reused_name_under_tracker_dir_policy(spool_dir: Path) -> None:
     put(spool_dir, "b", "y\n")
     src = make_source(spool_dir, trackingPolicy="tracker_dir")
     (spool_dir / ".flumespool").mkdir()
-    src._tracker_ready = False
     proc = run_source(src)
     assert sorted(proc.bodies) == [b"x", b"y"]
     (spool_dir / "a").unlink()
@@ -468,14 +464,14 @@ def test_file_vanishing_before_open_or_during_read_is_logged_and_skipped(
     put(spool_dir, "gone", "x\n", mtime=1)
     put(spool_dir, "during", "1\n2\n", mtime=2)
     put(spool_dir, "stays", "y\n", mtime=3)
-    real_open = SpoolDirSource._open
+    real_open = spool.SpoolDirectory._open
 
     def open_after_unlink(self, entry, offset):  # the file disappears between list and open
         if entry.rel_path == "gone":
             os.unlink(spool_dir / "gone")
         return real_open(self, entry, offset)
 
-    monkeypatch.setattr(SpoolDirSource, "_open", open_after_unlink)
+    monkeypatch.setattr(spool.SpoolDirectory, "_open", open_after_unlink)
     src = make_source(spool_dir, batchSize=1)
 
     async def go() -> None:

@@ -1,6 +1,7 @@
-"""Blocking directory work for the spooldir source: listing, retiring, moving files aside.
+"""Blocking directory work for the spooldir source: choosing, opening, retiring, setting aside.
 
-Every function here is synchronous and meant to run through ``asyncio.to_thread``.
+Everything here is synchronous and meant to run through ``asyncio.to_thread``; the decisions
+it acts on are pure (``selection``, ``decisions``).
 
 The completeness rule the source relies on (the same as Flume's): a file must be complete
 when its name becomes visible to the source. Write it elsewhere (or under a hidden ``.name``,
@@ -11,11 +12,20 @@ A file that still changes after reading began is detected at the end and moved a
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import random
 import shutil
 from collections.abc import Callable
 
-from agent.sources.spooldir.selection import CandidateRules, Listing
+from agent.sources.spooldir import decisions
+from agent.sources.spooldir.decisions import FileFailure, Headers, Resume
+from agent.sources.spooldir.reader import BLOCK_SIZE, FileReader
+from agent.sources.spooldir.selection import CandidateRules, Listing, candidates, choose
+from agent.sources.spooldir.settings import SpoolDirSettings
+from agent.sources.spooldir.tracker import PositionTracker
+
+log = logging.getLogger(__name__)
 
 FAILED_DIR = "failed"
 REASON_SUFFIX = ".reason"
@@ -161,3 +171,163 @@ def write_reason_only(failed_dir: str, rel_path: str, reason: str) -> None:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "w", encoding="utf-8") as f:
             f.write(f"file: {rel_path}\nreason: {reason}\n(the file could not be moved)\n")
+
+
+class SpoolDirectory:
+    """One spool directory's blocking work, called by the source one method at a time.
+
+    ``open_next`` lists the directory, picks the next file (the one the position file tracked
+    first) and opens it; ``retire`` and ``set_aside`` finish a file. Directory-level trouble
+    (missing, not writable) is raised as FileNotFoundError / DirectoryProblem / OSError; a
+    problem with one file as decisions.FileFailure.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        settings: SpoolDirSettings,
+        *,
+        rng: random.Random | None = None,
+        block_size: int = BLOCK_SIZE,
+    ) -> None:
+        s = settings
+        self.name = name  # the source's, for log lines
+        self.settings = s
+        self.spool_dir = s.spool_dir
+        self.tracker_dir = (
+            s.tracker_dir if os.path.isabs(s.tracker_dir)
+            else os.path.join(s.spool_dir, s.tracker_dir)
+        )
+        self.failed_dir = os.path.join(self.tracker_dir, FAILED_DIR)
+        self.rules = CandidateRules(s.include, s.ignore, s.file_suffix)
+        self.tracker = PositionTracker(self.tracker_dir)
+        self.rng = rng or random.Random()
+        self._block_size = block_size
+        self._abs_spool = decisions.java_absolute(s.spool_dir, os.getcwd())
+        self._headers = Headers(s.file_header_key, s.basename_header_key)
+        self._skip: set[tuple[str, int, int]] = set()  # failed, could not be moved aside
+        self._ready = False  # spool dir probed writable, tracker dir created
+
+    # -- choosing and opening ------------------------------------------------------------
+    def open_next(self) -> FileReader | None:
+        """The next file, open and tracked; None when there is nothing to read."""
+        s = self.settings
+        listing = list_files(
+            self.spool_dir, self.rules, recursive=s.recursive,
+            exclude_dirs=frozenset({os.path.abspath(self.tracker_dir)}),
+        )
+        if not self._ready:
+            problem = probe_writable(self.spool_dir)
+            if problem is not None:
+                raise DirectoryProblem(problem)
+            os.makedirs(self.tracker_dir, exist_ok=True)
+            self._ready = True
+        markers: frozenset[str] = frozenset()
+        if s.tracker_dir_policy:
+            markers = completed_markers(
+                self.tracker_dir, s.file_suffix, [e.rel_path for e in listing]
+            )
+        eligible = candidates(listing, self.rules, completed_markers=markers,
+                              skip=frozenset(self._skip))
+        chosen, offset = self._resume_choice(eligible)
+        while True:
+            if chosen is None:
+                chosen = choose(eligible, s.consume_order, self.rng)
+                offset = 0
+            if chosen is None:
+                return None
+            opened = self._open(chosen, offset)
+            if opened is not None:
+                return opened
+            eligible.remove(chosen)  # vanished since the listing: try the next one
+            chosen = None
+
+    def _resume_choice(self, eligible: list[Listing]) -> tuple[Listing | None, int]:
+        tracked = self.tracker.load()
+        if tracked is None:
+            return None, 0
+        ident = tracked.identity
+        entry = next((e for e in eligible if e.rel_path == ident.rel_path), None)
+        if entry is None:
+            self.tracker.clear()  # finished or gone: nothing to resume
+            return None, 0
+        try:
+            st = os.stat(os.path.join(self.spool_dir, entry.rel_path))
+        except FileNotFoundError:
+            self.tracker.clear()
+            return None, 0
+        verdict = decisions.resume_verdict(ident, st)
+        if verdict is Resume.RESUME:
+            log.info("source %s: resuming %s at byte %d", self.name, entry.rel_path,
+                     tracked.offset)
+            return entry, tracked.offset
+        self.tracker.clear()
+        if verdict is Resume.MODIFIED:
+            raise FileFailure(entry.rel_path,
+                              decisions.modified_while_down(ident, st, tracked.offset))
+        log.warning("source %s: %s is a new file under a name being read before a restart; "
+                    "reading it from the start", self.name, entry.rel_path)
+        return entry, 0
+
+    def _open(self, entry: Listing, offset: int) -> FileReader | None:
+        try:
+            reader = FileReader.open(
+                self.spool_dir, entry.rel_path, offset, self.settings,
+                self._headers.for_file(self._abs_spool, entry.rel_path), self._block_size,
+            )
+        except FileNotFoundError:
+            log.warning("source %s: %s vanished before it could be opened", self.name,
+                        os.path.join(self.spool_dir, entry.rel_path))
+            return None
+        try:
+            self.tracker.begin(reader.identity, offset)
+        except BaseException:
+            reader.close()
+            raise
+        log.info("source %s: reading %s from byte %d", self.name, reader.abs_path, offset)
+        return reader
+
+    # -- finishing files -----------------------------------------------------------------
+    def retire(self, reader: FileReader) -> str:
+        """Rename, delete or mark a fully read file; what was done. FileFailure if it
+        changed while read or its name was reused; FileNotFoundError if it vanished."""
+        s = self.settings
+        reader.close()
+        marker = None
+        if s.tracker_dir_policy:
+            marker = os.path.join(self.tracker_dir, reader.rel_path + s.file_suffix)
+        try:
+            problem = decisions.retire_problem(reader.identity, os.stat(reader.abs_path))
+            if problem is not None:
+                raise FileFailure(reader.rel_path, problem)
+            done = retire(reader.abs_path, delete=s.delete_immediately,
+                          file_suffix=s.file_suffix, marker_path=marker)
+        except RetireError as exc:
+            raise FileFailure(reader.rel_path, str(exc)) from exc
+        except FileNotFoundError:
+            self.tracker.clear()
+            raise
+        except OSError as exc:
+            raise FileFailure(reader.rel_path, f"cannot retire: {exc}") from exc
+        self.tracker.clear()
+        return done
+
+    def set_aside(self, failure: FileFailure, now: Callable[[], float]) -> str | None:
+        """Move the file to ``failed/`` with a reason beside it; its new path, or None when
+        it could not be moved (then it is skipped until it changes, and the error logged)."""
+        self.tracker.clear()
+        rel = failure.rel_path
+        try:
+            return move_aside(self.spool_dir, self.failed_dir, rel, failure.reason, now)
+        except OSError as exc:
+            log.error("source %s: problem with %s: %s; it could not be moved aside either "
+                      "(%s), so it is skipped until it changes", self.name,
+                      os.path.join(self.spool_dir, rel), failure.reason, exc)
+            write_reason_only(self.failed_dir, rel, failure.reason)
+            with contextlib.suppress(OSError):
+                st = os.stat(os.path.join(self.spool_dir, rel))
+                self._skip.add((rel, st.st_ino, st.st_mtime_ns))
+            return None
+
+    def close(self) -> None:
+        self.tracker.close()  # keep the position file: the next start resumes from it
