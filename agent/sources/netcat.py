@@ -1,0 +1,148 @@
+"""The netcat sources: one event per line from TCP connections (``netcat``) or UDP datagrams
+(``netcatudp``), as ``nc -k -l`` would print them.
+
+TCP: the lines of each read go to the channels in one transaction; with ``ack-every-event``
+each accepted line is answered ``OK``, and a refused batch is answered ``FAILED: <reason>`` per
+line (as Flume does; the client decides whether to resend). A line longer than
+``max-line-length`` chars (newline included) ends the connection with Flume's ``FAILED: Event
+exceeds the maximum length`` reply; undecodable input in ``encoding`` ends it too.
+
+UDP: each line of a datagram is an event (Flume keeps only the first line and drops the rest),
+with the sender as ``/ip:port`` in ``remoteAddressHeader`` if set. A refused datagram is lost
+(``ChannelWriteFail``): UDP has no way to push back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from agent.components import EventDrivenSource
+from agent.metrics import CounterGroup
+from agent.sources.listener import Delivery, Peer, TcpServer, UdpServer
+from agent.sources.netcat_lines import (
+    DEFAULT_MAX_LINE_LENGTH,
+    NetcatLines,
+    datagram_lines,
+    too_long_reply,
+)
+from protocol.event import Event
+
+if TYPE_CHECKING:
+    from agent.config.model import ComponentSpec
+    from agent.registry import BuildContext
+
+log = logging.getLogger(__name__)
+
+OK = b"OK\n"
+
+
+class NetcatSource(EventDrivenSource):
+    def __init__(self, name: str, bind: str, port: int, *,
+                 max_line_length: int = DEFAULT_MAX_LINE_LENGTH, ack_every_event: bool = True,
+                 encoding: str = "utf-8", counter: CounterGroup | None = None) -> None:
+        super().__init__(name)
+        if max_line_length < 1:
+            raise ValueError(f"source {name}: max-line-length must be >= 1")
+        "".encode(encoding)  # unknown encodings fail here, at configuration time
+        self.max_line_length = max_line_length
+        self.ack_every_event = ack_every_event
+        self.encoding = encoding
+        self.counter = counter if counter is not None else CounterGroup("SOURCE", name)
+        self.server = TcpServer(f"source {name}", bind, [port], self._serve)
+        self.delivery = Delivery(name, self.counter)
+
+    @classmethod
+    def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> NetcatSource:
+        s = spec.settings
+        return cls(spec.name, str(s["bind"]), int(s["port"]),
+                   max_line_length=int(s.get("max-line-length", DEFAULT_MAX_LINE_LENGTH)),
+                   ack_every_event=bool(s.get("ack-every-event", True)),
+                   encoding=str(s.get("encoding") or "utf-8"),
+                   counter=ctx.metrics.source(spec.name))
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def start(self) -> None:
+        self.delivery.processor = self.channel_processor
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     peer: Peer) -> None:
+        counters = self.counter.counters
+        counters["OpenConnectionCount"] = self.server.open_connections
+        lines = NetcatLines(self.max_line_length, self.encoding)
+        try:
+            while True:
+                data = await reader.read(65536)
+                try:
+                    batch = lines.feed(data) if data else lines.finish()
+                except UnicodeDecodeError as exc:
+                    counters["EventReadFail"] += 1
+                    log.warning("source %s: %s sent input that is not %s (%s); closing",
+                                self.name, peer, self.encoding, exc)
+                    return
+                if batch:
+                    writer.write(self._deliver(batch))
+                if lines.overflow:
+                    counters["EventReadFail"] += 1
+                    log.warning("source %s: %s sent a line longer than max-line-length %d; "
+                                "closing", self.name, peer, self.max_line_length)
+                    writer.write(too_long_reply(self.max_line_length))
+                if batch or lines.overflow:
+                    await writer.drain()
+                if not data or lines.overflow:
+                    return
+        finally:
+            counters["OpenConnectionCount"] = self.server.open_connections - 1
+
+    def _deliver(self, bodies: list[bytes]) -> bytes:
+        if self.delivery.try_once([Event({}, body) for body in bodies]):
+            return OK * len(bodies) if self.ack_every_event else b""
+        reason = str(self.delivery.last_error).replace("\n", " ")
+        log.warning("source %s: channels refused %d line(s): %s", self.name, len(bodies), reason)
+        return f"FAILED: {reason}\n".encode() * len(bodies)
+
+
+class NetcatUdpSource(EventDrivenSource):
+    def __init__(self, name: str, bind: str | None, port: int, *,
+                 remote_address_header: str | None = None,
+                 counter: CounterGroup | None = None) -> None:
+        super().__init__(name)
+        self.remote_address_header = remote_address_header or None
+        self.counter = counter if counter is not None else CounterGroup("SOURCE", name)
+        self.server = UdpServer(f"source {name}", bind, port, self._datagram)
+        self.delivery = Delivery(name, self.counter)
+
+    @classmethod
+    def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> NetcatUdpSource:
+        s: Any = spec.settings
+        header = s.get("remoteAddressHeader") or s.get("remoteAddress")
+        return cls(spec.name, s.get("bind"), int(s["port"]), remote_address_header=header,
+                   counter=ctx.metrics.source(spec.name))
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def start(self) -> None:
+        self.delivery.processor = self.channel_processor
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    def _datagram(self, data: bytes, addr: tuple[object, ...]) -> None:
+        headers = {}
+        if self.remote_address_header:
+            headers[self.remote_address_header] = f"/{addr[0]}:{addr[1]}"
+        events = [Event(dict(headers), line) for line in datagram_lines(data)]
+        if not self.delivery.try_once(events):
+            log.warning("source %s: channels refused a datagram of %d line(s) from %s:%s: %s",
+                        self.name, len(events), addr[0], addr[1], self.delivery.last_error)

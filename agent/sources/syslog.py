@@ -1,0 +1,297 @@
+"""The syslog sources: ``syslogtcp``, ``syslogudp`` and ``multiport_syslogtcp``.
+
+Parsing is ``agent.sources.syslog_parse`` (Flume's two parsers, one per source family). Each
+TCP read becomes one channel transaction (``multiport_syslogtcp``: at most ``batchSize``
+events each). When the channels refuse, a TCP connection holds its events and stops reading
+until they are accepted, so the sender is slowed down instead of losing data; Flume drops
+them. UDP cannot push back: a refused datagram is counted (``ChannelWriteFail``) and lost,
+as in Flume. A message still buffered when a TCP peer closes is delivered (Flume drops it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from agent.components import Clock, EventDrivenSource, SystemClock
+from agent.metrics import CounterGroup
+from agent.registry import ComponentConfigError
+from agent.sources.listener import Delivery, Peer, TcpServer, UdpServer
+from agent.sources.syslog_parse import (
+    DEFAULT_EVENT_SIZE,
+    MIN_EVENT_SIZE,
+    SyslogFramer,
+    SyslogOptions,
+    datagram_message,
+    fields_to_keep,
+    multiport_event,
+    parse_syslog,
+)
+from agent.tls import TlsConfigError, server_context
+from protocol.event import Event
+
+if TYPE_CHECKING:
+    import ssl
+
+    from agent.config.model import ComponentSpec
+    from agent.registry import BuildContext
+
+log = logging.getLogger(__name__)
+
+UDP_MAX_SIZE = 1 << 16
+
+
+def _tls(spec: ComponentSpec) -> ssl.SSLContext | None:
+    try:
+        return server_context(spec.settings)
+    except TlsConfigError as exc:
+        raise ComponentConfigError(spec, str(exc)) from exc
+
+
+class _ClientHeaders:
+    """``clientIPHeader`` / ``clientHostnameHeader`` values for one peer."""
+
+    def __init__(self, ip_header: str | None, hostname_header: str | None) -> None:
+        self.ip_header = ip_header or None
+        self.hostname_header = hostname_header or None
+
+    async def for_peer(self, peer: Peer) -> dict[str, str]:
+        headers = {}
+        if self.ip_header:
+            headers[self.ip_header] = peer.ip
+        if self.hostname_header:
+            headers[self.hostname_header] = await peer.hostname()
+        return headers
+
+
+def _add(events: list[Event], extra: dict[str, str]) -> list[Event]:
+    if extra:
+        for event in events:
+            event.headers.update(extra)
+    return events
+
+
+class _TcpSyslogBase(EventDrivenSource):
+    """One framer per connection; parsed events go out in per-read batches."""
+
+    batch_size = 1 << 30
+
+    def __init__(self, name: str, host: str | None, ports: Sequence[int], *, event_size: int,
+                 client: _ClientHeaders, ssl: ssl.SSLContext | None, clock: Clock,
+                 counter: CounterGroup | None) -> None:
+        super().__init__(name)
+        self.event_size = event_size
+        self.client = client
+        self.clock = clock
+        self.counter = counter if counter is not None else CounterGroup("SOURCE", name)
+        self.server = TcpServer(f"source {name}", host, ports, self._serve, ssl=ssl)
+        self.delivery = Delivery(name, self.counter)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def ports(self) -> list[int]:
+        return self.server.ports
+
+    async def start(self) -> None:
+        self.delivery.processor = self.channel_processor
+        self.delivery.stopping.clear()
+        await self.server.start()
+
+    async def stop(self) -> None:
+        self.delivery.stopping.set()
+        await self.server.stop()
+
+    def _events(self, messages: list[tuple[bytes, bool]], local_port: int) -> list[Event]:
+        raise NotImplementedError
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     peer: Peer) -> None:
+        counters = self.counter.counters
+        counters["OpenConnectionCount"] = self.server.open_connections
+        sockname = writer.get_extra_info("sockname")
+        local_port = sockname[1] if sockname else 0
+        framer = SyslogFramer(self.event_size)
+        extra = await self.client.for_peer(peer)
+        try:
+            while True:
+                data = await reader.read(65536)
+                messages = framer.feed(data) if data else framer.finish()
+                events = _add(self._events(messages, local_port), extra) if messages else []
+                for start in range(0, len(events), self.batch_size):
+                    batch = events[start:start + self.batch_size]
+                    if not await self.delivery.until_accepted(batch, peer):
+                        return
+                if not data:
+                    return
+        finally:
+            counters["OpenConnectionCount"] = self.server.open_connections - 1
+
+
+class SyslogTcpSource(_TcpSyslogBase):
+    """``syslogtcp``: Flume's SyslogUtils headers; ``eventSize`` cuts long messages."""
+
+    def __init__(self, name: str, host: str | None, port: int, *,
+                 event_size: int = DEFAULT_EVENT_SIZE, keep_fields: str | None = "none",
+                 client_ip_header: str | None = None, client_hostname_header: str | None = None,
+                 ssl: ssl.SSLContext | None = None, clock: Clock | None = None,
+                 counter: CounterGroup | None = None) -> None:
+        super().__init__(name, host, [port], event_size=max(event_size, MIN_EVENT_SIZE),
+                         client=_ClientHeaders(client_ip_header, client_hostname_header),
+                         ssl=ssl, clock=clock or SystemClock(), counter=counter)
+        self.options = SyslogOptions(keep=fields_to_keep(keep_fields))
+
+    @classmethod
+    def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> SyslogTcpSource:
+        s: Any = spec.settings
+        return cls(spec.name, s.get("host"), int(s["port"]),
+                   event_size=int(s.get("eventSize", DEFAULT_EVENT_SIZE)),
+                   keep_fields=s.get("keepFields", "none"),
+                   client_ip_header=s.get("clientIPHeader"),
+                   client_hostname_header=s.get("clientHostnameHeader"),
+                   ssl=_tls(spec), clock=ctx.clock, counter=ctx.metrics.source(spec.name))
+
+    def _events(self, messages: list[tuple[bytes, bool]], local_port: int) -> list[Event]:
+        now_ms = int(self.clock.time() * 1000)
+        options = self.options
+        return [parse_syslog(raw, cut, now_ms, options) for raw, cut in messages]
+
+
+class MultiportSyslogTcpSource(_TcpSyslogBase):
+    """``multiport_syslogtcp``: Flume's SyslogParser headers, a charset per port,
+    ``portHeader``, and batches of at most ``batchSize`` events."""
+
+    def __init__(self, name: str, host: str | None, ports: Sequence[int], *,
+                 event_size: int = DEFAULT_EVENT_SIZE, keep_fields: str | None = "none",
+                 batch_size: int = 100, charset: str = "utf-8",
+                 port_charsets: dict[int, str] | None = None, port_header: str | None = None,
+                 client_ip_header: str | None = None, client_hostname_header: str | None = None,
+                 ssl: ssl.SSLContext | None = None, clock: Clock | None = None,
+                 counter: CounterGroup | None = None) -> None:
+        if not ports:
+            raise ValueError(f"source {name}: 'ports' lists no port")
+        if event_size < 1 or batch_size < 1:
+            raise ValueError(f"source {name}: eventSize and batchSize must be >= 1")
+        super().__init__(name, host, ports, event_size=event_size,
+                         client=_ClientHeaders(client_ip_header, client_hostname_header),
+                         ssl=ssl, clock=clock or SystemClock(), counter=counter)
+        for cs in (charset, *(port_charsets or {}).values()):
+            "".encode(cs)  # an unknown charset fails at configuration time
+        self.batch_size = batch_size
+        self.keep = fields_to_keep(keep_fields)
+        self.charset = charset
+        self.port_charsets = dict(port_charsets or {})
+        self.port_header = port_header or None
+
+    @classmethod
+    def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> MultiportSyslogTcpSource:
+        s: Any = spec.settings
+        ports = s["ports"]
+        if isinstance(ports, str):
+            ports = [int(p) for p in ports.split()]
+        port_charsets = {int(port): cs for port, cs in (s.get("charset.port") or {}).items()}
+        return cls(spec.name, s.get("host"), [int(p) for p in ports],
+                   event_size=int(s.get("eventSize", DEFAULT_EVENT_SIZE)),
+                   keep_fields=s.get("keepFields", "none"),
+                   batch_size=int(s.get("batchSize", 100)),
+                   charset=str(s.get("charset.default") or "utf-8"),
+                   port_charsets=port_charsets, port_header=s.get("portHeader"),
+                   client_ip_header=s.get("clientIPHeader"),
+                   client_hostname_header=s.get("clientHostnameHeader"),
+                   ssl=_tls(spec), clock=ctx.clock, counter=ctx.metrics.source(spec.name))
+
+    def _events(self, messages: list[tuple[bytes, bool]], local_port: int) -> list[Event]:
+        now_ms = int(self.clock.time() * 1000)
+        charset = self.port_charsets.get(local_port, self.charset)
+        events = []
+        failed = 0
+        for raw, cut in messages:
+            event, bad = multiport_event(raw, cut, now_ms, self.keep, charset)
+            failed += bad
+            if self.port_header:
+                event.headers[self.port_header] = str(local_port)
+            events.append(event)
+        if failed:
+            self.counter.counters["EventReadFail"] += failed
+        return events
+
+
+class SyslogUdpSource(EventDrivenSource):
+    """``syslogudp``: one datagram, one event (up to 64 KiB)."""
+
+    def __init__(self, name: str, host: str | None, port: int, *,
+                 keep_fields: str | None = "none", client_ip_header: str | None = None,
+                 client_hostname_header: str | None = None, clock: Clock | None = None,
+                 counter: CounterGroup | None = None) -> None:
+        super().__init__(name)
+        self.options = SyslogOptions(keep=fields_to_keep(keep_fields))
+        self.client = _ClientHeaders(client_ip_header, client_hostname_header)
+        self.clock = clock or SystemClock()
+        self.counter = counter if counter is not None else CounterGroup("SOURCE", name)
+        self.server = UdpServer(f"source {name}", host, port, self._datagram)
+        self.delivery = Delivery(name, self.counter)
+        self._names: dict[str, Peer] = {}
+        self._lookups: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> SyslogUdpSource:
+        s: Any = spec.settings
+        return cls(spec.name, s.get("host"), int(s["port"]),
+                   keep_fields=s.get("keepFields", "none"),
+                   client_ip_header=s.get("clientIPHeader"),
+                   client_hostname_header=s.get("clientHostnameHeader"),
+                   clock=ctx.clock, counter=ctx.metrics.source(spec.name))
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def start(self) -> None:
+        self.delivery.processor = self.channel_processor
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        for task in list(self._lookups):
+            task.cancel()
+        await asyncio.gather(*self._lookups, return_exceptions=True)
+
+    def _datagram(self, data: bytes, addr: tuple[object, ...]) -> None:
+        message = datagram_message(data[:UDP_MAX_SIZE])
+        if not message:
+            return
+        event = parse_syslog(message, False, int(self.clock.time() * 1000), self.options)
+        if self.client.ip_header:
+            event.headers[self.client.ip_header] = str(addr[0])
+        if self.client.hostname_header:
+            self._with_hostname(event, addr, self._deliver)
+        else:
+            self._deliver(event, addr)
+
+    def _with_hostname(self, event: Event, addr: tuple[object, ...],
+                       then: Callable[[Event, tuple[object, ...]], None]) -> None:
+        """Add the sender's name (looked up once per address, off the receive path)."""
+        key = str(addr[0])
+        peer = self._names.get(key)
+        if peer is None:
+            if len(self._names) > 4096:
+                self._names.clear()
+            peer = self._names[key] = Peer(addr)
+
+        async def lookup() -> None:
+            assert self.client.hostname_header is not None
+            event.headers[self.client.hostname_header] = await peer.hostname()
+            then(event, addr)
+
+        task = asyncio.get_running_loop().create_task(lookup())
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+
+    def _deliver(self, event: Event, addr: tuple[object, ...]) -> None:
+        if not self.delivery.try_once([event]):
+            log.warning("source %s: channels refused a datagram from %s:%s: %s",
+                        self.name, addr[0], addr[1], self.delivery.last_error)

@@ -1,0 +1,467 @@
+"""The taildir source: tails every file matching its file groups and remembers positions in
+Flume's JSON position file.
+
+Settings are Flume's (``filegroups``, ``filegroups.<g>``, ``headers.<g>.<key>``,
+``positionFile``, ``batchSize``, ``maxBatchCount``, ``skipToEnd``, ``byteOffsetHeader``,
+``fileHeader``/``fileHeaderKey``, ``idleTimeout``, ``writePosInterval``). The decisions live
+in ``taildir_plan`` (rotation, truncation, retirement), ``taildir_lines`` (line splitting) and
+``taildir_position`` (the file format); this module does the file I/O, in worker threads.
+
+Delivery is at-least-once, as in Flume: a batch's position advances only once the channels
+accepted it, and the position file is written every ``writePosInterval`` ms and at stop
+(atomically: a temporary file renamed over it, where Flume truncates it in place). After a
+crash, at most the lines of the last ``writePosInterval`` are read again. Files are read as
+soon as watchdog reports a change in their directory; ``backoffSleepIncrement`` and
+``maxBackoffSleep`` pace the polls between changes; ``cachePatternMatching`` is accepted for
+compatibility.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from agent.components import (
+    BackoffPolicy,
+    ChannelException,
+    Clock,
+    PollableSource,
+    Status,
+    SystemClock,
+)
+from agent.metrics import CounterGroup
+from agent.sources.taildir_lines import LineBuffer
+from agent.sources.taildir_match import FileGroup, file_groups
+from agent.sources.taildir_plan import Observed, TailTable
+from agent.sources.taildir_position import (
+    Position,
+    PositionFileError,
+    format_positions,
+    parse_positions,
+)
+from protocol.event import Event
+
+if TYPE_CHECKING:
+    from agent.config.model import ComponentSpec
+    from agent.registry import BuildContext
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+BYTE_OFFSET_HEADER = "byteoffset"
+DEFAULT_POSITION_FILE = "~/.flume/taildir_position.json"
+JAVA_LONG_MAX = 2**63 - 1
+
+
+@dataclass
+class _Open:
+    """An open file we read: its descriptor and the bytes read past the committed position."""
+
+    fd: int
+    buffer: LineBuffer = field(default_factory=LineBuffer)
+
+
+@dataclass(frozen=True)
+class TaildirSettings:
+    groups: list[FileGroup]
+    position_file: str = DEFAULT_POSITION_FILE
+    batch_size: int = 100
+    max_batch_count: int = JAVA_LONG_MAX
+    skip_to_end: bool = False
+    byte_offset_header: bool = False
+    file_header: bool = False
+    file_header_key: str = "file"
+    idle_timeout: float = 120.0  # seconds
+    write_pos_interval: float = 3.0  # seconds
+    backoff_increment: float = 1.0  # seconds added per idle poll (backoffSleepIncrement)
+    max_backoff: float = 5.0  # seconds (maxBackoffSleep)
+
+
+def settings_from(s: Mapping[str, Any]) -> TaildirSettings:
+    names = s.get("filegroups") or []
+    if isinstance(names, str):
+        names = names.split()
+    paths = dict(s.get("filegroups.") or {})
+    headers = dict(s.get("headers.") or {})
+    for key, value in s.items():  # flat keys, when the config gives them that way
+        if key.startswith("filegroups.") and key != "filegroups.":
+            paths[key[len("filegroups."):]] = value
+        elif key.startswith("headers.") and key != "headers.":
+            headers[key[len("headers."):]] = value
+    max_batch_count = int(s.get("maxBatchCount", JAVA_LONG_MAX))
+    return TaildirSettings(
+        groups=file_groups(list(names), paths, {k: str(v) for k, v in headers.items()}),
+        position_file=os.path.expanduser(str(s.get("positionFile") or DEFAULT_POSITION_FILE)),
+        batch_size=int(s.get("batchSize", 100)),
+        max_batch_count=max_batch_count if max_batch_count > 0 else JAVA_LONG_MAX,
+        skip_to_end=bool(s.get("skipToEnd", False)),
+        byte_offset_header=bool(s.get("byteOffsetHeader", False)),
+        file_header=bool(s.get("fileHeader", False)),
+        file_header_key=str(s.get("fileHeaderKey") or "file"),
+        idle_timeout=int(s.get("idleTimeout", 120_000)) / 1000,
+        write_pos_interval=int(s.get("writePosInterval", 3000)) / 1000,
+        backoff_increment=int(s.get("backoffSleepIncrement", 1000)) / 1000,
+        max_backoff=int(s.get("maxBackoffSleep", 5000)) / 1000,
+    )
+
+
+class TaildirSource(PollableSource):
+    def __init__(self, name: str, settings: TaildirSettings, *, clock: Clock | None = None,
+                 counter: CounterGroup | None = None) -> None:
+        super().__init__(name)
+        if settings.batch_size < 1:
+            raise ValueError(f"source {name}: batchSize must be >= 1")
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.counter = counter if counter is not None else CounterGroup("SOURCE", name)
+        self.table = TailTable()
+        self._open: dict[int, _Open] = {}
+        self._watchers: list[_DirectoryWake] = []
+        self._next_position_write = 0.0
+        self._started = False
+
+    @classmethod
+    def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> TaildirSource:
+        return cls(spec.name, settings_from(spec.settings), clock=ctx.clock,
+                   counter=ctx.metrics.source(spec.name))
+
+    def backoff_policy(self, default: BackoffPolicy) -> BackoffPolicy:
+        """Flume's PollableSource waits: ``backoffSleepIncrement`` more per idle poll up to
+        ``maxBackoffSleep`` (watchdog wakes it at once on a change); a refused batch is
+        retried after 1 s doubling to 5 s, as Flume's taildir does."""
+        s = self.settings
+        return BackoffPolicy(step=s.backoff_increment, maximum=s.max_backoff,
+                             error=default.error, retry=1.0, retry_maximum=5.0)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        missing = [g.directory for g in self.settings.groups if not os.path.isdir(g.directory)]
+        if missing:
+            raise FileNotFoundError(f"source {self.name}: directory does not exist: "
+                                    f"{', '.join(missing)}")
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._restore)
+        self._next_position_write = self.clock.monotonic() + self.settings.write_pos_interval
+        await asyncio.to_thread(self._watch)
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        watchers, self._watchers = self._watchers, []
+        for watcher in watchers:
+            await asyncio.to_thread(watcher.stop)
+        await asyncio.to_thread(self._write_positions)
+        for inode in list(self._open):
+            self._close(inode)
+
+    def _watch(self) -> None:
+        loop = self._loop
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(self.wakeup)
+
+        for directory in sorted({g.directory for g in self.settings.groups}):
+            watcher = _DirectoryWake(directory, wake)
+            watcher.start()
+            self._watchers.append(watcher)
+
+    # --- the poll ----------------------------------------------------------------------------
+
+    async def process(self) -> Status:
+        now = self.clock.monotonic()
+        scan = await asyncio.to_thread(self._scan)
+        gone = self.table.observe(scan, now)
+        if gone:
+            await asyncio.to_thread(self._find_retired, gone)
+        more = False
+        for inode in self.table.order():
+            tracked = self.table.files.get(inode)
+            if tracked is None:
+                continue
+            try:
+                status = await self._tail(inode)
+            except OSError as exc:
+                self.counter.counters["EventReadFail"] += 1
+                log.warning("source %s: cannot read %s: %s", self.name, tracked.path, exc)
+                self._close(inode)
+                continue
+            if status is None:
+                return Status.RETRY  # the channels refused: the runner waits, doubling
+            more = more or status
+        await self._close_idle()
+        if self.clock.monotonic() >= self._next_position_write:
+            await asyncio.to_thread(self._write_positions)
+            self._next_position_write = self.clock.monotonic() + self.settings.write_pos_interval
+        return Status.READY if more else Status.BACKOFF
+
+    async def _tail(self, inode: int, final: bool = False) -> bool | None:
+        """Deliver batches from one file. True: batches remain (maxBatchCount reached);
+        False: caught up; None: the channels refused a batch."""
+        settings = self.settings
+        table = self.table
+        tracked = table.files[inode]
+        handle = self._open.get(inode)
+        if handle is None:
+            if tracked.size <= tracked.pos and not final:
+                return False
+            handle = await asyncio.to_thread(self._reopen, inode)
+            if handle is None:
+                return False
+        size = await asyncio.to_thread(_fstat_size, handle.fd)
+        now = self.clock.monotonic()
+        if table.saw_size(inode, size, now) or size < handle.buffer.end:
+            log.info("source %s: %s was truncated; reading it again from the start",
+                     self.name, tracked.path)
+            table.files[inode].pos = 0
+            handle.buffer.reset(0)
+        if handle.buffer.start != tracked.pos:
+            handle.buffer.reset(tracked.pos)
+        headers = settings.groups[tracked.group].headers
+        for _ in range(min(settings.max_batch_count, 1 << 62)):
+            buffer = handle.buffer
+            while not _has_lines(buffer, settings.batch_size) and buffer.end < size:
+                chunk = await asyncio.to_thread(os.pread, handle.fd, READ_SIZE, buffer.end)
+                if not chunk:
+                    break
+                buffer.append(chunk)
+            lines = buffer.lines(settings.batch_size, final=final)
+            if not lines:
+                return False
+            events = self._events(lines, tracked.path, headers)
+            counters = self.counter.counters
+            counters["EventReceivedCount"] += len(events)
+            counters["AppendBatchReceivedCount"] += 1
+            try:
+                self.channel_processor.process_event_batch(events)
+            except ChannelException as exc:
+                counters["ChannelWriteFail"] += 1
+                log.warning("source %s: the channels refused %d line(s) of %s: %s", self.name,
+                            len(events), tracked.path, exc)
+                buffer.reset(tracked.pos)
+                return None
+            table.commit(inode, buffer.start, self.clock.monotonic())
+            counters["EventAcceptedCount"] += len(events)
+            counters["AppendBatchAcceptedCount"] += 1
+            if len(events) < settings.batch_size:
+                return False
+        return True
+
+    def _events(self, lines: list[tuple[int, bytes]], path: str,
+                headers: Mapping[str, str]) -> list[Event]:
+        settings = self.settings
+        base = dict(headers)
+        if settings.file_header:
+            base[settings.file_header_key] = path
+        if settings.byte_offset_header:
+            return [Event({**base, BYTE_OFFSET_HEADER: str(offset)}, body)
+                    for offset, body in lines]
+        if base:
+            return [Event(dict(base), body) for _, body in lines]
+        return [Event({}, body) for _, body in lines]
+
+    async def _close_idle(self) -> None:
+        """Files idle for ``idleTimeout``: a last line without newline is delivered, the file
+        closed; retired files are then forgotten."""
+        now = self.clock.monotonic()
+        timeout = self.settings.idle_timeout
+        for inode in list(self.table.files):
+            tracked = self.table.files[inode]
+            if not self.table.idle(inode, now, timeout):
+                continue
+            if inode in self._open or tracked.retired:
+                try:
+                    if await self._tail(inode, final=True) is None:
+                        continue
+                except OSError as exc:
+                    log.warning("source %s: cannot read %s: %s", self.name, tracked.path, exc)
+                self._close(inode)
+                if tracked.retired:
+                    log.info("source %s: done with %s (no longer matched), pos %d",
+                             self.name, tracked.path, tracked.pos)
+                    self.table.drop(inode)
+
+    # --- blocking helpers (worker threads) -----------------------------------------------
+
+    def _restore(self) -> None:
+        positions = self._read_positions()
+        scan = self._scan()
+        now = self.clock.monotonic()
+        unmatched = self.table.restore(positions, scan, self.settings.skip_to_end, now)
+        for entry in unmatched:
+            found = _find_inode(os.path.dirname(entry.file), entry.inode, 0)
+            if found is not None:
+                log.info("source %s: %s was renamed to %s; finishing it from pos %d", self.name,
+                         entry.file, found.path, entry.pos)
+                self.table.retire_found(entry, found, now)
+            else:
+                log.info("source %s: %s (inode %d) is gone; forgetting its position",
+                         self.name, entry.file, entry.inode)
+        for p in self.table.positions():
+            log.info("source %s: tailing %s from pos %d", self.name, p.file, p.pos)
+
+    def _read_positions(self) -> list[Position]:
+        path = self.settings.position_file
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return []
+        try:
+            return parse_positions(text)
+        except PositionFileError as exc:
+            aside = f"{path}.broken"
+            os.replace(path, aside)
+            log.error("source %s: position file %s is unreadable (%s); moved to %s, starting "
+                      "without positions", self.name, path, exc, aside)
+            return []
+
+    def _write_positions(self) -> None:
+        path = self.settings.position_file
+        text = format_positions(self.table.positions())
+        directory = os.path.dirname(path) or "."
+        os.makedirs(directory, exist_ok=True)
+        tmp = f"{path}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            self.counter.counters["GenericProcessingFail"] += 1
+            log.error("source %s: cannot write position file %s: %s", self.name, path, exc)
+
+    def _scan(self) -> list[Observed]:
+        found: list[Observed] = []
+        seen: set[int] = set()
+        for index, group in enumerate(self.settings.groups):
+            try:
+                entries = list(os.scandir(group.directory))
+            except OSError as exc:
+                log.warning("source %s: cannot list %s: %s", self.name, group.directory, exc)
+                continue
+            for entry in entries:
+                if not group.matches(entry.name):
+                    continue
+                try:
+                    st = entry.stat()
+                except OSError:
+                    continue  # deleted in the meantime
+                if not _is_file(st.st_mode) or st.st_ino in seen:
+                    continue
+                seen.add(st.st_ino)
+                found.append(Observed(entry.path, index, st.st_ino, st.st_size, st.st_mtime_ns))
+        return found
+
+    def _find_retired(self, inodes: Sequence[int]) -> None:
+        """Files that stopped matching and are not open: find them by inode in their
+        directory (a rotation to another name) and open them, so they can be finished."""
+        for inode in inodes:
+            if inode in self._open:
+                continue
+            tracked = self.table.files[inode]
+            found = _find_inode(os.path.dirname(tracked.path), inode, tracked.group)
+            if found is None:
+                log.info("source %s: %s is gone (pos %d)", self.name, tracked.path,
+                         tracked.pos)
+                self.table.drop(inode)
+                continue
+            tracked.path = found.path
+            self._reopen(inode)
+
+    def _reopen(self, inode: int) -> _Open | None:
+        tracked = self.table.files[inode]
+        try:
+            fd = os.open(tracked.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return None
+        if os.fstat(fd).st_ino != inode:  # replaced in between: not our file any more
+            os.close(fd)
+            return None
+        handle = self._open[inode] = _Open(fd, LineBuffer(tracked.pos))
+        return handle
+
+    def _close(self, inode: int) -> None:
+        handle = self._open.pop(inode, None)
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                os.close(handle.fd)
+
+    _loop: asyncio.AbstractEventLoop
+
+
+class _DirectoryWake(FileSystemEventHandler):
+    """Wake the source on any change in one directory (watchdog's thread calls ``wake``).
+    Our own opens and reads raise no event that wakes it, so reading never loops."""
+
+    WAKING = frozenset({"created", "modified", "moved", "deleted", "closed"})
+
+    def __init__(self, directory: str, wake: Callable[[], None]) -> None:
+        self.directory = directory
+        self.wake = wake
+        self._observer: BaseObserver | None = None
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in self.WAKING:
+            self.wake()
+
+    def start(self) -> None:
+        try:
+            observer: BaseObserver = Observer()
+            observer.schedule(self, self.directory, recursive=False)
+            observer.start()
+        except OSError as exc:
+            log.info("inotify unavailable for %s (%s): polling instead", self.directory, exc)
+            observer = PollingObserver(timeout=1.0)
+            observer.schedule(self, self.directory, recursive=False)
+            observer.start()
+        self._observer = observer
+
+    def stop(self) -> None:
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
+
+
+def _has_lines(buffer: LineBuffer, wanted: int) -> bool:
+    return buffer.data.count(b"\n") >= wanted
+
+
+def _fstat_size(fd: int) -> int:
+    return os.fstat(fd).st_size
+
+
+def _is_file(mode: int) -> bool:
+    return stat.S_ISREG(mode)
+
+
+def _find_inode(directory: str, inode: int, group: int) -> Observed | None:
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            st = entry.stat()
+        except OSError:
+            continue
+        if st.st_ino == inode and _is_file(st.st_mode):
+            return Observed(entry.path, group, inode, st.st_size, st.st_mtime_ns)
+    return None
