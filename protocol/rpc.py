@@ -51,12 +51,14 @@ class CallRequest:
 
 @dataclass(slots=True)
 class CallResponse:
-    """The answer to ClientSession.send_request's ``serial``: a value, or an error string."""
+    """The answer to ClientSession.send_request's ``serial``: a value, or an error string,
+    and the call metadata the server sent with it (Avro's response ``meta`` map)."""
 
     serial: int
     message: str
     value: Any = None
     error: str | None = None
+    meta: dict[str, bytes] = field(default_factory=dict)
 
 
 class ProtocolCache:
@@ -212,14 +214,18 @@ class ServerSession(_Connection):
     def _system_errors(self) -> codec.Schema:
         return next(iter(self.protocol.messages.values())).errors
 
-    def respond(self, call: CallRequest, value: Any, *, encoded: bytes | None = None) -> None:
-        """Queue the normal reply to ``call``; ``encoded`` is the value already in Avro."""
+    def respond(self, call: CallRequest, value: Any, *, encoded: bytes | None = None,
+                meta: dict[str, bytes] | None = None) -> None:
+        """Queue the normal reply to ``call``; ``encoded`` is the value already in Avro;
+        ``meta``: response call metadata (Java requestors read it and, without plugins,
+        ignore it)."""
         if call.one_way:
             return
         message = self.protocol.messages[call.message]
         body = encoded if encoded is not None else codec.encode(message.response,
                                                                {"value": value})
-        self._emit(call.serial, [call.handshake, _EMPTY_META, _OK_FLAG + body])
+        head = codec.encode(CALL_META, meta) if meta else _EMPTY_META
+        self._emit(call.serial, [call.handshake, head, _OK_FLAG + body])
 
     def respond_error(self, call: CallRequest, error: str) -> None:
         """Queue a system-error reply: what a Java responder sends for an undeclared exception."""
@@ -335,7 +341,7 @@ class ClientSession(_Connection):
             pos = self._handshake_reply(out, data)
             if not self.established:
                 return None
-        _, pos = codec.decode(CALL_META, data, pos)
+        meta, pos = codec.decode(CALL_META, data, pos)
         if pos >= len(data):
             raise RemoteProtocolError(f"reply to {out.message.name} has no error flag")
         flag, pos = data[pos], pos + 1
@@ -345,11 +351,12 @@ class ClientSession(_Connection):
         if flag == 0:
             writer = server_msg.response if server_msg else None
             value, pos = codec.decode(out.message.response, data, pos, writer)
-            result = CallResponse(out.serial, out.message.name, value=value["value"])
+            result = CallResponse(out.serial, out.message.name, value=value["value"], meta=meta)
         elif flag == 1:
             writer = server_msg.errors if server_msg else None
             err, pos = codec.decode(out.message.errors, data, pos, writer)
-            result = CallResponse(out.serial, out.message.name, error=str(err["value"]))
+            result = CallResponse(out.serial, out.message.name, error=str(err["value"]),
+                                  meta=meta)
         else:
             raise RemoteProtocolError(f"reply flag {flag} is not a boolean")
         if pos != len(data):

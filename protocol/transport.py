@@ -83,6 +83,17 @@ class Encoded:
         self.data = data
 
 
+class Reply:
+    """A handler's response value with call metadata (Avro's response ``meta`` map): an
+    extension a peer that does not know it reads and ignores, as Java's requestor does."""
+
+    __slots__ = ("meta", "value")
+
+    def __init__(self, value: Any, meta: dict[str, bytes]) -> None:
+        self.value = value
+        self.meta = meta
+
+
 Handler = Callable[[CallRequest, Connection], Awaitable[Any]]
 
 # Queued after a read that produced output but no call (a NONE handshake reply, a ping).
@@ -239,10 +250,13 @@ class RpcServer:
             log.debug("%s: %s from %s failed: %r", self.name, call.message, conn.peer, exc)
             session.respond_error(call, f"{type(exc).__name__}: {exc}")
         else:
+            meta = None
+            if isinstance(value, Reply):
+                value, meta = value.value, value.meta
             if isinstance(value, Encoded):
-                session.respond(call, None, encoded=value.data)
+                session.respond(call, None, encoded=value.data, meta=meta)
             else:
-                session.respond(call, value)
+                session.respond(call, value, meta=meta)
 
 
 class RpcClient:
@@ -317,6 +331,13 @@ class RpcClient:
         """Send one call and wait for its answer; raises RpcError, TimeoutError or
         ConnectionError. The connection is dropped on anything but a clean answer.
         ``encoded``: the parameters already in Avro."""
+        value, _ = await self.call_with_meta(message, params, encoded=encoded)
+        return value
+
+    async def call_with_meta(
+        self, message: str, params: dict[str, Any], *, encoded: bytes | None = None
+    ) -> tuple[Any, dict[str, bytes]]:
+        """``call``, also returning the response call metadata (empty if none came)."""
         await self.connect()
         session, writer = self._session, self._writer
         if session is None or writer is None:  # it died while we waited for the lock
@@ -340,7 +361,7 @@ class RpcClient:
             self._waiters.pop(serial, None)
         if result.error is not None:
             raise RpcError(result.error)
-        return result.value
+        return result.value, result.meta
 
     async def _read_loop(self, reader: asyncio.StreamReader, session: ClientSession) -> None:
         reason = "connection closed by peer"
@@ -400,4 +421,5 @@ class RpcClient:
         await self._drop("client closed")
 
 
-__all__ = ["Connection", "Encoded", "LocalProtocolError", "RpcClient", "RpcError", "RpcServer"]
+__all__ = ["Connection", "Encoded", "LocalProtocolError", "Reply", "RpcClient", "RpcError",
+           "RpcServer"]

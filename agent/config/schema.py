@@ -267,6 +267,7 @@ SOURCES = (
             Key("consumeOrder", choice("oldest", "youngest", "random"), "oldest"),
             Key("pollDelay", _NON_NEGATIVE, 500),
             Key("recursiveDirectorySearch", to_bool, False),
+            Key("followSymlinks", to_bool, True),  # flumelet's (Flume always follows)
             Key("maxBackoff", _NON_NEGATIVE, 4000),
             Key("batchSize", _POSITIVE, 100),
             Key("inputCharset", charset, "UTF-8"),

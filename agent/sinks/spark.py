@@ -12,12 +12,15 @@ batches are rolled back ``close_grace`` seconds later (not only at ``timeout``),
 letting a consumer that polls on one connection and acks on another settle what it already
 counted; and rolled-back events keep their original order, whatever order the rollbacks
 come in (Spark's and Flume's put each rollback at the head of the channel, so batches of
-several vanished pollers come back shuffled).
+several vanished pollers come back shuffled). ``ack``/``nack`` answer ``null`` as Spark's do,
+with what happened in the call metadata (:mod:`protocol.ackproof`): a poller can tell a
+committed batch from one that will be served again, e.g. after an agent restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import secrets
@@ -30,17 +33,20 @@ from typing import TYPE_CHECKING, Any
 from agent.components import Sink, Status, Transaction
 from agent.metrics import CounterGroup
 from agent.sinks import count_batch, rollback_quietly, take_batch
+from protocol import ackproof
 from protocol.codec import encode_event_array, write_string
 from protocol.event import Event
 from protocol.rpc import CallRequest
 from protocol.schemas import SPARK_FLUME_PROTOCOL
-from protocol.transport import Connection, Encoded, RpcServer
+from protocol.transport import Connection, Encoded, Reply, RpcServer
 
 if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
     from agent.registry import BuildContext
 
 log = logging.getLogger(__name__)
+
+REMEMBERED_COMMITS = 10_000
 
 
 @dataclass
@@ -71,6 +77,9 @@ class SparkSink(Sink):
             sequence = (f"{prefix}{i}" for i in itertools.count(1))
         self._sequence = sequence
         self._outstanding: dict[str, _Outstanding] = {}
+        # Recently committed batches: a repeated ack (its first reply was lost) is still
+        # answered "committed", so the poller does not wait for a batch that is gone.
+        self._committed: collections.OrderedDict[str, None] = collections.OrderedDict()
         # Events this sink rolled back, possibly still at the head of the channel, with their
         # ordinal: the next rollback goes behind the older ones (see _roll_back).
         self._returned: dict[int, tuple[Event, int]] = {}
@@ -120,10 +129,16 @@ class SparkSink(Sink):
             return await self._get_batch(int(call.params["n"]), conn)
         seq = call.params["sequenceNumber"]
         if seq in self._outstanding:
-            self._finish(seq, commit=call.message == "ack", why=f"{call.message} from {conn.peer}")
+            committed = self._finish(seq, commit=call.message == "ack",
+                                     why=f"{call.message} from {conn.peer}")
+            outcome = ackproof.COMMITTED if committed else ackproof.ROLLED_BACK
+        elif seq in self._committed:
+            outcome = ackproof.COMMITTED
         else:
             log.debug("sink %s: %s for unknown or expired batch %s", self.name, call.message, seq)
-        return None
+            outcome = ackproof.UNKNOWN
+        # null, as Spark answers, plus what happened (Spark's receiver ignores the metadata)
+        return Reply(None, {ackproof.ACK_META_KEY: outcome})
 
     def _error(self, msg: str) -> dict[str, Any]:
         return {"errorMsg": msg, "sequenceNumber": "", "events": []}
@@ -190,10 +205,11 @@ class SparkSink(Sink):
         else:
             asyncio.get_running_loop().call_later(self.close_grace, roll_back)
 
-    def _finish(self, seq: str, commit: bool, why: str) -> None:
+    def _finish(self, seq: str, commit: bool, why: str) -> bool:
+        """Commit or roll back batch ``seq``; True only if it was committed."""
         out = self._outstanding.pop(seq, None)
         if out is None:
-            return
+            return False
         out.timer.cancel()
         self._slots.release()
         on_conn = self._by_conn.get(out.conn)
@@ -204,13 +220,17 @@ class SparkSink(Sink):
                 try:
                     out.tx.commit()
                     self.counter.counters["EventDrainSuccessCount"] += len(out.events)
-                    return
+                    self._committed[seq] = None
+                    if len(self._committed) > REMEMBERED_COMMITS:
+                        self._committed.popitem(last=False)
+                    return True
                 except Exception as exc:
                     log.warning("sink %s: commit of batch %s failed: %s", self.name, seq, exc)
             self._roll_back(out)
             self._wake.set()  # the events are back: let waiting pollers have them
             log.info("sink %s: batch %s of %d events rolled back (%s)",
                      self.name, seq, len(out.events), why)
+            return False
         finally:
             out.tx.close()
 

@@ -14,16 +14,22 @@ Guarantees (see the README's table):
   fresh context skips what a previous run logged, with a warning saying how much.
 - pull, no checkpoint: a batch is acked as soon as it is stored in memory (Spark's
   behaviour).
-- pull + checkpoint: a batch is acked only after the checkpoint covering it is durable.
-  If the consumer dies between that checkpoint and the ack, the agent rolls the batch back
-  and serves it again under a new sequence number; the receiver recognises those events
-  by content digest (the checkpoint keeps the digests of the batches it covered) wherever
-  they come in the redelivery, for up to RECOVERY_SECONDS, and counts them once:
-  exactly-once window results. The same applies when an ack fails (after retries) while
-  the consumer keeps running. Acks known to have reached the agent are logged
-  next to the checkpoint, so identical *new* events are never mistaken for redeliveries;
-  the one case left is the crash landing between an ack and its log line, where an event
-  identical in headers and body to one of that batch's could be dropped once.
+- pull + checkpoint: exactly-once window results, across consumer and agent crashes. A
+  batch is acked only after the checkpoint covering it is durable, and it counts as gone
+  only when the agent *proves* the ack (flumelet's SparkSink says ``committed`` in the
+  reply's call metadata; see ``FlumePollingReceiver`` for Spark's sink). Until then it may
+  come back under a new sequence number: the agent rolls it back (the consumer died
+  between checkpoint and ack, or the ack never arrived) or replays it from its file
+  channel after a restart, where an ack for the old number is answered ``unknown`` (Spark's
+  sink answers such an ack with a plain ``null``, which proves nothing). The digests of
+  such events (headers and body) are kept with every checkpoint, and the events are dropped
+  wherever they come in a redelivery, until they come back or for REDELIVERY_HORIZON
+  seconds of their agent being reachable (longer than any way the agent serves them
+  again). Proven acks are logged next to the checkpoint, so identical *new* events are
+  not mistaken for redeliveries; what is left: an agent killed between committing a batch
+  and answering the ack, or a consumer killed between a proven ack and its log line, makes
+  an event identical in headers and body to one of that batch's, arriving within the
+  horizon, be dropped once.
 """
 
 from __future__ import annotations
@@ -31,16 +37,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import hashlib
 import logging
 import os
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from consumer.engine.receiver import ReceiverContext
+from consumer.flume.redelivery import REDELIVERY_HORIZON, PullToken, RedeliveryLedger
 from consumer.flume.wal import WriteAheadLog
+from protocol import ackproof
 from protocol.rpc import CallRequest
 from protocol.schemas import AVRO_SOURCE_PROTOCOL, SPARK_FLUME_PROTOCOL
 from protocol.transport import Connection, RpcClient, RpcError, RpcServer
@@ -49,7 +54,6 @@ log = logging.getLogger(__name__)
 
 Decoder = Callable[[bytes], Any]
 ACK_LOG_BYTES = 256 * 1024
-RECOVERY_SECONDS = 30
 ACK_LOG_KEEP = 1000
 
 
@@ -158,31 +162,21 @@ class FlumePushReceiver:
             self._wal.close()
 
 
-@dataclass(frozen=True)
-class PullToken:
-    """Identifies one polled batch: where to ack it, and what it held (for recovery)."""
-
-    address: str
-    sequence: str
-    digests: tuple[bytes, ...] = ()
-
-
-def digest(event: dict[str, Any]) -> bytes:
-    h = hashlib.blake2b(digest_size=8)
-    for k in sorted(event["headers"]):
-        h.update(k.encode())
-        h.update(b"\0")
-        h.update(event["headers"][k].encode())
-        h.update(b"\0")
-    h.update(event["body"])
-    return h.digest()
-
-
 class FlumePollingReceiver:
-    """Polls SparkSink-compatible sinks (``getEventBatch`` / ``ack`` / ``nack``)."""
+    """Polls SparkSink-compatible sinks (``getEventBatch`` / ``ack`` / ``nack``).
+
+    With a checkpoint, a counted batch may come back until the agent proves its ack
+    (:mod:`consumer.flume.redelivery` keeps the digests, in every checkpoint). Proof: the
+    reply's ``flumelet.ack`` metadata says ``committed`` (:mod:`protocol.ackproof`). A sink
+    that sends no such metadata (Spark's own) commits asynchronously after answering, and
+    answers ``null`` even for a sequence number it does not know; its ``null`` counts only
+    if it came on an ack connection that was already open when the batch was polled (the
+    process that answered is the one holding the batch, as when Spark's receiver acks on the
+    poll connection). Anything else (an error, ``unknown``, a reconnect) proves nothing."""
 
     def __init__(self, ssc: Any, addresses: list[tuple[str, int]], max_batch_size: int,
-                 parallelism: int, decoder: Decoder, retry_max: float = 5.0) -> None:
+                 parallelism: int, decoder: Decoder, retry_max: float = 5.0,
+                 horizon: float = REDELIVERY_HORIZON) -> None:
         if not addresses:
             raise ValueError("createPollingStream needs at least one (host, port) address")
         self._ssc = ssc
@@ -197,37 +191,34 @@ class FlumePollingReceiver:
         # Acks travel on their own connection per agent: a poll connection is busy with a
         # long-poll getEventBatch, and a server answers one connection's calls in order.
         self._ack_clients: dict[str, RpcClient] = {}
-        # digests of events a checkpoint counted but the agent may serve again, per address
-        # digests of counted events an agent may serve again (from any address: a consumer
-        # may come back through another route to the same agent)
-        self._recovering: collections.Counter[bytes] = collections.Counter()
-        self._recovery_deadline = 0.0
+        self.ledger = RedeliveryLedger(horizon)
         self.stopping = False
 
     @property
     def reliable(self) -> bool:
         return getattr(self._ssc, "_checkpoint_dir", None) is not None
 
+    def _now(self) -> float:
+        return self._ctx.clock.now_ms() / 1000 if self._ctx is not None else 0.0
+
     def _ack_log(self) -> str | None:
         cp = getattr(self._ssc, "_checkpoint_dir", None)
         return os.path.join(cp, "receivers", "pull-acks.log") if cp else None
 
+    # ---- checkpoints -------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return self.ledger.snapshot()
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.ledger.restore(data)
+
     def restore_unacknowledged(self, tokens: list[PullToken]) -> None:
-        """Batches the newest checkpoint counted: unless their ack is known to have reached
-        the agent, expect them back and count them once. Events are told apart only by
-        content, so confirmed acks are logged to avoid dropping identical new events."""
-        acked = self._confirmed_acks()
-        self._expect_again([t for t in tokens if (t.address, t.sequence) not in acked])
+        """Batches the newest checkpoint counted: unless their ack is known to be proven,
+        expect them back and count them once. Events are told apart only by content, so
+        proven acks are logged to avoid dropping identical new events."""
+        self.ledger.restore_unacknowledged(tokens, self._proven_acks())
 
-    def _expect_again(self, tokens: list[PullToken]) -> None:
-        """These counted events may be served again (the agent rolled their batch back):
-        drop them when they come, for up to RECOVERY_SECONDS."""
-        for t in tokens:
-            self._recovering.update(t.digests)
-        if tokens:
-            self._recovery_deadline = time.monotonic() + RECOVERY_SECONDS
-
-    def _confirmed_acks(self) -> set[tuple[str, str]]:
+    def _proven_acks(self) -> set[tuple[str, str]]:
         path = self._ack_log()
         if path is None or not os.path.exists(path):
             return set()
@@ -253,10 +244,12 @@ class FlumePollingReceiver:
                 f.write("".join(line + "\n" for line in keep))
             os.replace(tmp, path)
 
+    # ---- polling -----------------------------------------------------------------------
     async def start(self, ctx: ReceiverContext) -> None:
         self._ctx = ctx
-        if self._recovering:  # the clock starts when polling can start
-            self._recovery_deadline = time.monotonic() + RECOVERY_SECONDS
+        if self.ledger.expecting:
+            log.info("polling: %d counted events may be served again; they will be dropped",
+                     self.ledger.expecting)
         for i in range(self.parallelism):
             host, port = self.addresses[i % len(self.addresses)]
             # A SparkSink answers only when it has events, so no request timeout applies.
@@ -270,92 +263,114 @@ class FlumePollingReceiver:
 
     async def _worker(self, client: RpcClient) -> None:
         delay = 0.1
+        address = client.address
         while not self.stopping:
             try:
+                epoch = await self._ack_epoch(address) if self.reliable else None
+                await self._connect(client)
+                self.ledger.reachable(address, True, self._now())
                 batch = await client.call("getEventBatch", {"n": self.max_batch_size})
             except asyncio.CancelledError:
                 raise
             except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
-                log.warning("polling %s failed: %s; retrying in %.1fs", client.address, exc,
-                            delay)
+                self.ledger.reachable(address, False, self._now())
+                self.ledger.arm(address)
+                log.warning("polling %s failed: %s; retrying in %.1fs", address, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
                 continue
             if batch["errorMsg"]:
-                log.warning("sink %s: %s", client.address, batch["errorMsg"])
+                log.warning("sink %s: %s", address, batch["errorMsg"])
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
                 continue
             delay = 0.1
-            await self._store(client, batch)
+            await self._store(address, batch, epoch)
 
-    async def _store(self, client: RpcClient, batch: dict[str, Any]) -> None:
+    async def _connect(self, client: RpcClient) -> None:
+        """Connect ``client`` if need be. A new connection replacing one means the old one
+        broke: what the agent served may come again (rolled back, or replayed after a
+        restart), so batches not yet counted are watched for duplicates."""
+        before = client.connections_created
+        await client.connect()
+        if before and client.connections_created != before:
+            self.ledger.arm(client.address)
+
+    async def _ack_epoch(self, address: str) -> int | None:
+        """The ack connection that is open now (connecting it if need be), or None."""
+        ack = self._ack_clients[address]
+        try:
+            await self._connect(ack)
+        except (ConnectionError, OSError):
+            return None
+        return ack.connections_created if ack.connected else None
+
+    async def _store(self, address: str, batch: dict[str, Any], epoch: int | None) -> None:
         assert self._ctx is not None
         events = batch["events"]
         seq = batch["sequenceNumber"]
-        if self._recovering:
-            events = self._drop_counted(client.address, events)
         if not self.reliable:
             self._ctx.store(_records(events, self.decoder))
-            await self._ack_or_nack(client.address, seq, "ack")
+            await self._settle(PullToken(address, seq), "ack")
             return
-        if not events:  # all of it was counted before the crash
-            await self._ack_or_nack(client.address, seq, "ack")
-            return
-        token = PullToken(client.address, seq, tuple(digest(e) for e in events))
+        for gone_from, count in self.ledger.expire(self._now()):
+            log.warning("polling: %d counted events from %s were not served again within "
+                        "%gs of it being reachable; no longer expecting them", count,
+                        gone_from, self.ledger.horizon)
+        split = self.ledger.absorb(events)
+        if split.absorbed or split.duplicates:
+            log.info("polling %s: %d redelivered events were already counted, %d are in a "
+                     "batch not yet counted", address, len(split.absorbed),
+                     len(split.duplicates))
+            events = [events[i] for i in split.kept]
+        token = PullToken(address, seq, tuple(split.digests[i] for i in split.kept),
+                          split.absorbed, split.duplicates, epoch)
+        self.ledger.stored(token)
+        # Even a batch counted whole before goes through a checkpoint before its ack: the
+        # checkpoint must stop expecting what it absorbed first.
         self._ctx.store(_records(events, self.decoder), token=token)
 
-    def _drop_counted(self, address: str,
-                      events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Drop events a checkpoint already counted, wherever they come in the redelivery
-        (an agent rolls batches back in any order, and several pollers share them)."""
-        if time.monotonic() > self._recovery_deadline:
-            left = self._recovering.total()
-            log.warning("polling: %d counted events were never served again within %ds; "
-                        "no longer expecting them", left, RECOVERY_SECONDS)
-            self._recovering.clear()
-            return events
-        pending = self._recovering
-        kept = []
-        for e in events:
-            d = digest(e)
-            if pending[d] > 0:
-                pending[d] -= 1
-            else:
-                kept.append(e)
-        if not +pending:
-            pending.clear()
-        dropped = len(events) - len(kept)
-        if dropped:
-            log.info("polling %s: %d redelivered events were already counted", address,
-                     dropped)
-        return kept
-
-    async def _ack_or_nack(self, address: str, seq: str, verb: str,
-                           tries: int = 1) -> bool:
+    async def _settle(self, token: PullToken, verb: str, tries: int = 1) -> bool:
+        """Send ``verb`` for ``token``; True only if the agent proved the batch committed
+        (for ``ack``; a ``nack`` is True once answered)."""
+        client = self._ack_clients[token.address]
         for attempt in range(tries):
             try:
-                await self._ack_clients[address].call(verb, {"sequenceNumber": seq})
+                _, meta = await client.call_with_meta(verb, {"sequenceNumber": token.sequence})
             except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
-                log.warning("%s %s to %s failed (attempt %d of %d): %s", verb, seq, address,
-                            attempt + 1, tries, exc)
+                self.ledger.arm(token.address)
+                log.warning("%s %s to %s failed (attempt %d of %d): %s", verb, token.sequence,
+                            token.address, attempt + 1, tries, exc)
                 if attempt + 1 < tries:
                     await asyncio.sleep(0.2 * 2 ** attempt)
                 continue
-            if verb == "ack" and self.reliable:
-                self._record_ack(address, seq)
-            return True
+            if verb != "ack":
+                return True
+            outcome = meta.get(ackproof.ACK_META_KEY)
+            if outcome is not None:
+                proven = outcome == ackproof.COMMITTED
+            else:  # a sink without proofs: the same connection as at poll time, or nothing
+                proven = token.ack_epoch is not None and \
+                    client.connections_created == token.ack_epoch and client.connected
+            if not proven:
+                log.warning("ack %s to %s not proven (%s): expecting the batch back",
+                            token.sequence, token.address,
+                            outcome.decode(errors="replace") if outcome else "reconnected")
+            return proven
         return False  # the agent rolls the batch back on its own (timeout or lost poller)
 
     async def on_batch_done(self, tokens: list[PullToken]) -> None:
-        results = await asyncio.gather(
-            *(self._ack_or_nack(t.address, t.sequence, "ack", tries=4) for t in tokens))
-        # Counted but not acknowledged: the agent will serve these again; count them once.
-        self._expect_again([t for t, ok in zip(tokens, results, strict=True) if not ok])
+        proofs = await asyncio.gather(*(self._settle(t, "ack", tries=4) for t in tokens))
+        for token, proven in zip(tokens, proofs, strict=True):
+            if proven:
+                self._record_ack(token.address, token.sequence)
+            # Counted but not proven gone: the agent may serve these again; count them once.
+            self.ledger.settled(token, proven)
 
     async def on_batch_failed(self, tokens: list[PullToken], error: BaseException) -> None:
-        await asyncio.gather(*(self._ack_or_nack(t.address, t.sequence, "nack")
-                               for t in tokens))
+        await asyncio.gather(*(self._settle(t, "nack") for t in tokens))
+        for token in tokens:
+            self.ledger.failed(token)
 
     async def stop(self) -> None:
         self.stopping = True

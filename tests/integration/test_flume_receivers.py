@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from agent.channels.file import FileChannel
 from agent.channels.memory import MemoryChannel
 from agent.sinks.spark import SparkSink
 from consumer import SparkContext
@@ -20,7 +21,7 @@ from consumer.flume import FlumeUtils
 from consumer.flume.receivers import FlumePollingReceiver, FlumePushReceiver
 from consumer.streaming import StreamingContext
 from protocol.event import Event
-from protocol.schemas import AVRO_SOURCE_PROTOCOL
+from protocol.schemas import AVRO_SOURCE_PROTOCOL, SPARK_FLUME_PROTOCOL
 from protocol.transport import RpcClient
 
 T0 = 1_700_000_000_300
@@ -161,13 +162,36 @@ def test_push_into_a_fresh_context_never_replays_a_previous_runs_log(
     assert not any("skipping" in r.getMessage() for r in caplog.records), "skipped twice"
 
 
-class AgentThread:
-    """A SparkSink on a memory channel, on its own loop in a thread (the agent process)."""
+class HeldSink(SparkSink):
+    """A SparkSink that serves no batch before it has answered an ack or a nack: the hook
+    that makes a restarted agent's answer to an old ack come before its replay."""
 
-    def __init__(self, timeout: float = 60.0, close_grace: float = 0.3) -> None:
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.settled = asyncio.Event()
+
+    async def _handle(self, call: Any, conn: Any) -> Any:
+        if call.message == "getEventBatch":
+            await self.settled.wait()
+            return await super()._handle(call, conn)
+        try:
+            return await super()._handle(call, conn)
+        finally:
+            self.settled.set()
+
+
+class AgentThread:
+    """A SparkSink on its own loop in a thread (the agent process): on a memory channel, or
+    on a file channel in ``data`` (then ``kill()`` is a SIGKILL: nothing is committed or
+    rolled back on disk, and a new AgentThread on the same directory replays it)."""
+
+    def __init__(self, timeout: float = 60.0, close_grace: float = 0.3, data: Path | None = None,
+                 port: int = 0, sink: type[SparkSink] = SparkSink) -> None:
         self.loop = asyncio.new_event_loop()
-        self.channel = MemoryChannel("c1", capacity=10_000, transaction_capacity=1000)
-        self.sink = SparkSink("k1", "127.0.0.1", 0, timeout=timeout, close_grace=close_grace)
+        self.channel = (MemoryChannel("c1", capacity=10_000, transaction_capacity=1000)
+                        if data is None else
+                        FileChannel("c1", data, capacity=10_000, transaction_capacity=1000))
+        self.sink = sink("k1", "127.0.0.1", port, timeout=timeout, close_grace=close_grace)
         self.sink.channel = self.channel
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -195,6 +219,12 @@ class AgentThread:
 
     def stop(self) -> None:
         self.call(self.sink.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+    def kill(self) -> None:
+        """Vanish at once: connections and port closed, nothing settled."""
+        self.call(self.sink.server.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
@@ -392,23 +422,212 @@ def test_receiver_drives_the_recorded_sink_conversation(tmp_path: Path) -> None:
     assert [len(b) for b in seen] == [3, 2, 2]
 
 
-def test_counted_events_are_dropped_wherever_they_come_in_a_redelivery() -> None:
-    """Agents roll batches back newest-first or interleaved: order must not matter."""
-    from consumer.flume.receivers import PullToken, digest, utf8_decoder
+def _pull_job(clock: ManualClock, cp: Path, port: int,
+              results: list[dict[str, int]]) -> StreamingContext:
+    def stream(ssc: Any) -> Any:
+        return FlumeUtils.createPollingStream(ssc, [("127.0.0.1", port)], parallelism=2)
 
-    receiver = FlumePollingReceiver(object(), [("h", 1)], 1000, 1, utf8_decoder)
+    return StreamingContext.getOrCreate(str(cp), _counting_job(clock, cp, stream, results))
 
-    def ev(i: int) -> dict[str, Any]:
-        return {"headers": {}, "body": b"e%d" % i}
 
-    covered, newer = [ev(i) for i in range(3)], [ev(i) for i in range(3, 5)]
-    receiver.restore_unacknowledged(
-        [PullToken("h:1", "s1", tuple(digest(e) for e in covered))])
-    receiver._recovery_deadline = time.monotonic() + 60
-    kept = receiver._drop_counted("h:1", newer + covered[:2])
-    assert kept == newer
-    assert receiver._drop_counted("other:2", [covered[2], ev(9)]) == [ev(9)]
-    assert receiver._drop_counted("h:1", covered) == covered  # recovery is over
+def _batch(ssc: StreamingContext, clock: ManualClock, t: int) -> None:
+    clock.set(t)
+    assert ssc.awaitBatchCompleted(t, timeout=20)
+
+
+def test_pull_digests_of_a_batch_whose_ack_failed_survive_a_consumer_crash(
+        tmp_path: Path) -> None:
+    """Issue 13: the agent dies before the ack of a counted batch; newer checkpoints are
+    written (empty batches); the consumer dies; the restarted agent replays the batch from
+    its file channel. The digests kept only in memory were lost with the consumer."""
+    cp, data = tmp_path / "cp", tmp_path / "channel"
+    agent = AgentThread(data=data)
+    port = agent.sink.port
+    clock = ManualClock(T0)
+    results: list[dict[str, int]] = []
+    ssc = _pull_job(clock, cp, port, results)
+    ssc.start()
+    agent.fill(["x", "y", "x"])
+    _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+    agent.kill()
+    _batch(ssc, clock, T0 + 700)  # counted and checkpointed; every ack attempt fails
+    _batch(ssc, clock, T0 + 1_700)
+    _batch(ssc, clock, T0 + 2_700)  # newer checkpoints: the batch is no longer "covered"
+    ssc.stop(stopGraceFully=False)  # the consumer dies
+    assert results[-1] == {"x": 2, "y": 1}
+
+    again = AgentThread(data=data, port=port)
+    try:
+        assert again.channel.size() == 3  # the file channel replays the unacked batch
+        clock2 = ManualClock(T0 + 3_000)
+        results2: list[dict[str, int]] = []
+        ssc2 = _pull_job(clock2, cp, port, results2)
+        ssc2.start()
+        try:
+            again.fill(["z"])
+            _wait(lambda: again.channel.size() == 0
+                  and ssc2._inputs[0].buffer.pending_count() == 1)  # z; x, y, x dropped
+            _batch(ssc2, clock2, T0 + 3_700)
+            _wait(lambda: again.size() == 0)
+        finally:
+            ssc2.stop()
+    finally:
+        again.stop()
+    assert results2[-1] == {"x": 2, "y": 1, "z": 1}
+
+
+def test_pull_an_ack_answered_by_a_restarted_agent_does_not_count_as_one(
+        tmp_path: Path) -> None:
+    """Issue 21: the agent is killed and restarted while the consumer holds a polled batch;
+    the batch's ack reaches the new agent, which does not know the sequence number (the
+    hook makes it answer before it serves the replay). Taken as success, the replayed batch
+    was counted twice."""
+    cp, data = tmp_path / "cp", tmp_path / "channel"
+    agent = AgentThread(data=data)
+    port = agent.sink.port
+    clock = ManualClock(T0)
+    results: list[dict[str, int]] = []
+    ssc = _pull_job(clock, cp, port, results)
+    ssc.start()
+    again: AgentThread | None = None
+    try:
+        agent.fill(["x", "y", "x"])
+        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+        agent.kill()
+        again = AgentThread(data=data, port=port, sink=HeldSink)
+        assert again.channel.size() == 3
+        _batch(ssc, clock, T0 + 700)  # counted; the ack is answered "unknown"
+        assert again.sink.settled.is_set()
+        _wait(lambda: again is not None and again.channel.size() == 0)  # the replay is served
+        _batch(ssc, clock, T0 + 1_700)  # ... and recognised
+        _wait(lambda: again is not None and again.size() == 0)
+        _batch(ssc, clock, T0 + 2_700)
+    finally:
+        ssc.stop()
+        if again is not None:
+            again.stop()
+    assert results[-1] == {"x": 2, "y": 1}
+
+
+def test_pull_a_batch_replayed_before_it_was_counted_is_counted_once(tmp_path: Path) -> None:
+    """The other order: the restarted agent serves its replay while the consumer still holds
+    the first copy, not yet counted. The broken connections make the receiver watch the
+    batches in flight, and the copy is dropped."""
+    cp, data = tmp_path / "cp", tmp_path / "channel"
+    agent = AgentThread(data=data)
+    port = agent.sink.port
+    clock = ManualClock(T0)
+    results: list[dict[str, int]] = []
+    ssc = _pull_job(clock, cp, port, results)
+    ssc.start()
+    again: AgentThread | None = None
+    try:
+        agent.fill(["x", "y", "x"])
+        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+        agent.kill()
+        again = AgentThread(data=data, port=port)
+        _wait(lambda: again is not None and again.channel.size() == 0
+              and again.sink.outstanding == 1)  # the replay reached the consumer
+        assert ssc._inputs[0].buffer.pending_count() == 3
+        _batch(ssc, clock, T0 + 700)
+        _wait(lambda: again is not None and again.size() == 0)  # the replay's ack commits
+        again.fill(["x"])  # a new identical event is counted: the watch is over
+        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 1)
+        _batch(ssc, clock, T0 + 1_700)
+    finally:
+        ssc.stop()
+        if again is not None:
+            again.stop()
+    assert results[-1] == {"x": 3, "y": 1}
+
+
+class JavaLikeSink:
+    """Serves fixed batches the way Spark's SparkSink answers: ``null`` to every ack, known
+    or not, with no metadata; no batch before the previous one is settled. ``restart()``
+    is a new process on the same port that serves its unsettled batch again under a new
+    sequence number (a file channel's replay)."""
+
+    def __init__(self, batches: list[list[str]]) -> None:
+        from protocol.transport import RpcServer
+
+        self.batches = [[{"headers": {"n": b}, "body": b.encode()} for b in batch]
+                        for batch in batches]
+        self.acked: list[str] = []
+        self.served = 0
+        self.incarnation = 0
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.settled = threading.Event()
+        self.server = RpcServer(SPARK_FLUME_PROTOCOL, self._handle)
+        self._call(self.server.start())
+        self.port = self.server.port
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    async def _handle(self, call: Any, conn: Any) -> Any:
+        if call.message != "getEventBatch":
+            self.acked.append(call.params["sequenceNumber"])
+            if call.params["sequenceNumber"] == f"i{self.incarnation}-{self.served}":
+                self.settled.set()
+            return None
+        while self.served >= len(self.batches) or (self.served and not self.settled.is_set()):
+            await asyncio.sleep(0.01)
+        self.settled.clear()
+        self.served += 1
+        return {"errorMsg": "", "sequenceNumber": f"i{self.incarnation}-{self.served}",
+                "events": self.batches[self.served - 1]}
+
+    def restart(self) -> None:
+        """Killed before the served batch was settled; the new process serves it again."""
+        from protocol.transport import RpcServer
+
+        self._call(self.server.stop())
+        self.incarnation += 1
+        self.served -= 1
+        self.settled.set()
+        self.server = RpcServer(SPARK_FLUME_PROTOCOL, self._handle, port=self.port)
+        self._call(self.server.start())
+
+    def stop(self) -> None:
+        self._call(self.server.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def test_pull_from_a_sink_without_ack_proofs_trusts_only_an_unbroken_ack_connection(
+        tmp_path: Path) -> None:
+    """Spark's SparkSink answers null to any ack. Its null counts when it came on the ack
+    connection that was open when the batch was polled; after a reconnect (the agent was
+    restarted) it proves nothing, and the replayed batch is counted once."""
+    sink = JavaLikeSink([["a", "b"], ["c", "a"]])
+    cp = tmp_path / "cp"
+    clock = ManualClock(T0)
+    results: list[dict[str, int]] = []
+
+    def stream(ssc: Any) -> Any:
+        return FlumeUtils.createPollingStream(ssc, [("127.0.0.1", sink.port)], parallelism=1)
+
+    ssc = StreamingContext.getOrCreate(str(cp), _counting_job(clock, cp, stream, results))
+    ssc.start()
+    try:
+        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 2)
+        _batch(ssc, clock, T0 + 700)  # acked on the unbroken connection: proven
+        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 2)
+        sink.restart()  # killed before the second batch's ack; it comes back
+        _batch(ssc, clock, T0 + 1_700)  # its ack reaches the new process: null, unproven
+        receiver = ssc._inputs[0].receiver
+        _wait(lambda: sink.served == 2 and receiver.ledger.expecting == 0)  # replay dropped
+        _batch(ssc, clock, T0 + 2_700)
+        _wait(lambda: sink.acked[-1:] == ["i1-2"])  # and acked after that checkpoint
+    finally:
+        ssc.stop()
+        sink.stop()
+    assert results[-1] == {"a": 2, "b": 1, "c": 1}
+    address = f"127.0.0.1:{sink.port}"
+    proven = (cp / "receivers" / "pull-acks.log").read_text().splitlines()
+    assert proven == [f"{address} i0-1", f"{address} i1-2"]  # not i0-2
 
 
 def test_pull_graceful_stop_then_restart_counts_once(tmp_path: Path) -> None:

@@ -246,3 +246,19 @@ def test_a_header_python_cannot_encode_is_sent_with_a_replacement_not_stuck() ->
     data = codec.encode_event_array([Event({"file": "/spool/bad-\udcff.log"}, b"x")])
     value, _ = codec.decode(AVRO_SOURCE_PROTOCOL.messages["appendBatch"].request, data)
     assert value["events"][0]["headers"] == {"file": "/spool/bad-?.log"}
+
+
+def test_response_call_metadata_reaches_the_client_and_is_empty_by_default() -> None:
+    """The SparkSink proves an ack in the response's call metadata (a map any Avro
+    requestor reads before the error flag); byte for byte a plain reply otherwise."""
+    client = ClientSession(SPARK_FLUME_PROTOCOL)
+    server = ServerSession(SPARK_FLUME_PROTOCOL)
+    replies = []
+    for seq, meta in (("a1", {"flumelet.ack": b"committed"}), ("a2", None)):
+        client.send_request("ack", {"sequenceNumber": seq})
+        [call] = server.feed(client.data_to_send())
+        server.respond(call, None, meta=meta)
+        replies += client.feed(server.data_to_send())
+    with_meta, plain = replies
+    assert (with_meta.value, with_meta.meta) == (None, {"flumelet.ack": b"committed"})
+    assert (plain.value, plain.meta) == (None, {})

@@ -25,16 +25,25 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Listing:
-    """One regular file seen in the spool directory."""
+    """One regular file seen in the spool directory (``link``: through a symbolic link)."""
 
     rel_path: str  # relative to spoolDir, "/"-separated
     mtime_ns: int
     size: int
     inode: int = 0
+    link: bool = False
 
     @property
     def name(self) -> str:
         return self.rel_path.rpartition("/")[2]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entry whose name passes the rules but that cannot be read, and why."""
+
+    rel_path: str
+    why: str
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "consumeOrder": "oldest",
     "pollDelay": 500,
     "recursiveDirectorySearch": False,
+    "followSymlinks": True,
     "maxBackoff": 4000,
     "batchSize": 100,
     "inputCharset": "UTF-8",
@@ -100,6 +101,7 @@ class SpoolDirSettings:
     max_line_length: int
     output_charset: str
     max_blob_length: int
+    follow_symlinks: bool = True  # flumelet's followSymlinks: read files through links
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> SpoolDirSettings:
@@ -174,4 +176,5 @@ class SpoolDirSettings:
             max_line_length=max_line,
             output_charset=_codec("deserializer.outputCharset", s["deserializer.outputCharset"]),
             max_blob_length=_int("deserializer.maxBlobLength", s["deserializer.maxBlobLength"], 1),
+            follow_symlinks=_bool("followSymlinks", s["followSymlinks"]),
         )

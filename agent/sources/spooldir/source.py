@@ -42,7 +42,7 @@ from agent.components import (
     SystemClock,
 )
 from agent.sources.spooldir import spool
-from agent.sources.spooldir.decisions import FileFailure
+from agent.sources.spooldir.decisions import FileFailure, shown
 from agent.sources.spooldir.reader import BLOCK_SIZE, FileReader
 from agent.sources.spooldir.settings import SpoolDirSettings
 from agent.sources.spooldir.watcher import DirectoryWatcher
@@ -193,7 +193,8 @@ class SpoolDirSource(PollableSource):
             self._pending = bodies
             log.warning(
                 "source %s: channel refused %d events from %s (%s); retrying with a back-off "
-                "of up to %.0f ms", self.name, len(events), current.abs_path if current else "?",
+                "of up to %.0f ms", self.name, len(events),
+                shown(current.abs_path) if current else "?",
                 exc if is_channel else repr(exc), self.settings.max_backoff * 1000,
             )
             return Status.RETRY
@@ -219,17 +220,17 @@ class SpoolDirSource(PollableSource):
             return
         except FileNotFoundError:
             log.warning("source %s: %s vanished before it could be retired; its events "
-                        "were delivered", self.name, current.abs_path)
+                        "were delivered", self.name, shown(current.abs_path))
             return
-        log.info("source %s: finished %s (%s)", self.name, current.abs_path, done)
+        log.info("source %s: finished %s (%s)", self.name, shown(current.abs_path), shown(done))
 
     async def _set_aside(self, failure: FileFailure) -> None:
         self.counters[failure.counter] += 1
         target = await asyncio.to_thread(self.spool.set_aside, failure, self.clock.time)
         if target is not None:
             log.error("source %s: problem with %s: %s; moved it to %s (see %s%s)", self.name,
-                      os.path.join(self.spool_dir, failure.rel_path), failure.reason, target,
-                      target, spool.REASON_SUFFIX)
+                      shown(os.path.join(self.spool_dir, failure.rel_path)), failure.reason,
+                      shown(target), shown(target), spool.REASON_SUFFIX)
 
     # -- directory trouble and wake-ups --------------------------------------------------
     def _report_dir_problem(self, problem: str) -> None:

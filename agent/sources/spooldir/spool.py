@@ -16,12 +16,13 @@ import logging
 import os
 import random
 import shutil
+import stat as stat_module
 from collections.abc import Callable
 
 from agent.sources.spooldir import decisions
-from agent.sources.spooldir.decisions import FileFailure, Headers, Resume
+from agent.sources.spooldir.decisions import FileFailure, Headers, Resume, shown
 from agent.sources.spooldir.reader import BLOCK_SIZE, FileReader
-from agent.sources.spooldir.selection import CandidateRules, Listing, candidates, choose
+from agent.sources.spooldir.selection import CandidateRules, Listing, Skipped, candidates, choose
 from agent.sources.spooldir.settings import SpoolDirSettings
 from agent.sources.spooldir.tracker import PositionTracker
 
@@ -31,53 +32,99 @@ FAILED_DIR = "failed"
 REASON_SUFFIX = ".reason"
 
 
-def list_files(
+def scan(
     spool_dir: str,
     rules: CandidateRules,
     *,
     recursive: bool,
+    follow_symlinks: bool,
     exclude_dirs: frozenset[str] = frozenset(),
-) -> list[Listing]:
-    """Regular files under ``spool_dir`` whose names pass ``rules`` (hidden ones never).
+) -> tuple[list[Listing], list[Skipped]]:
+    """Readable files under ``spool_dir`` whose names pass ``rules``, and the entries that
+    pass the rules but cannot be read (FIFOs, dangling or looping symbolic links...).
 
-    Raises FileNotFoundError when ``spool_dir`` itself is missing. Files that vanish while
-    listing are skipped. ``exclude_dirs`` holds absolute directories never entered
-    (the tracker directory when it lives inside the spool directory).
+    Raises FileNotFoundError when ``spool_dir`` itself is missing; a problem with any entry
+    below it only makes that entry Skipped. Files that vanish while listing are left out.
+    ``exclude_dirs`` holds absolute directories never entered (the tracker directory).
     """
-    out: list[Listing] = []
+    files: list[Listing] = []
+    skipped: list[Skipped] = []
     stack = [("", spool_dir)]
     first = True
     while stack:
         rel_dir, abs_dir = stack.pop()
         try:
-            entries = list(os.scandir(abs_dir))
-        except FileNotFoundError:
+            with os.scandir(abs_dir) as it:
+                entries = list(it)
+        except OSError as exc:
             if first:
+                if isinstance(exc, NotADirectoryError):
+                    raise FileNotFoundError(f"{spool_dir} is not a directory") from None
                 raise
-            continue
-        except NotADirectoryError:
-            if first:
-                raise FileNotFoundError(f"{spool_dir} is not a directory") from None
+            if not isinstance(exc, FileNotFoundError):
+                skipped.append(Skipped(rel_dir.rstrip("/"), decisions.unlistable(exc)))
             continue
         first = False
         for entry in entries:
             name = entry.name
+            rel = rel_dir + name
             try:
-                if entry.is_dir(follow_symlinks=True):
+                if entry.is_dir(follow_symlinks=False):
                     if (
                         recursive
                         and rules.enters_directory(name)
                         and os.path.abspath(entry.path) not in exclude_dirs
                     ):
-                        stack.append((rel_dir + name + "/", entry.path))
+                        stack.append((rel + "/", entry.path))
                     continue
-                if not rules.accepts_name(name) or not entry.is_file(follow_symlinks=True):
+                if not rules.accepts_name(name):
+                    why = decisions.name_not_matched(name, rules)
+                    if why is not None:
+                        skipped.append(Skipped(rel, why))
                     continue
-                st = entry.stat(follow_symlinks=True)
+                found = examine(entry.path, rel, entry.stat(follow_symlinks=False),
+                                follow_symlinks=follow_symlinks, recursive=recursive)
             except FileNotFoundError:
                 continue
-            out.append(Listing(rel_dir + name, st.st_mtime_ns, st.st_size, st.st_ino))
-    return out
+            except OSError as exc:
+                found = Skipped(rel, decisions.unreadable_entry(exc))
+            if isinstance(found, Listing):
+                files.append(found)
+            elif found is not None:
+                skipped.append(found)
+    return files, skipped
+
+
+def examine(
+    abs_path: str, rel_path: str, lst: os.stat_result, *, follow_symlinks: bool,
+    recursive: bool,
+) -> Listing | Skipped | None:
+    """What one directory entry is to the source, from its ``lstat``: a readable file, an
+    entry skipped with a reason, or None (a directory, not ours to report)."""
+    mode = lst.st_mode
+    if stat_module.S_ISREG(mode):
+        return Listing(rel_path, lst.st_mtime_ns, lst.st_size, lst.st_ino)
+    if stat_module.S_ISDIR(mode):
+        return None
+    if not stat_module.S_ISLNK(mode):
+        return Skipped(rel_path, decisions.not_a_regular_file(mode))
+    if not follow_symlinks:
+        return Skipped(rel_path, decisions.SYMLINK_NOT_FOLLOWED)
+    try:
+        st = os.stat(abs_path)
+    except FileNotFoundError:
+        try:
+            target = os.readlink(abs_path)
+        except OSError:
+            raise FileNotFoundError(abs_path) from None  # the link itself is gone
+        return Skipped(rel_path, decisions.dangling_symlink(target))
+    except OSError as exc:
+        return Skipped(rel_path, decisions.unfollowable_symlink(exc))
+    if stat_module.S_ISREG(st.st_mode):
+        return Listing(rel_path, st.st_mtime_ns, st.st_size, st.st_ino, link=True)
+    if stat_module.S_ISDIR(st.st_mode):
+        return Skipped(rel_path, decisions.LINKED_DIRECTORY) if recursive else None
+    return Skipped(rel_path, decisions.not_a_regular_file(st.st_mode, linked=True))
 
 
 def completed_markers(
@@ -159,8 +206,8 @@ def move_aside(
         n += 1
         target = f"{base}.{n}"
     shutil.move(source, target)
-    with open(target + REASON_SUFFIX, "w", encoding="utf-8") as f:
-        f.write(f"file: {source}\nmoved: {now():.3f} (unix time)\nreason: {reason}\n")
+    with open(target + REASON_SUFFIX, "w", encoding="utf-8", errors="backslashreplace") as f:
+        f.write(f"file: {shown(source)}\nmoved: {now():.3f} (unix time)\nreason: {reason}\n")
     return target
 
 
@@ -169,8 +216,8 @@ def write_reason_only(failed_dir: str, rel_path: str, reason: str) -> None:
     with contextlib.suppress(OSError):
         target = os.path.join(failed_dir, rel_path + REASON_SUFFIX)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "w", encoding="utf-8") as f:
-            f.write(f"file: {rel_path}\nreason: {reason}\n(the file could not be moved)\n")
+        with open(target, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(f"file: {shown(rel_path)}\nreason: {reason}\n(the file could not be moved)\n")
 
 
 class SpoolDirectory:
@@ -206,16 +253,19 @@ class SpoolDirectory:
         self._abs_spool = decisions.java_absolute(s.spool_dir, os.getcwd())
         self._headers = Headers(s.file_header_key, s.basename_header_key)
         self._skip: set[tuple[str, int, int]] = set()  # failed, could not be moved aside
+        self._reported: dict[str, str] = {}  # skipped entries already logged: why
         self._ready = False  # spool dir probed writable, tracker dir created
 
     # -- choosing and opening ------------------------------------------------------------
     def open_next(self) -> FileReader | None:
         """The next file, open and tracked; None when there is nothing to read."""
         s = self.settings
-        listing = list_files(
+        listing, skipped = scan(
             self.spool_dir, self.rules, recursive=s.recursive,
+            follow_symlinks=s.follow_symlinks,
             exclude_dirs=frozenset({os.path.abspath(self.tracker_dir)}),
         )
+        self._report_skipped(skipped)
         if not self._ready:
             problem = probe_writable(self.spool_dir)
             if problem is not None:
@@ -242,6 +292,15 @@ class SpoolDirectory:
             eligible.remove(chosen)  # vanished since the listing: try the next one
             chosen = None
 
+    def _report_skipped(self, skipped: list[Skipped]) -> None:
+        """One WARNING per skipped entry while it stays (again if it comes back)."""
+        seen = {entry.rel_path: entry.why for entry in skipped}
+        for rel, why in seen.items():
+            if self._reported.get(rel) != why:
+                log.warning("source %s: skipping %s: %s", self.name,
+                            shown(os.path.join(self.spool_dir, rel)), why)
+        self._reported = seen
+
     def _resume_choice(self, eligible: list[Listing]) -> tuple[Listing | None, int]:
         tracked = self.tracker.load()
         if tracked is None:
@@ -258,7 +317,7 @@ class SpoolDirectory:
             return None, 0
         verdict = decisions.resume_verdict(ident, st)
         if verdict is Resume.RESUME:
-            log.info("source %s: resuming %s at byte %d", self.name, entry.rel_path,
+            log.info("source %s: resuming %s at byte %d", self.name, shown(entry.rel_path),
                      tracked.offset)
             return entry, tracked.offset
         self.tracker.clear()
@@ -266,7 +325,7 @@ class SpoolDirectory:
             raise FileFailure(entry.rel_path,
                               decisions.modified_while_down(ident, st, tracked.offset))
         log.warning("source %s: %s is a new file under a name being read before a restart; "
-                    "reading it from the start", self.name, entry.rel_path)
+                    "reading it from the start", self.name, shown(entry.rel_path))
         return entry, 0
 
     def _open(self, entry: Listing, offset: int) -> FileReader | None:
@@ -277,14 +336,20 @@ class SpoolDirectory:
             )
         except FileNotFoundError:
             log.warning("source %s: %s vanished before it could be opened", self.name,
-                        os.path.join(self.spool_dir, entry.rel_path))
+                        shown(os.path.join(self.spool_dir, entry.rel_path)))
             return None
         try:
             self.tracker.begin(reader.identity, offset)
         except BaseException:
             reader.close()
             raise
-        log.info("source %s: reading %s from byte %d", self.name, reader.abs_path, offset)
+        if entry.link:
+            log.info("source %s: reading %s (a symbolic link to %s; followSymlinks = true) "
+                     "from byte %d", self.name, shown(reader.abs_path),
+                     shown(os.path.realpath(reader.abs_path)), offset)
+        else:
+            log.info("source %s: reading %s from byte %d", self.name, shown(reader.abs_path),
+                     offset)
         return reader
 
     # -- finishing files -----------------------------------------------------------------
@@ -322,7 +387,7 @@ class SpoolDirectory:
         except OSError as exc:
             log.error("source %s: problem with %s: %s; it could not be moved aside either "
                       "(%s), so it is skipped until it changes", self.name,
-                      os.path.join(self.spool_dir, rel), failure.reason, exc)
+                      shown(os.path.join(self.spool_dir, rel)), failure.reason, exc)
             write_reason_only(self.failed_dir, rel, failure.reason)
             with contextlib.suppress(OSError):
                 st = os.stat(os.path.join(self.spool_dir, rel))
