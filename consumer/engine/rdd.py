@@ -16,11 +16,11 @@ import heapq
 import itertools
 import operator
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["RDD", "ResultIterable"]
+__all__ = ["RDD", "ResultIterable", "fresh", "reduce_pairs"]
 
 
 class ResultIterable(list[Any]):
@@ -316,12 +316,30 @@ class RDD:
         open(os.path.join(path, "_SUCCESS"), "w").close()
 
 
+def fresh(value: Any) -> Any:
+    """A shallow copy of mutable builtins (and ``Counter``s), so reduce functions that update
+    their first argument in place (PySpark's own ``groupByKeyAndWindow`` uses ``a.extend(b)
+    or a``; flumelet's top_k merges counters in place) never change data kept elsewhere, such
+    as batches held for later windows. Spark gets this isolation from serialisation."""
+    t = type(value)
+    if t is list or t is dict or t is set or t is bytearray:
+        return value.copy()
+    if t is Counter:  # Counter.copy() refills value by value in Python
+        copy: Counter[Any] = Counter.__new__(Counter)  # (Counter.__init__ is Python too)
+        dict.update(copy, value)
+        return copy
+    if isinstance(value, Counter):
+        return value.copy()
+    return value
+
+
 def reduce_pairs(pairs: Iterable[Any], func: Callable[[Any, Any], Any]) -> dict[Any, Any]:
-    """Fold ``(key, value)`` pairs into a dict with ``func`` (insertion order = first sight)."""
+    """Fold ``(key, value)`` pairs into a dict with ``func`` (insertion order = first sight);
+    each key's first value is copied (``fresh``), so ``func`` may update it in place."""
     acc: dict[Any, Any] = {}
     for k, v in pairs:
         if k in acc:
             acc[k] = func(acc[k], v)
         else:
-            acc[k] = v
+            acc[k] = fresh(v)
     return acc

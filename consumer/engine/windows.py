@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from consumer.engine.checkpoint import Blob
+from consumer.engine.rdd import fresh
 
 __all__ = [
     "BatchWindow",
@@ -59,16 +60,6 @@ def check_window(window_s: float, slide_s: float | None, parent_slide_ms: int) -
 def is_valid_time(t_ms: int, zero_ms: int, slide_ms: int) -> bool:
     """Spark's ``DStream.isTimeValid``: strictly after zero time, on a slide boundary."""
     return t_ms > zero_ms and (t_ms - zero_ms) % slide_ms == 0
-
-
-def fresh(value: Any) -> Any:
-    """A shallow copy of mutable builtins, so reduce functions that mutate their first argument
-    (PySpark's own ``groupByKeyAndWindow`` uses ``a.extend(b) or a``) never corrupt batches
-    kept for later windows. Spark gets this isolation from serialisation."""
-    t = type(value)
-    if t is list or t is dict or t is set or t is bytearray:
-        return value.copy()
-    return value
 
 
 class BatchWindow:
@@ -155,7 +146,11 @@ class ReducedWindow:
         self.batches[t_ms] = dict(Counter(keys))
 
     # ---- window results --------------------------------------------------------------
-    def _merge_into(self, acc: dict[Any, Any], src: dict[Any, Any]) -> None:
+    def _merge_into(self, acc: dict[Any, Any], src: dict[Any, Any],
+                    shared: set[Any] | None = None) -> None:
+        """Fold ``src`` into ``acc``. Values ``acc`` got from this pass are its own copies, so
+        ``func`` may update them in place; ``shared`` holds the keys whose values others may
+        still hold (the previous window's result, already emitted): copied on first update."""
         if self.additive:
             for k, v in src.items():
                 if k in acc:
@@ -165,10 +160,13 @@ class ReducedWindow:
             return
         func = self.func
         for k, v in src.items():
-            if k in acc:
+            if k not in acc:
+                acc[k] = fresh(v)
+            elif shared is not None and k in shared:
+                shared.discard(k)
                 acc[k] = func(fresh(acc[k]), v)
             else:
-                acc[k] = fresh(v)
+                acc[k] = func(acc[k], v)
 
     def _reduce_times(self, times: list[int]) -> dict[Any, Any]:
         acc: dict[Any, Any] = {}
@@ -182,14 +180,15 @@ class ReducedWindow:
                        and self.prev_time == t_ms - s and w >= 5 * s)
         if incremental:
             result = self.prev
+            shared = None if self.additive else set(result)
             old_times = [bt for bt in self.batches if t_ms - s - w < bt <= t_ms - w]
             if old_times:
                 old = self.batches[old_times[0]] if len(old_times) == 1 else \
                     self._reduce_times(old_times)
-                self._subtract(result, old)
+                self._subtract(result, old, shared)
             new_times = [bt for bt in self.batches if t_ms - s < bt <= t_ms]
             for bt in new_times:
-                self._merge_into(result, self.batches[bt])
+                self._merge_into(result, self.batches[bt], shared)
             self.last_path = "incremental"
         else:
             result = self._reduce_times([bt for bt in self.batches if t_ms - w < bt <= t_ms])
@@ -201,7 +200,8 @@ class ReducedWindow:
         self._evict(t_ms)
         return result
 
-    def _subtract(self, acc: dict[Any, Any], old: dict[Any, Any]) -> None:
+    def _subtract(self, acc: dict[Any, Any], old: dict[Any, Any],
+                  shared: set[Any] | None = None) -> None:
         inv = self.inv_func
         assert inv is not None
         if self.additive:
@@ -210,8 +210,13 @@ class ReducedWindow:
                     acc[k] = acc[k] - v
             return
         for k, v in old.items():
-            if k in acc:
+            if k not in acc:
+                continue
+            if shared is not None and k in shared:
+                shared.discard(k)
                 acc[k] = inv(fresh(acc[k]), v)
+            else:
+                acc[k] = inv(acc[k], v)
 
     def _evict(self, t_ms: int) -> None:
         # The next incremental step subtracts batches of the current window that leave it,

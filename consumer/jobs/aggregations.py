@@ -7,10 +7,13 @@ Each aggregation works on an *accumulator* and is described by five functions:
   instead of one per record);
 * ``lift(value)``: the accumulator of a single value (event-time windows fold records one by
   one);
-* ``combine(a, b)``: merge two accumulators into a NEW one (never mutating: the engine keeps
-  per-batch partials for later windows);
-* ``inverse(a, b)``: remove partial ``b`` from ``a``, or ``None`` when the aggregation cannot
-  be undone (min, max): such windows are recomputed from their batches each slide;
+* ``combine(a, b)``: merge ``b`` into ``a`` and return the result; it may update ``a`` in
+  place (value counters do, so merging costs the size of ``b``, not of the window): the engine
+  only hands it accumulators it owns (windows copy a value before its first merge, see
+  ``consumer.engine.rdd.fresh``) and never changes ``b``;
+* ``inverse(a, b)``: remove partial ``b`` from ``a`` (in place too), or ``None`` when the
+  aggregation cannot be undone (min, max): such windows are recomputed from their batches
+  each slide;
 * ``keep(acc)``: False once a key has nothing left in the window (its records all slid out),
   so incremental windows drop it instead of reporting a zero (Spark's ``filterFunc``);
 * ``finalize(acc)``: the reported value.
@@ -21,6 +24,7 @@ last bits; integer sums are exact.
 
 from __future__ import annotations
 
+import heapq
 import operator
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -43,6 +47,11 @@ class Aggregation:
     inverse: Callable[[Any, Any], Any] | None
     keep: Callable[[Any], bool]
     finalize: Callable[[Any], Any]
+
+    @property
+    def final_is_value(self) -> bool:
+        """The reported value is the accumulator itself (nothing to finalize)."""
+        return self.finalize is _identity
 
 
 def _count_batch(pairs: Iterable[Pair]) -> dict[Any, Any]:
@@ -90,17 +99,51 @@ def _counter_batch(pairs: Iterable[Pair]) -> dict[Any, Any]:
 
 
 def _counter_add(a: Counter[Any], b: Counter[Any]) -> Counter[Any]:
-    return a + b
+    """``a + b`` for positive counts, updating ``a``: O(len(b)), not O(len(a) + len(b))."""
+    get = a.get
+    for value, n in b.items():  # Counter.update, minus its per-call checks
+        a[value] = get(value, 0) + n
+    return a
 
 
 def _counter_sub(a: Counter[Any], b: Counter[Any]) -> Counter[Any]:
-    return a - b  # drops values whose count reached 0: exact, no drift
+    """``a - b`` for positive counts, updating ``a``: values whose count reaches 0 go (exact,
+    no drift)."""
+    if a is b:
+        a.clear()
+        return a
+    for value, n in b.items():
+        left = a.get(value, 0) - n
+        if left > 0:
+            a[value] = left
+        else:
+            a.pop(value, None)
+    return a
 
 
 def rank_top_k(counts: Counter[Any], k: int) -> list[tuple[Any, int]]:
-    """The ``k`` most frequent values, count descending, ties by ``str(value)`` (stable)."""
-    ranked = sorted(counts.items(), key=lambda vc: (-vc[1], str(vc[0])))
-    return ranked[:k]
+    """The ``k`` most frequent values, count descending, ties by ``str(value)`` (stable).
+
+    Sorts only the values that can make the top ``k`` (count at least the k-th largest),
+    by value text and then by count (both stable): one row per key per window, so this
+    runs as often as rows are written."""
+    items = list(counts.items())
+    if len(items) < 2 and k > 0:
+        return items
+    if k <= 0:
+        return sorted(items, key=lambda vc: (-vc[1], str(vc[0])))[:k]
+    if len(items) > k:
+        kth = heapq.nlargest(k, counts.values())[-1]
+        items = [vc for vc in items if vc[1] >= kth]
+    if set(map(type, counts)) == {str}:
+        items.sort(key=_first)
+    else:
+        items.sort(key=lambda vc: str(vc[0]))
+    items.sort(key=_second, reverse=True)
+    return items[:k]
+
+
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def _always(_acc: Any) -> bool:

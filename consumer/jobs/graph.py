@@ -21,19 +21,21 @@ from __future__ import annotations
 
 import operator
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+from itertools import groupby
 from typing import Any
 
 from consumer.engine.rdd import RDD
 from consumer.engine.windows import to_ms
-from consumer.jobs.aggregations import Aggregation, make_aggregation
-from consumer.jobs.extract import JobCounters, RecordPipeline
+from consumer.jobs.aggregations import Aggregation
+from consumer.jobs.extract import JobCounters
 from consumer.jobs.logsummary import BatchTimer
 from consumer.jobs.outputs import ResultRow, Writer, open_writer
 from consumer.jobs.spec import JobSpec
+from consumer.jobs.vectorised import BatchStep
 from consumer.streaming.eventtime import EventWindow
 
 __all__ = ["BuiltJob", "build_job", "rank_results"]
@@ -70,6 +72,7 @@ class BuiltJob:
     timer: BatchTimer
     writers: list[Writer] = field(default_factory=list)
     event_windows: Any = None  # the EventTimeWindowDStream, for lateRecords
+    step: BatchStep | None = None
 
     def dropped(self) -> dict[str, int]:
         d = self.counters.as_dict()
@@ -87,40 +90,44 @@ class BuiltJob:
 def build_job(ssc: Any, spec: JobSpec, events: Any, *,
               perf: Callable[[], float] = time.perf_counter,
               clock_ms: Callable[[], int] | None = None,
-              summary_interval_s: float = 10.0) -> BuiltJob:
-    """Wire ``spec`` onto ``events`` (a DStream of Flume ``(headers, body)`` records)."""
+              summary_interval_s: float = 10.0, vectorised: bool = True) -> BuiltJob:
+    """Wire ``spec`` onto ``events`` (a DStream of Flume ``(headers, body)`` records).
+    ``vectorised=False`` runs every batch through the record path (tests compare the two)."""
     counters = JobCounters()
-    pipeline = RecordPipeline(spec, counters)
-    agg = make_aggregation(spec.aggregation, spec.k)
+    window_ms = to_ms(spec.window)
+    step = BatchStep(spec, counters, window_ms, to_ms(spec.slide), vectorised)
+    agg = step.agg
     if clock_ms is None:
         clock = ssc._clock  # the engine's clock: batch times live on it
         clock_ms = clock.now_ms
     timer = BatchTimer(clock_ms, perf, summary_interval_s, dropped=lambda: built.dropped())
-    built = BuiltJob(spec, counters, timer)
+    built = BuiltJob(spec, counters, timer, step=step)
 
     def begin(when: datetime, rdd: RDD) -> RDD:
         timer.begin(ms_of(when), rdd.count())
         return rdd
 
     marked = events.transform(begin)
-    extracted = marked.mapPartitions(pipeline.process)
-    window_ms = to_ms(spec.window)
 
     if spec.event_time is not None:
-        windows = extracted.eventTimeWindow(
-            timestamp=operator.itemgetter(0), windowDuration=spec.window,
-            slideDuration=spec.slide, allowedLateness=spec.event_time.allowed_lateness,
-            key=operator.itemgetter(1), value=lambda r: agg.lift(r[2]), reduce=agg.combine)
+        panes = marked.mapPartitions(step.panes)
+        windows = panes.eventTimeWindow(
+            None, windowDuration=spec.window, slideDuration=spec.slide,
+            allowedLateness=spec.event_time.allowed_lateness, reduce=agg.combine, panes=True)
         built.event_windows = windows
         finalize = agg.finalize
-        results = windows.map(lambda w: EventWindow(w.start, w.end, w.key, finalize(w.value)))
+        results = windows.map(_same if agg.final_is_value else
+                              lambda w: _new_window((w[0], w[1], w[2], finalize(w[3]))))
 
         def to_rows(t_ms: int, data: list[Any]) -> tuple[list[ResultRow], list[Any]]:
-            rows = [ResultRow(round(w.start * 1000), round(w.end * 1000), w.key, w.value)
-                    for w in data]
+            rows: list[Any] = []
+            for (lo, hi), group in groupby(data, _bounds):  # times in ms once per window
+                start, end = round(lo * 1000), round(hi * 1000)
+                rows.extend([(start, end, k, v) for _, _, k, v in group])
             return rows, []
     else:
-        results = _windowed(extracted, spec, agg, checkpointed=spec.checkpoint is not None)
+        partials = marked.mapPartitions(step.partials)
+        results = _windowed(partials, spec, agg, checkpointed=spec.checkpoint is not None)
 
         def to_rows(t_ms: int, data: list[Any]) -> tuple[list[ResultRow], list[Any]]:
             start = t_ms - window_ms
@@ -146,15 +153,17 @@ def build_job(ssc: Any, spec: JobSpec, events: Any, *,
     return built
 
 
-def _windowed(extracted: Any, spec: JobSpec, agg: Aggregation, checkpointed: bool) -> Any:
+def _windowed(partials: Any, spec: JobSpec, agg: Aggregation, checkpointed: bool) -> Any:
+    """Windows over per-batch ``(key, accumulator)`` partials. (The pass-through steps keep
+    the graph the shape earlier versions checkpointed.)"""
     w, s = spec.window, spec.slide
     if agg.name == "count":
-        keys = extracted.map(operator.itemgetter(0))
+        counts = partials.map(_same)
         if checkpointed:
-            return keys.countByKeyAndWindow(w, s)
-        per_batch = keys.mapPartitions(_count_keys)
-        return per_batch.reduceByKeyAndWindow(operator.add, None, w, s)
-    partials = extracted.mapPartitions(lambda pairs: list(agg.batch(pairs).items()))
+            return counts.reduceByKeyAndWindow(operator.add, operator.sub, w, s,
+                                               filterFunc=_positive)
+        return counts.mapPartitions(_same).reduceByKeyAndWindow(operator.add, None, w, s)
+    partials = partials.mapPartitions(_same)
     if checkpointed and agg.inverse is not None:
         keep = agg.keep
         windowed = partials.reduceByKeyAndWindow(agg.combine, agg.inverse, w, s,
@@ -165,5 +174,13 @@ def _windowed(extracted: Any, spec: JobSpec, agg: Aggregation, checkpointed: boo
     return windowed.map(lambda kv: (kv[0], finalize(kv[1])))
 
 
-def _count_keys(keys: Iterable[Any]) -> list[tuple[Any, int]]:
-    return list(Counter(keys).items())
+_bounds = operator.itemgetter(0, 1)
+_new_window = partial(tuple.__new__, EventWindow)  # EventWindow(*fields), without a Python call
+
+
+def _same(x: Any) -> Any:
+    return x
+
+
+def _positive(kv: tuple[Any, int]) -> bool:
+    return kv[1] > 0

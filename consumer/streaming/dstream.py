@@ -358,17 +358,22 @@ class DStream:
         :mod:`consumer.engine.state`)."""
         return MapWithStateDStream(self, spec)
 
-    def eventTimeWindow(self, timestamp: Callable[[Any], float], windowDuration: float,
+    def eventTimeWindow(self, timestamp: Callable[[Any], float] | None, windowDuration: float,
                         slideDuration: float | None = None, allowedLateness: float = 0.0,
                         key: Callable[[Any], Any] | None = None,
                         value: Callable[[Any], Any] | None = None,
-                        reduce: Callable[[Any, Any], Any] = operator.add) -> DStream:
+                        reduce: Callable[[Any, Any], Any] = operator.add, *,
+                        panes: bool = False) -> DStream:
         """flumelet extension: event-time windows finalised by a watermark; emits
-        ``EventWindow(start, end, key, value)`` (see :mod:`consumer.streaming.eventtime`)."""
+        ``EventWindow(start, end, key, value)`` (see :mod:`consumer.streaming.eventtime`).
+        ``panes=True``: the elements are ``Pane``s of records grouped already (``timestamp``,
+        ``key`` and ``value`` are then not used)."""
         from consumer.streaming.eventtime import EventTimeWindowDStream
 
+        if timestamp is None and not panes:
+            raise TypeError("eventTimeWindow needs a timestamp function")
         return EventTimeWindowDStream(self, timestamp, windowDuration, slideDuration,
-                                      allowedLateness, key, value, reduce)
+                                      allowedLateness, key, value, reduce, panes)
 
 
 # ---- node types ----------------------------------------------------------------------
