@@ -75,7 +75,7 @@ class Columns:
     fields: dict[str, pl.Series]
 
 
-ColumnParser = Callable[[Sequence[Any]], Columns | None]
+ColumnParser = Callable[[Sequence[Any] | pl.Series], Columns | None]
 
 
 def make_column_parser(spec: ParserSpec, needed: Sequence[str]) -> ColumnParser | None:
@@ -89,8 +89,10 @@ def make_column_parser(spec: ParserSpec, needed: Sequence[str]) -> ColumnParser 
     return None
 
 
-def _bodies(bodies: Sequence[Any]) -> pl.Series | None:
+def _bodies(bodies: Sequence[Any] | pl.Series) -> pl.Series | None:
     """The bodies as a string column; None if one is not a string (or not encodable)."""
+    if isinstance(bodies, pl.Series):
+        return bodies.alias("line") if bodies.dtype == pl.String else None
     try:
         return pl.Series("line", bodies, dtype=pl.String, strict=True)
     except (TypeError, ValueError, UnicodeError, pl.exceptions.PolarsError):
@@ -118,8 +120,10 @@ class _LineColumns:
         self.parse = parse
         self.needed = needed
 
-    def __call__(self, bodies: Sequence[Any]) -> Columns | None:
+    def __call__(self, bodies: Sequence[Any] | pl.Series) -> Columns | None:
         parse = self.parse
+        if isinstance(bodies, pl.Series):
+            bodies = bodies.to_list()
         recs = [parse(b) if isinstance(b, str) else None for b in bodies]
         fields = {}
         for name in self.needed:
@@ -148,7 +152,7 @@ class _ApacheColumns:
         # protocol would need Python's backtracking: jobs reading it parse line by line
         self.python_only = "protocol" in needed
 
-    def __call__(self, bodies: Sequence[Any]) -> Columns | None:
+    def __call__(self, bodies: Sequence[Any] | pl.Series) -> Columns | None:
         line = _bodies(bodies)
         if line is None:
             return None
@@ -196,7 +200,8 @@ class _ApacheColumns:
         second.append(slow.alias("slow"))
         return frame.lazy().select(second).collect()
 
-    def _patch(self, columns: Columns, slow: list[int], bodies: Sequence[Any]) -> Columns | None:
+    def _patch(self, columns: Columns, slow: list[int], bodies: Sequence[Any] | pl.Series,
+               ) -> Columns | None:
         """Overwrite the ``slow`` rows with what the record path's parser says."""
         if not slow:
             return columns

@@ -32,6 +32,7 @@ from consumer.engine.rdd import RDD
 from consumer.engine.windows import to_ms
 from consumer.jobs.aggregations import Aggregation
 from consumer.jobs.extract import JobCounters
+from consumer.jobs.intake import EventChunk
 from consumer.jobs.logsummary import BatchTimer
 from consumer.jobs.outputs import ResultRow, Writer, open_writer
 from consumer.jobs.spec import JobSpec
@@ -104,7 +105,7 @@ def build_job(ssc: Any, spec: JobSpec, events: Any, *,
     built = BuiltJob(spec, counters, timer, step=step)
 
     def begin(when: datetime, rdd: RDD) -> RDD:
-        timer.begin(ms_of(when), rdd.count())
+        timer.begin(ms_of(when), count_events(rdd.collect()))
         return rdd
 
     marked = events.transform(begin)
@@ -172,6 +173,13 @@ def _windowed(partials: Any, spec: JobSpec, agg: Aggregation, checkpointed: bool
         windowed = partials.reduceByKeyAndWindow(agg.combine, None, w, s)
     finalize = agg.finalize
     return windowed.map(lambda kv: (kv[0], finalize(kv[1])))
+
+
+def count_events(records: list[Any]) -> int:
+    """Events in a batch: a record is an event, or a chunk of them (``consumer.jobs.intake``)."""
+    if records and isinstance(records[0], EventChunk):
+        return sum(chunk.size for chunk in records)
+    return len(records)
 
 
 _bounds = operator.itemgetter(0, 1)

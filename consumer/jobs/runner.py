@@ -19,7 +19,9 @@ from typing import Any
 
 from consumer.engine.scheduler import CheckpointMismatch
 from consumer.jobs.graph import BuiltJob, build_job
-from consumer.jobs.spec import JobSpec, ReceiverSpec
+from consumer.jobs.intake import ProcessPushReceiver
+from consumer.jobs.spec import JobSpec
+from consumer.jobs.vectorised import BatchEvaluator, header_refs
 
 __all__ = ["EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "EXIT_USAGE", "SignalStopper", "run_job",
            "run_script"]
@@ -79,10 +81,16 @@ class SignalStopper:
         self._previous.clear()
 
 
-def make_input(ssc: Any, receiver: ReceiverSpec) -> Any:
-    """The Flume input DStream for a receiver spec."""
+def make_input(ssc: Any, spec: JobSpec) -> Any:
+    """The Flume input DStream for a job's receiver. A push job without a checkpoint whose
+    batches the vectorised path takes gets its receiver in a process of its own (the receive
+    path on the second core: consumer.jobs.intake)."""
     from consumer.flume import FlumeUtils
 
+    receiver = spec.receiver
+    if receiver.kind == "push" and spec.checkpoint is None and BatchEvaluator.supports(spec):
+        return ssc.receiverStream(ProcessPushReceiver(
+            receiver.host, receiver.port, receiver.deflate, header_refs(spec)))
     if receiver.kind == "pull":
         return FlumeUtils.createPollingStream(ssc, list(receiver.addresses),
                                               maxBatchSize=receiver.max_batch_size,
@@ -93,7 +101,7 @@ def make_input(ssc: Any, receiver: ReceiverSpec) -> Any:
 
 def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
             install_signals: bool = True, summary_interval_s: float = 10.0,
-            make_events: Callable[[Any, ReceiverSpec], Any] = make_input) -> int:
+            make_events: Callable[[Any, JobSpec], Any] = make_input) -> int:
     """Build the job's context (recovering from ``spec.checkpoint`` when it holds one), run
     it until stopped (or for ``duration`` seconds), return the exit code."""
     from consumer import SparkContext
@@ -104,7 +112,7 @@ def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
 
     def setup() -> Any:
         ssc = StreamingContext(sc, spec.batch, clock=clock)
-        job = build_job(ssc, spec, make_events(ssc, spec.receiver),
+        job = build_job(ssc, spec, make_events(ssc, spec),
                         summary_interval_s=summary_interval_s)
         built.append(job)
         return ssc

@@ -39,14 +39,26 @@ from consumer.jobs.extract import (
     make_time_parser,
     to_number,
 )
+from consumer.jobs.intake import EventChunk, chunk_columns, chunk_records
 from consumer.jobs.spec import JobSpec
 from consumer.streaming.eventtime import Pane, pane_ms
 
-__all__ = ["BatchEvaluator", "BatchStep"]
+__all__ = ["BatchEvaluator", "BatchStep", "header_refs"]
 
 _INT64 = 2**63
 _SUPPORTED_AGGREGATIONS = frozenset(
     {"count", "sum", "avg", "min", "max", "distinct_count", "top_k"})
+
+
+def header_refs(spec: JobSpec) -> tuple[str, ...]:
+    """The event headers a job reads (filters, key, value, event time)."""
+    refs = [f.field for f in spec.filters] + list(spec.key)
+    if spec.value:
+        refs.append(spec.value)
+    names = [r[len(HEADER_PREFIX):] for r in refs if r.startswith(HEADER_PREFIX)]
+    if spec.event_time is not None and spec.event_time.header:
+        names.append(spec.event_time.header)
+    return tuple(dict.fromkeys(names))
 
 
 def _counter(pairs: Iterable[tuple[Any, int]]) -> Counter[Any]:
@@ -112,16 +124,31 @@ class BatchEvaluator:
             return None
         return self._finish(frame, columns.n)
 
-    def _frame(self, columns: Columns, records: Sequence[tuple[Any, Any]],
+    def evaluate_chunks(self, chunks: Sequence[EventChunk]) -> list[Any] | list[Pane] | None:
+        """The same for a batch of columnar chunks (``consumer.jobs.intake``)."""
+        if self.parse_columns is None:
+            return None
+        bodies, headers = chunk_columns(chunks, self.header_fields)
+        columns = self.parse_columns(bodies)  # (chunks hold no other objects than text)
+        frame = None if columns is None else self._frame(columns, headers)
+        if frame is None:
+            return None
+        return self._finish(frame, frame.height)
+
+    def _frame(self, columns: Columns, headers: Sequence[tuple[Any, Any]] | dict[str, pl.Series],
                ) -> pl.DataFrame | None:
-        """The batch as a frame: ``valid`` and one column per field and header read."""
+        """The batch as a frame: ``valid`` and one column per field and header read
+        (``headers``: the records, or the header columns already)."""
         data: dict[str, pl.Series] = {"valid": columns.valid.alias("valid")}
         for name, col in columns.fields.items():
             data[f"f:{name}"] = col.alias(f"f:{name}")
         for name in self.header_fields:
+            if isinstance(headers, dict):
+                data[f"h:{name}"] = headers[name].alias(f"h:{name}")
+                continue
             values = []
-            for headers, _ in records:
-                v = headers.get(name) if headers else None
+            for h, _ in headers:
+                v = h.get(name) if h else None
                 if v is not None and type(v) is not str:
                     return None  # the record path may compare it as it is
                 values.append(v)
@@ -310,27 +337,33 @@ class BatchStep:
         self.batches = 0
         self.fallbacks = 0
 
-    def _vectorised(self, records: list[Any]) -> list[Any] | list[Pane] | None:
+    def _vectorised(self, records: list[Any]) -> tuple[list[Any] | list[Pane] | None,
+                                                        list[Any]]:
+        """The vectorised result (None: declined) and the batch as records (events arrive as
+        ``(headers, body)`` tuples, or as ``EventChunk``s from the receiver process)."""
         self.batches += 1
-        out = self.evaluator.evaluate(records) if self.evaluator is not None and records \
-            else None
+        chunks = bool(records) and isinstance(records[0], EventChunk)
+        out = None
+        if self.evaluator is not None and records:
+            out = (self.evaluator.evaluate_chunks(records) if chunks
+                   else self.evaluator.evaluate(records))
         if out is None:
             self.fallbacks += 1
-        return out
+            if chunks:
+                records = chunk_records(records)
+        return out, records
 
-    def partials(self, records: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    def partials(self, records: Iterable[Any]) -> list[tuple[Any, Any]]:
         """``(key, accumulator)`` per key of the batch, keys in order of first appearance."""
-        batch = list(records)
-        out = self._vectorised(batch)
+        out, batch = self._vectorised(list(records))
         if out is not None:
             return out  # type: ignore[return-value]
         return list(self.agg.batch(self.pipeline.process(batch)).items())
 
-    def panes(self, records: Iterable[tuple[Any, Any]]) -> list[Pane]:
+    def panes(self, records: Iterable[Any]) -> list[Pane]:
         """The batch grouped into panes (event-time jobs); the record path makes one pane
         per record, in record order, which adds exactly as the record would."""
-        batch = list(records)
-        out = self._vectorised(batch)
+        out, batch = self._vectorised(list(records))
         if out is not None:
             return out
         lift, size = self.agg.lift, self.pane_ms
