@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint bench demo demo-pull clean
+.PHONY: setup test lint bench chaos demo demo-pull clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,6 +16,10 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# The chaos suite with its long schedule: 100 SIGKILLs (CI runs 8). CHAOS_SEED=n replays one.
+chaos: $(STAMP)
+	CHAOS_KILLS=$${CHAOS_KILLS:-100} $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,8 +1,10 @@
 """``flume-agent``: flume-ng's command line for flumelet.
 
-    flume-agent [agent] -f FILE -n NAME [--validate] [--lenient] [-Dkey=value ...]
+    flume-agent [agent] -f FILE -n NAME [--validate] [--strict] [-Dkey=value ...]
 
 The leading ``agent`` word of ``flume-ng agent ...`` is accepted so existing scripts work.
+A file is accepted as Flume accepts it: what Flume ignores is printed as a warning, and a
+component Flume would drop is dropped and named; ``--strict`` refuses any file with a warning.
 Loading and validation happen before the runtime is imported: ``--validate`` never opens a
 port. Exit codes: 0 ok, 2 configuration or usage error, otherwise the runtime's code.
 """
@@ -97,9 +99,24 @@ def interpret_system_properties(pairs: tuple[str, ...], agent_name: str) -> Syst
     return result
 
 
-def _print_issues(result: LoadResult) -> None:
+def _print_issues(result: LoadResult, conf_file: str, agent_name: str) -> None:
     for issue in result.issues:
         click.echo(str(issue), err=True)
+    if result.config is None or not result.warnings:
+        return
+    dropped = [_component_words(i.component) for i in result.warnings if i.code == "DROPPED"]
+    count = len(result.warnings)
+    summary = f"{conf_file}: agent '{agent_name}': {count} warning{'s' if count != 1 else ''}"
+    if dropped:
+        summary += "; NOT STARTED (as Flume would not start them): " + ", ".join(dropped)
+    click.echo(summary + "; --strict refuses such a file", err=True)
+
+
+def _component_words(path: str) -> str:
+    """``a1.sinkgroups.g1`` -> ``sink group g1``."""
+    _, kind, name = path.split(".", 2)
+    words = {"sources": "source", "channels": "channel", "sinks": "sink"}
+    return f"{words.get(kind, 'sink group')} {name}"
 
 
 @click.command(
@@ -119,9 +136,12 @@ def _print_issues(result: LoadResult) -> None:
 @click.option("-c", "--conf", "conf_dir", help="Ignored (flume-ng compatibility).")
 @click.option("--validate", is_flag=True, help="Check the file, print the graph, and exit.")
 @click.option(
-    "--lenient",
+    "--strict",
     is_flag=True,
-    help="Like Flume: drop invalid components and run the rest (problems become warnings).",
+    help="Refuse the file on any warning (for linting config repositories in CI).",
+)
+@click.option(
+    "--lenient", is_flag=True, hidden=True, help="Accepted; Flume's rules are the default."
 )
 @click.option(
     "--grace",
@@ -138,6 +158,7 @@ def main(
     agent_name: str,
     conf_dir: str | None,
     validate: bool,
+    strict: bool,
     lenient: bool,
     grace: float,
     no_reload_conf: bool,
@@ -151,8 +172,10 @@ def main(
     for warning in props.warnings:
         log.warning("%s", warning)
 
-    result = load_config(conf_file, agent_name, overrides=props.overrides, lenient=lenient)
-    _print_issues(result)
+    if lenient and strict:
+        raise click.UsageError("--lenient and --strict contradict each other")
+    result = load_config(conf_file, agent_name, overrides=props.overrides, strict=strict)
+    _print_issues(result, conf_file, agent_name)
     if result.config is None:
         errors = len(result.errors)
         click.echo(

@@ -22,6 +22,7 @@ from agent.channels.memory import MemoryChannel
 from agent.sinks.spark import SparkSink
 from bench.common import apache_line, report
 from bench.rpc_throughput import REPEAT, loopback
+from consumer.engine.clock import SystemClock
 from consumer.engine.receiver import BlockBuffer, ReceiverContext
 from consumer.flume.receivers import FlumePollingReceiver
 from protocol.event import Event
@@ -49,7 +50,7 @@ def agent(n: int, port_q: Any) -> None:
 
 
 class _Ssc:
-    _checkpoint_dir = None
+    checkpointDir = None
 
 
 def pull(n: int) -> float:
@@ -61,7 +62,7 @@ def pull(n: int) -> float:
 
     async def main() -> float:
         receiver = FlumePollingReceiver(_Ssc(), [("127.0.0.1", port)], 1000, 5, lambda b: b)
-        ctx = ReceiverContext(0, 1000, None, buffer)
+        ctx = ReceiverContext(0, 1000, SystemClock(), buffer)
         start = time.perf_counter()
         await receiver.start(ctx)
         while buffer.pending_count() < n:

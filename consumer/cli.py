@@ -18,9 +18,9 @@ from typing import Any
 
 import click
 
-from consumer.jobs.default import OPTION_NAMES, default_job_data
+from consumer.jobs.default import OPTION_NAMES, WINDOW_S, default_job_data
 from consumer.jobs.runner import EXIT_OK, EXIT_USAGE, run_job, run_script, summarize
-from consumer.jobs.spec import Issue, JobInvalid
+from consumer.jobs.spec import Issue, JobInvalid, JobSpec, OutputSpec, ReceiverSpec
 from consumer.jobs.validate import load_job_file, parse_address, validate_job
 
 __all__ = ["cli", "main"]
@@ -69,22 +69,26 @@ duration_option = click.option(
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--host", default="127.0.0.1", show_default=True,
+@click.option("--host", default=ReceiverSpec.host, show_default=True,
               help="Push receiver: address to listen on for Flume's avro sink.")
-@click.option("--port", type=click.IntRange(1, 65535), default=9092, show_default=True,
+@click.option("--port", type=click.IntRange(1, 65535), default=ReceiverSpec.port,
+              show_default=True,
               help="Push receiver: port to listen on.")
 @click.option("--pull", multiple=True, metavar="HOST:PORT", callback=_check_pull,
               help="Poll a SparkSink at HOST:PORT instead of listening (repeatable).")
 @click.option("--checkpoint", metavar="DIR", default=None,
               help="Checkpoint directory: state survives restarts, events are acknowledged "
                    "only once checkpointed.")
-@click.option("--batch", type=float, default=1.0, show_default=True, metavar="SECONDS",
+@click.option("--batch", type=float, default=JobSpec.batch, show_default=True,
+              metavar="SECONDS",
               help="Batch interval.")
-@click.option("--window", type=float, default=300.0, show_default=True, metavar="SECONDS",
+@click.option("--window", type=float, default=WINDOW_S, show_default=True, metavar="SECONDS",
               help="Window length (a multiple of --batch).")
-@click.option("--slide", type=float, default=1.0, show_default=True, metavar="SECONDS",
+@click.option("--slide", type=float, default=JobSpec.slide, show_default=True,
+              metavar="SECONDS",
               help="Slide interval (a multiple of --batch).")
-@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, metavar="N",
+@click.option("--top", type=click.IntRange(min=1), default=OutputSpec.top, show_default=True,
+              metavar="N",
               help="URLs printed per window.")
 @click.option("--sqlite", metavar="PATH", default=None,
               help="Also write every window's counts to this SQLite database.")

@@ -13,3 +13,11 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer sent something we cannot accept: close that connection, keep serving others."""
+
+
+class LimitExceeded(RemoteProtocolError):
+    """The peer went past one of a listener's limits (``limit`` names its config key)."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit

@@ -11,7 +11,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from protocol.errors import LocalProtocolError, RemoteProtocolError
+from protocol.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_BUFFERS = 65536
@@ -89,9 +89,10 @@ class PackDecoder:
                 if length < 0:
                     raise RemoteProtocolError(f"pack {self._serial}: negative buffer length")
                 if self._frame_bytes + length > self.max_frame_bytes:
-                    raise RemoteProtocolError(
+                    raise LimitExceeded(
+                        "max-frame-bytes",
                         f"pack {self._serial} exceeds the frame limit of "
-                        f"{self.max_frame_bytes} bytes"
+                        f"{self.max_frame_bytes} bytes (max-frame-bytes)",
                     )
                 self._need = length
                 continue

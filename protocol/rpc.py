@@ -9,12 +9,16 @@ callers ``feed()`` received bytes and write out ``data_to_send()``.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from protocol import codec
 from protocol.compression import Deflater, Inflater
-from protocol.errors import LocalProtocolError, RemoteProtocolError
+from protocol.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
+from protocol.eventarray import DecodeBudget, decode_event, decode_events
 from protocol.framing import (
     DEFAULT_MAX_BUFFERS,
     DEFAULT_MAX_FRAME_BYTES,
@@ -22,6 +26,7 @@ from protocol.framing import (
     PackDecoder,
     encode_pack,
 )
+from protocol.limits import ListenerLimits
 from protocol.schemas import (
     AVRO_SOURCE_PROTOCOL,
     AVRO_SOURCE_PROTOCOL_NO_DOC,
@@ -47,6 +52,7 @@ class CallRequest:
     params: dict[str, Any]
     handshake: bytes = b""  # HandshakeResponse to prepend to this call's reply
     one_way: bool = False
+    cost: int = 0  # what the decoded parameters hold, in bytes (see protocol.eventarray)
 
 
 @dataclass(slots=True)
@@ -62,25 +68,56 @@ class CallResponse:
 
 
 class ProtocolCache:
-    """Client protocols by MD5, shared by every connection of one server (as Java does)."""
+    """Client protocols by MD5, shared by every connection of one server (as Java does).
 
-    def __init__(self, *known: Protocol) -> None:
-        self._by_hash: dict[bytes, Protocol] = {p.md5: p for p in known}
+    Unlike Java's, it is bounded: the protocols given up front are kept, at most
+    ``capacity`` learned ones besides (least recently used go first), each text at most
+    ``max_text_bytes``, and a text is learned only under its own MD5, so a client cannot
+    plant a protocol under another client's hash.
+    """
+
+    def __init__(self, *known: Protocol, capacity: int = 16,
+                 max_text_bytes: int = 64 * 1024) -> None:
+        self._known: dict[bytes, Protocol] = {p.md5: p for p in known}
+        self._learned: OrderedDict[bytes, Protocol] = OrderedDict()
+        self.capacity = capacity
+        self.max_text_bytes = max_text_bytes
+
+    def __len__(self) -> int:
+        return len(self._known) + len(self._learned)
 
     def get(self, md5: bytes) -> Protocol | None:
-        return self._by_hash.get(md5)
+        proto = self._known.get(md5)
+        if proto is None:
+            proto = self._learned.get(md5)
+            if proto is not None:
+                self._learned.move_to_end(md5)
+        return proto
 
     def learn(self, md5: bytes, text: str) -> Protocol:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > self.max_text_bytes:
+            raise LimitExceeded("max-protocol-bytes",
+                                f"client protocol of {size} bytes (max-protocol-bytes is "
+                                f"{self.max_text_bytes})")
+        actual = hashlib.md5(text.encode("utf-8", "surrogatepass")).digest()
+        if actual != md5:  # checked before parsing: a liar costs a hash, not a parse
+            raise RemoteProtocolError(f"the handshake's client hash {md5.hex()} is not the MD5 "
+                                      f"of the protocol it sent ({actual.hex()})")
         proto = Protocol(text)
-        self._by_hash[md5] = proto
+        self._learned[md5] = proto
+        while len(self._learned) > self.capacity:
+            self._learned.popitem(last=False)
         return proto
 
 
-def default_cache(protocol: Protocol) -> ProtocolCache:
+def default_cache(protocol: Protocol, limits: ListenerLimits | None = None) -> ProtocolCache:
     known = [protocol]
     if protocol.md5 == AVRO_SOURCE_PROTOCOL.md5:
         known.append(AVRO_SOURCE_PROTOCOL_NO_DOC)
-    return ProtocolCache(*known)
+    limits = limits or ListenerLimits()
+    return ProtocolCache(*known, capacity=limits.protocol_cache_size,
+                         max_text_bytes=limits.max_protocol_bytes)
 
 
 def _same_shape(a: Protocol, b: Protocol) -> bool:
@@ -88,7 +125,12 @@ def _same_shape(a: Protocol, b: Protocol) -> bool:
 
 
 class _Connection:
-    """Framing and optional deflate shared by both roles."""
+    """Framing and optional deflate shared by both roles.
+
+    Input is taken lazily: ``_receive`` only stores bytes, and frames are cut (and deflate
+    inflated, in bounded chunks) as ``_next_pack`` asks for them, so a reader that stops
+    asking holds what it received and no more: a deflate bomb stays compressed.
+    """
 
     def __init__(
         self,
@@ -102,6 +144,28 @@ class _Connection:
         self._deflater = Deflater(compression_level) if deflate else None
         self._out = bytearray()
         self.failed: RemoteProtocolError | None = None
+        self._ready: deque[Pack] = deque()
+        self._ready_bytes = 0
+        self._compressed: deque[bytes] = deque()
+        self._compressed_bytes = 0
+        self._inflating: Iterator[bytes] | None = None
+        self.packs_received = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of input held: unfinished and finished frames not yet taken, and (with
+        deflate) compressed bytes not yet inflated."""
+        return self._decoder.buffered + self._ready_bytes + self._compressed_bytes
+
+    @property
+    def incomplete(self) -> bool:
+        """A frame is begun and only more bytes from the peer can finish it."""
+        return (not self._ready and not self._compressed and self._inflating is None
+                and self._decoder.buffered > 0)
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self._out)
 
     def data_to_send(self) -> bytes:
         out = bytes(self._out)
@@ -116,47 +180,117 @@ class _Connection:
         pack = encode_pack(serial, buffers)
         self._out += self._deflater.compress(pack) if self._deflater else pack
 
-    def _packs(self, data: bytes) -> list[Pack]:
+    def _receive(self, data: bytes) -> None:
         if self.failed:
             raise self.failed
+        if not data:
+            return
+        if self._inflater is None:
+            self._take(data)
+        else:
+            self._compressed.append(data)
+            self._compressed_bytes += len(data)
+
+    def _take(self, data: bytes) -> None:
         try:
-            if self._inflater is None:
-                return self._decoder.feed(data)
-            packs: list[Pack] = []
-            for chunk in self._inflater.inflate(data):
-                packs.extend(self._decoder.feed(chunk))
-            return packs
+            packs = self._decoder.feed(data)
         except RemoteProtocolError as exc:
-            self.failed = exc
-            raise
+            raise self._fail(exc) from exc
+        for p in packs:
+            self._ready.append(p)
+            self._ready_bytes += len(p.payload)
+        self.packs_received += len(packs)
+
+    def _next_pack(self) -> Pack | None:
+        """The next whole frame, or None until more bytes arrive."""
+        if self.failed:
+            raise self.failed
+        while not self._ready:
+            chunk = self._inflated_chunk()
+            if chunk is None:
+                return None
+            self._take(chunk)
+        pack = self._ready.popleft()
+        self._ready_bytes -= len(pack.payload)
+        return pack
+
+    def _inflated_chunk(self) -> bytes | None:
+        assert self._inflater is not None or not self._compressed
+        while True:
+            if self._inflating is not None:
+                try:
+                    chunk = next(self._inflating, None)
+                except RemoteProtocolError as exc:
+                    raise self._fail(exc) from exc
+                if chunk is not None:
+                    return chunk
+                self._inflating = None
+            if not self._compressed or self._inflater is None:
+                return None
+            data = self._compressed.popleft()
+            self._compressed_bytes -= len(data)
+            self._inflating = self._inflater.inflate(data)
 
     def _fail(self, exc: RemoteProtocolError) -> RemoteProtocolError:
         self.failed = exc
         return exc
 
+    def discard_input(self, reason: RemoteProtocolError) -> None:
+        """Drop every byte of input held, at once (the connection is being cut off: its
+        memory should not wait for the socket to finish closing)."""
+        self._decoder = PackDecoder(self._decoder.max_frame_bytes, self._decoder.max_buffers)
+        self._ready.clear()
+        self._ready_bytes = 0
+        self._compressed.clear()
+        self._compressed_bytes = 0
+        self._inflating = None
+        self.failed = reason
+
 
 class ServerSession(_Connection):
-    """One accepted connection of an Avro responder."""
+    """One accepted connection of an Avro responder.
 
-    def __init__(self, protocol: Protocol, cache: ProtocolCache | None = None, **kw: Any) -> None:
+    ``receive(bytes)`` then ``next_call()`` until None: a call is decoded only when asked
+    for, so a server that stops asking (its client pipelines faster than it is answered)
+    holds raw bytes, never a backlog of decoded calls. ``feed`` does both at once.
+    """
+
+    def __init__(self, protocol: Protocol, cache: ProtocolCache | None = None,
+                 limits: ListenerLimits | None = None, **kw: Any) -> None:
+        if limits is None:
+            limits = ListenerLimits(
+                max_frame_bytes=kw.get("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES))
+        self.limits = limits
+        kw["max_frame_bytes"] = limits.max_frame_bytes
         super().__init__(**kw)
         self.protocol = protocol
-        self.cache = cache if cache is not None else default_cache(protocol)
+        self.cache = cache if cache is not None else default_cache(protocol, self.limits)
         self.remote: Protocol | None = None  # the client's protocol, once handshaken
 
     @property
     def established(self) -> bool:
         return self.remote is not None
 
-    def feed(self, data: bytes) -> list[CallRequest]:
-        calls: list[CallRequest] = []
-        for pack in self._packs(data):
+    def receive(self, data: bytes) -> None:
+        self._receive(data)
+
+    def next_call(self) -> CallRequest | None:
+        """The next call received, decoded now; None when the bytes so far hold no more.
+        Frames that need no call (a NONE handshake, a ping) are answered on the way."""
+        while (pack := self._next_pack()) is not None:
             try:
                 call = self._on_pack(pack)
             except RemoteProtocolError as exc:
                 raise self._fail(exc) from exc
             if call is not None:
-                calls.append(call)
+                return call
+        return None
+
+    def feed(self, data: bytes) -> list[CallRequest]:
+        self.receive(data)
+        calls: list[CallRequest] = []
+        while (call := self.next_call()) is not None:
+            calls.append(call)
         return calls
 
     def _on_pack(self, pack: Pack) -> CallRequest | None:
@@ -177,19 +311,41 @@ class ServerSession(_Connection):
                              self._system_errors())
             return None
         remote_msg = self.remote.messages.get(name) if self.remote else None
-        writer = None
-        if remote_msg is not None and self.remote and not _same_shape(self.remote, self.protocol):
-            writer = remote_msg.request
-        params, pos = codec.decode(message.request, data, pos, writer)
+        if message.events is not None:
+            params, pos, cost = self._decode_events(message, remote_msg, data, pos)
+        else:
+            writer = None
+            if (remote_msg is not None and self.remote
+                    and not _same_shape(self.remote, self.protocol)):
+                writer = remote_msg.request
+            params, pos = codec.decode(message.request, data, pos, writer)
+            cost = len(data)
         if pos != len(data):
             raise RemoteProtocolError(
                 f"{len(data) - pos} unexpected bytes after the parameters of {name!r}"
             )
-        return CallRequest(pack.serial, name, params, prefix, message.one_way and not prefix)
+        return CallRequest(pack.serial, name, params, prefix,
+                           message.one_way and not prefix, cost)
+
+    def _decode_events(self, message: Message, remote: Message | None, data: bytes,
+                       pos: int) -> tuple[dict[str, Any], int, int]:
+        """Flume events, decoded by the specialised decoder under the call limits. A
+        client whose protocol lays them out differently is refused: resolving another
+        layout could not be bounded while decoding (no Flume client sends one)."""
+        if remote is not None and remote.events != message.events:
+            raise RemoteProtocolError(f"the client's {message.name} does not carry Flume "
+                                      f"events in Flume's layout")
+        budget = DecodeBudget(self.limits.max_events_per_call, self.limits.max_call_bytes)
+        value: Any
+        if message.events == "array":
+            value, pos = decode_events(data, pos, budget)
+        else:
+            value, pos = decode_event(data, pos, budget)
+        return {message.param_names[0]: value}, pos, budget.used_bytes
 
     def _handshake(self, pack: Pack) -> tuple[bytes, int]:
         req, pos = codec.decode(HANDSHAKE_REQUEST, pack.payload, 0)
-        client_hash: bytes = req["clientHash"]
+        client_hash: bytes = req["clientHash"]  # what the peer says its protocol's MD5 is
         remote = self.cache.get(client_hash)
         if remote is None and req["clientProtocol"] is not None:
             remote = self.cache.learn(client_hash, req["clientProtocol"])
@@ -322,8 +478,9 @@ class ClientSession(_Connection):
         self._emit(out.sent_serial, [head, out.params])
 
     def feed(self, data: bytes) -> list[CallResponse]:
+        self._receive(data)
         responses: list[CallResponse] = []
-        for pack in self._packs(data):
+        while (pack := self._next_pack()) is not None:
             try:
                 resp = self._on_pack(pack)
             except RemoteProtocolError as exc:

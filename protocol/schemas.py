@@ -29,6 +29,9 @@ class Message:
     errors: codec.Schema
     param_names: tuple[str, ...]
     one_way: bool
+    # "array" / "record" when the request is one parameter holding Flume events in Flume's
+    # layout (decoded by protocol.eventarray, limits checked while decoding), else None
+    events: str | None = None
 
 
 class Protocol:
@@ -74,6 +77,7 @@ class Protocol:
             messages[name] = Message(
                 name, request, response, errors,
                 tuple(f["name"] for f in fields), bool(m.get("one-way", False)),
+                _event_layout(m.get("request", []), doc.get("types", [])),
             )
         return messages
 
@@ -85,6 +89,28 @@ class Protocol:
 
     def __repr__(self) -> str:
         return f"Protocol({self.name}, md5={self.md5.hex()})"
+
+
+_EVENT_FIELDS = [("headers", {"type": "map", "values": "string"}), ("body", "bytes")]
+
+
+def _event_layout(request: list[dict[str, Any]], types: list[Any]) -> str | None:
+    """"array" or "record" if ``request`` is one parameter of Flume events (a record of
+    ``headers: map<string>, body: bytes`` under any name, or an array of them)."""
+    if len(request) != 1:
+        return None
+    records = {t["name"]: t for t in types if isinstance(t, dict) and t.get("type") == "record"}
+
+    def is_event(t: Any) -> bool:
+        rec = records.get(t.rsplit(".", 1)[-1]) if isinstance(t, str) else t
+        return (isinstance(rec, dict) and rec.get("type") == "record"
+                and [(f.get("name"), f.get("type")) for f in rec.get("fields", [])]
+                == _EVENT_FIELDS)
+
+    t = request[0].get("type")
+    if isinstance(t, dict) and t.get("type") == "array" and is_event(t.get("items")):
+        return "array"
+    return "record" if is_event(t) else None
 
 
 def _load(filename: str) -> str:

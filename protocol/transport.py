@@ -1,8 +1,12 @@
-"""The one asyncio layer of the wire protocol: RpcServer and RpcClient over the sessions.
+"""The one asyncio layer of the wire protocol: listeners with limits, RpcServer and RpcClient.
 
-Everything protocol-specific happens in :mod:`protocol.rpc`; this module only moves bytes,
-enforces timeouts and keeps one bad peer from hurting anyone else: a malformed or
-oversized frame closes that connection with a logged reason, never the server.
+Everything protocol-specific happens in :mod:`protocol.rpc`, and every limit is decided by
+the pure objects of :mod:`protocol.limits`; this module only moves bytes and applies those
+decisions. :class:`Listener` is what any server socket of the project is built on (the Avro
+servers here, the metrics endpoint, and later sources): it admits connections under the
+connection cap and the process's descriptor reserve, closes idle and stalled ones, keeps the
+buffered-input budget, and logs each kind of refusal at most once per interval. A bad peer
+loses its connection; every other client goes on.
 """
 
 from __future__ import annotations
@@ -10,19 +14,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import socket
 import ssl as ssl_lib
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
-from protocol.errors import LocalProtocolError, RemoteProtocolError
+from protocol.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 from protocol.framing import DEFAULT_MAX_FRAME_BYTES
+from protocol.limits import (
+    Activity,
+    ConnectionGuard,
+    InputBudget,
+    ListenerLimits,
+    LogLimiter,
+)
 from protocol.rpc import CallRequest, ClientSession, ProtocolCache, ServerSession, default_cache
 from protocol.schemas import Protocol
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 256 * 1024
+# What a server's StreamReader may hold before it stops reading the socket (it pauses at
+# twice this): small, because a connection we are not reading (backpressure) keeps it.
+SERVER_READ_LIMIT = 64 * 1024
+LOG_INTERVAL = 10.0
+ACCEPT_BACKLOG = 128
+
+Clock = Callable[[], float]
+
+_process_guard: ConnectionGuard | None = None
+
+
+def process_guard() -> ConnectionGuard:
+    """The guard every listener of this process shares, sized from RLIMIT_NOFILE."""
+    global _process_guard
+    if _process_guard is None:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        _process_guard = ConnectionGuard(soft if soft != resource.RLIM_INFINITY else 1 << 20)
+    return _process_guard
 
 
 class RpcError(Exception):
@@ -65,6 +97,8 @@ class Connection:
         return cancel
 
     def _close(self) -> None:
+        if self.closed:
+            return
         self.closed = True
         callbacks, self._on_close = self._on_close, []
         for cb in reversed(callbacks):  # newest first, like undoing: rollbacks keep order
@@ -72,6 +106,277 @@ class Connection:
                 cb()
             except Exception:
                 log.exception("close callback failed for %s", self.peer)
+
+
+class Peer(Connection):
+    """One accepted connection as its listener sees it: what it holds of the input budget,
+    its activity for the timeouts, and how to cut it off."""
+
+    def __init__(self, listener: Listener, writer: asyncio.StreamWriter, name: str) -> None:
+        super().__init__(name)
+        self.listener = listener
+        self.writer = writer
+        self.activity = Activity(listener.clock())
+        self.queued_cost = 0  # decoded calls read ahead of their handling, in bytes
+        self.cut: tuple[str, str] | None = None  # (limit key, reason) once cut off
+        self.on_cut: Callable[[LimitExceeded], None] | None = None  # drops held input
+
+    def hold(self, nbytes: int) -> None:
+        """Record the input this connection holds; raises LimitExceeded if the listener's
+        budget then closes this very connection (others it closes are cut off)."""
+        for victim in self.listener.budget.hold(self, nbytes):
+            reason = (f"the listener's input buffers are full ({self.listener.budget.limit} "
+                      f"bytes, max-buffered-bytes) and this connection holds the most")
+            if victim is self:
+                raise LimitExceeded("max-buffered-bytes", reason)
+            assert isinstance(victim, Peer)
+            victim.cut_off("max-buffered-bytes", reason)
+
+    def cut_off(self, key: str, reason: str) -> None:
+        """Close this connection for going past a limit (logged once its task ends)."""
+        if self.cut is None:
+            self.cut = (key, reason)
+        self.listener.budget.release(self)
+        if self.on_cut is not None:
+            self.on_cut(LimitExceeded(key, reason))
+        transport = self.writer.transport
+        if transport.get_write_buffer_size():  # replies the peer is not reading: drop them
+            transport.abort()
+        else:  # a clean close: replies already sent stay valid
+            transport.close()
+
+
+Serve = Callable[[Peer, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Listener:
+    """A TCP (or TLS) server socket under a :class:`ListenerLimits`.
+
+    ``serve(peer, reader, writer)`` runs per admitted connection. ``shared``: whether its
+    connections count against the process-wide ceiling (see ConnectionGuard); ``accept``
+    filters peers by IP before anything else. ``evict_idle``: when full, close the
+    connection idle the longest to admit the new one (for one-request endpoints such as
+    /metrics, which a handful of silent clients could otherwise block) instead of refusing.
+
+    It accepts connections itself, one at a time, and decides on each before asyncio builds
+    anything for it: a refused socket is closed at once, so a flood of connections never
+    holds more descriptors than the admitted ones plus one (asyncio's own server accepts up
+    to 100 before its callback can look at any, and closes refused ones a loop turn later).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        serve: Serve,
+        host: str,
+        port: int,
+        *,
+        limits: ListenerLimits | None = None,
+        ssl: ssl_lib.SSLContext | None = None,
+        accept: Callable[[str], bool] | None = None,
+        guard: ConnectionGuard | None = None,
+        shared: bool = True,
+        evict_idle: bool = False,
+        clock: Clock = time.monotonic,
+        read_limit: int = SERVER_READ_LIMIT,
+    ) -> None:
+        self.name = name
+        self.serve = serve
+        self.host = host
+        self.port = port
+        self.limits = limits or ListenerLimits()
+        self.ssl = ssl
+        self.accept = accept
+        self.guard = guard
+        self.shared = shared
+        self.evict_idle = evict_idle
+        self.clock = clock
+        self.read_limit = read_limit
+        self.budget = InputBudget(self.limits.max_buffered_bytes)
+        self.logs = LogLimiter(LOG_INTERVAL)
+        self.peers: set[Peer] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sockets: list[socket.socket] = []
+        self._loops: list[asyncio.Task[None]] = []
+
+    @property
+    def open_connections(self) -> int:
+        return len(self.peers)
+
+    async def start(self) -> None:
+        if self.guard is None:
+            self.guard = process_guard()
+        self._sockets = await _listening_sockets(self.host, self.port)
+        self.port = self._sockets[0].getsockname()[1]
+        self._loops = [asyncio.create_task(self._accept_loop(s)) for s in self._sockets]
+        timeouts = [t for t in (self.limits.idle_timeout, self.limits.frame_timeout) if t]
+        if timeouts:
+            interval = min(max(min(timeouts) / 4, 0.05), 5.0)
+            self._loops.append(asyncio.create_task(self._sweep_every(interval)))
+
+    async def stop(self) -> None:
+        if not self._sockets:
+            return
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sock in self._sockets:
+            sock.close()
+        self._sockets, self._loops = [], []
+        for peer in list(self.peers):
+            peer.writer.transport.abort()  # reads end even if a cancellation gets swallowed
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def sweep(self) -> int:
+        """Close every connection whose idle or frame timeout has passed; how many."""
+        now = self.clock()
+        closed = 0
+        for peer in list(self.peers):
+            expired = peer.activity.expired(now, self.limits)
+            if expired is not None:
+                peer.cut_off(*expired)
+                closed += 1
+        return closed
+
+    async def _sweep_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.sweep()
+
+    def log_once(self, key: str, level: int, message: str) -> None:
+        """Log ``message`` unless a line of this ``key`` went out less than LOG_INTERVAL ago."""
+        suppressed = self.logs.allow(key, self.clock())
+        if suppressed is not None:
+            log.log(level, "%s: %s%s", self.name, message, LogLimiter.suffix(suppressed))
+
+    def _forget(self, peer: Peer) -> None:
+        """Give back what ``peer`` counted for (once, however it ends)."""
+        if peer in self.peers:
+            self.peers.discard(peer)
+            assert self.guard is not None
+            self.guard.release(self.name, self.shared)
+        self.budget.release(peer)
+
+    def _evict_oldest_idle(self) -> bool:
+        idle = [p for p in self.peers if not p.activity.busy]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda p: p.activity.last)
+        oldest.cut_off("max-connections", "the oldest idle connection, closed to make room "
+                                          "for a new one (max-connections)")
+        self._forget(oldest)
+        return True
+
+    async def _accept_loop(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, address = await loop.sock_accept(sock)
+            except OSError as exc:  # EMFILE and the like: the reserve was used up elsewhere
+                self.log_once("accept", logging.ERROR, f"cannot accept connections: {exc}")
+                await asyncio.sleep(0.1)
+                continue
+            name = _address_name(address)
+            refusal = self._admit(name)
+            if refusal is not None:
+                self.log_once(refusal[0], logging.WARNING,
+                              f"refusing the connection from {name}: {refusal[1]}")
+                conn.close()  # now, not a loop turn later: the descriptor is free at once
+                continue
+            task = asyncio.create_task(self._connected(conn, name))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _admit(self, name: str) -> tuple[str, str] | None:
+        """None if the connection from ``name`` is taken in (and counted), else the log
+        key and the reason it is not."""
+        assert self.guard is not None
+        if self.accept is not None and not self.accept(name.rsplit(":", 1)[0]):
+            return "ipFilter", "refused by ipFilter"
+        refusal = self.guard.admit(self.name, self.limits.max_connections, self.shared)
+        if refusal is not None and self.evict_idle and self._evict_oldest_idle():
+            refusal = self.guard.admit(self.name, self.limits.max_connections, self.shared)
+        return None if refusal is None else ("max-connections", refusal)
+
+    async def _connected(self, conn: socket.socket, name: str) -> None:
+        assert self.guard is not None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=self.read_limit)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        try:
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, conn,
+                                                              ssl=self.ssl)
+        except (OSError, asyncio.CancelledError) as exc:  # a failed TLS handshake, or stop()
+            self.guard.release(self.name, self.shared)
+            conn.close()
+            if not isinstance(exc, asyncio.CancelledError):
+                self.log_once("lost", logging.INFO, f"connection from {name} lost: {exc!r}")
+            return
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        peer = Peer(self, writer, name)
+        self.peers.add(peer)
+        try:
+            await self.serve(peer, reader, writer)
+        except LimitExceeded as exc:
+            peer.cut = peer.cut or (exc.limit, str(exc))
+        except RemoteProtocolError as exc:
+            self.log_once("protocol", logging.WARNING,
+                          f"closing the connection from {peer.peer}: {exc}")
+        except (OSError, asyncio.IncompleteReadError) as exc:  # incl. ETIMEDOUT, TLS errors
+            if peer.cut is None:
+                self.log_once("lost", logging.INFO,
+                              f"connection from {peer.peer} lost: {exc!r}")
+        except asyncio.CancelledError:
+            log.debug("%s: connection from %s closed by stop()", self.name, peer.peer)
+        finally:
+            if peer.cut is not None:
+                key, reason = peer.cut
+                self.log_once(key, logging.WARNING,
+                              f"closing the connection from {peer.peer}: {reason}")
+            self._forget(peer)
+            peer._close()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+async def _listening_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bound, listening, non-blocking sockets for ``host:port`` (every address the name
+    resolves to, as asyncio.start_server binds them)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(ACCEPT_BACKLOG)
+            sock.setblocking(False)
+            if port == 0:  # every address on the port the first one got
+                port = sock.getsockname()[1]
+                break
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _address_name(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)
 
 
 class Encoded:
@@ -96,21 +401,16 @@ class Reply:
 
 Handler = Callable[[CallRequest, Connection], Awaitable[Any]]
 
-# Queued after a read that produced output but no call (a NONE handshake reply, a ping).
+# Queued after a read whose frames made replies of their own (a NONE handshake, a ping).
 _FLUSH = CallRequest(-1, "", {})
-
-
-def _peer_name(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer)
 
 
 class RpcServer:
     """Serves one Avro protocol. ``handler(call, connection)`` returns the response value
     or raises (the exception text goes back as an Avro system error, as Java does).
-    Calls on one connection are handled in arrival order, as Java's Netty server does."""
+    Calls on one connection are handled in arrival order, as Java's Netty server does, and
+    at most ``max_pending_calls`` are read ahead of their replies: a client that pipelines
+    without reading its replies is stopped by TCP, not by our memory."""
 
     def __init__(
         self,
@@ -122,126 +422,125 @@ class RpcServer:
         deflate: bool = False,
         compression_level: int = 6,
         ssl: ssl_lib.SSLContext | None = None,
-        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        max_frame_bytes: int | None = None,
+        limits: ListenerLimits | None = None,
         accept: Callable[[str], bool] | None = None,
         name: str = "rpc-server",
+        guard: ConnectionGuard | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
+        limits = limits or ListenerLimits()
+        if max_frame_bytes is not None:
+            limits = replace(limits, max_frame_bytes=max_frame_bytes)
         self.protocol = protocol
         self.handler = handler
-        self.host = host
-        self.port = port
         self.deflate = deflate
         self.compression_level = compression_level
-        self.ssl = ssl
-        self.max_frame_bytes = max_frame_bytes
-        self.accept = accept
-        self.name = name
-        self.cache: ProtocolCache = default_cache(protocol)
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
-        self.open_connections = 0
+        self.limits = limits
+        self.cache: ProtocolCache = default_cache(protocol, limits)
+        self.listener = Listener(name, self._serve, host, port, limits=limits, ssl=ssl,
+                                 accept=accept, guard=guard, clock=clock)
+
+    @property
+    def name(self) -> str:
+        return self.listener.name
+
+    @property
+    def host(self) -> str:
+        return self.listener.host
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    @property
+    def open_connections(self) -> int:
+        return self.listener.open_connections
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, ssl=self.ssl, limit=READ_SIZE
-        )
-        sock = self._server.sockets[0]
-        self.port = sock.getsockname()[1]
+        await self.listener.start()
         log.info("%s listening on %s:%d", self.name, self.host, self.port)
 
     async def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()  # reads end even if a cancellation gets swallowed
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        with contextlib.suppress(Exception):
-            await self._server.wait_closed()
-        self._server = None
+        await self.listener.stop()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.add(writer)
-        peer = _peer_name(writer)
-        conn = Connection(peer)
-        self.open_connections += 1
-        try:
-            if self.accept is not None and not self.accept(peer.rsplit(":", 1)[0]):
-                log.warning("%s: connection from %s refused by ipFilter", self.name, peer)
-                return
-            session = ServerSession(
-                self.protocol, self.cache, deflate=self.deflate,
-                compression_level=self.compression_level, max_frame_bytes=self.max_frame_bytes,
-            )
-            await self._session_loop(session, conn, reader, writer)
-        except RemoteProtocolError as exc:
-            log.warning("%s: closing connection from %s: %s", self.name, peer, exc)
-        except (OSError, asyncio.IncompleteReadError) as exc:  # incl. ETIMEDOUT, TLS errors
-            log.info("%s: connection from %s lost: %s", self.name, peer, exc)
-        except asyncio.CancelledError:
-            # The server is stopping. Ending quietly matters: Python 3.11's start_server
-            # callback logs a cancelled connection task as an unhandled error.
-            log.debug("%s: connection from %s closed by stop()", self.name, peer)
-        finally:
-            self.open_connections -= 1
-            conn._close()
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-            self._tasks.discard(task)
-            self._writers.discard(writer)
+    async def _serve(self, peer: Peer, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        session = ServerSession(self.protocol, self.cache, self.limits, deflate=self.deflate,
+                                compression_level=self.compression_level)
+        peer.on_cut = session.discard_input
+        await self._session_loop(session, peer, reader, writer)
 
     async def _session_loop(
-        self, session: ServerSession, conn: Connection,
+        self, session: ServerSession, peer: Peer,
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     ) -> None:
         """Calls are handled one at a time in arrival order, while a separate task keeps
         reading: a peer that hangs up during a long call (a blocked getEventBatch) is
         noticed at once, so what it held can be rolled back."""
-        calls: asyncio.Queue[CallRequest | BaseException | None] = asyncio.Queue()
-        reading = asyncio.create_task(self._read_calls(session, conn, reader, calls))
+        calls: asyncio.Queue[CallRequest | BaseException | None] = asyncio.Queue(
+            self.limits.max_pending_calls)
+        reading = asyncio.create_task(self._read_calls(session, peer, reader, calls))
+        clock = peer.listener.clock
         try:
             while (item := await calls.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                await self._answer(session, conn, item)
+                if item is not _FLUSH:
+                    peer.queued_cost -= item.cost
+                    peer.hold(session.buffered + peer.queued_cost)
+                    peer.activity.busy += 1
+                    try:
+                        await self._answer(session, peer, item)
+                    finally:
+                        peer.activity.busy -= 1
                 out = session.data_to_send()
                 if out:
                     writer.write(out)
                     await writer.drain()
+                    peer.activity.progressed(clock())
         finally:
             reading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reading
 
     async def _read_calls(
-        self, session: ServerSession, conn: Connection, reader: asyncio.StreamReader,
+        self, session: ServerSession, peer: Peer, reader: asyncio.StreamReader,
         calls: asyncio.Queue[CallRequest | BaseException | None],
     ) -> None:
+        clock = peer.listener.clock
+        activity = peer.activity
         try:
             while data := await reader.read(READ_SIZE):
-                fed = session.feed(data)
-                for call in fed:
-                    calls.put_nowait(call)
-                if not fed:  # maybe a reply made without a call (NONE handshake, ping)
-                    calls.put_nowait(_FLUSH)
-        except (RemoteProtocolError, OSError) as exc:
-            calls.put_nowait(exc)
+                activity.progressed(clock())
+                before = session.packs_received
+                session.receive(data)
+                while True:
+                    call = session.next_call()  # may inflate up to a frame
+                    if call is not None:
+                        peer.queued_cost += call.cost
+                    peer.hold(session.buffered + peer.queued_cost)
+                    if call is None:
+                        break
+                    if calls.full():  # backpressure: waiting on our handler, not on the peer
+                        activity.input_state(clock(), False, True)
+                    await calls.put(call)
+                if session.has_output:
+                    await calls.put(_FLUSH)
+                activity.input_state(clock(), session.incomplete,
+                                     session.packs_received > before)
+        except LimitExceeded as exc:
+            if exc.limit == "max-buffered-bytes":  # the memory goes now, not after replies
+                peer.cut_off(exc.limit, str(exc))
+            await calls.put(exc)
             return
-        conn._close()
-        calls.put_nowait(None)
+        except (RemoteProtocolError, OSError) as exc:
+            await calls.put(exc)  # after the calls before it: those are still answered
+            return
+        peer._close()
+        await calls.put(None)
 
     async def _answer(self, session: ServerSession, conn: Connection, call: CallRequest) -> None:
-        if call is _FLUSH:
-            return
         try:
             value = await self.handler(call, conn)
         except asyncio.CancelledError:

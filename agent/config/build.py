@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +26,18 @@ from agent.config.structure import Entry
 
 @dataclass
 class Reporter:
-    """Collects issues. ``lenient`` turns component-level errors into warnings (Flume drops the
-    component and carries on); issues marked ``fatal`` stay errors in both modes."""
+    """Collects issues.
+
+    By default the rules are Flume's: what Flume ignores or repairs is a warning, and a
+    component Flume would drop is dropped (the validator says so). ``strict`` makes every issue
+    an error. Issues marked ``fatal`` (Flume refuses the whole file for them too) are errors in
+    both modes.
+    """
 
     file: str
-    lenient: bool
+    strict: bool = False
     issues: list[ConfigIssue] = field(default_factory=list)
+    fatal_count: int = 0
 
     def report(
         self,
@@ -39,13 +46,24 @@ class Reporter:
         component: str,
         entry: Entry | None = None,
         *,
-        warning: bool = False,
         fatal: bool = False,
     ) -> None:
-        severity = Severity.WARNING if warning or (self.lenient and not fatal) else Severity.ERROR
+        severity = Severity.ERROR if fatal or self.strict else Severity.WARNING
+        self.fatal_count += fatal
         file = entry.file if entry else self.file
         line = entry.line if entry else 0
+        message += comment_hint(entry)
         self.issues.append(ConfigIssue(code, message, file, line, component, severity))
+
+
+def comment_hint(entry: Entry | None) -> str:
+    """Java properties have no trailing comments: ``k = v # note`` has the value ``v # note``."""
+    if entry is None or not _INLINE_COMMENT.search(entry.value):
+        return ""
+    return " (a '#' inside a value is not a comment in a properties file: it is part of the value)"
+
+
+_INLINE_COMMENT = re.compile(r"(?:^|\s)#")
 
 
 @dataclass
@@ -119,12 +137,12 @@ def build_component(
             value = key.convert(entry.value)
         except ConversionError as exc:
             message = f"{key_prefix}{key.name}: {exc}"
-            if reporter.lenient and exc.has_lenient_value:
-                value = exc.lenient_value
+            if exc.has_flume_value:
+                value = exc.flume_value
                 shown = format_value(value)
                 reporter.report(exc.code, f"{message}; using {shown} as Flume does", path, entry)
             else:
-                reporter.report(exc.code, message, path, entry)
+                reporter.report(exc.code, message, path, entry, fatal=exc.fatal)
                 ok = converted = False
                 continue
         if key.floor is not None and value < key.floor:
@@ -134,7 +152,6 @@ def build_component(
                 f"using the default {key.default!r} as Flume does",
                 path,
                 entry,
-                warning=True,
             )
             value = copy.copy(key.default)
         settings[key.name] = value
@@ -167,7 +184,8 @@ def build_component(
             continue
         reporter.report(
             IssueCode.UNKNOWN_KEY,
-            f"unknown key '{key_prefix}{name}' for type '{spec.alias}' ({_suggest(name, spec)})",
+            f"unknown key '{key_prefix}{name}' for type '{spec.alias}', ignored as Flume "
+            f"ignores it ({_suggest(name, spec)})",
             path,
             entry,
         )
@@ -176,9 +194,7 @@ def build_component(
         present = frozenset(n for n, e in props.items() if e.value)
         for problem in spec.finish(settings, FinishContext(present, env)):
             entry = props.get(problem.key) if problem.key else None
-            reporter.report(
-                problem.code, problem.message, path, entry or anchor, warning=problem.warning
-            )
+            reporter.report(problem.code, problem.message, path, entry or anchor)
             if not problem.warning:
                 ok = False
     return Built(spec, settings, anchor) if ok else None
@@ -190,7 +206,11 @@ def _suggest(name: str, spec: TypeSpec) -> str:
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
     if close:
         return f"did you mean '{by_lower[close[0]]}'?"
-    return f"known keys: {', '.join(known)}" if known else "it takes no keys"
+    if not known:
+        return "it takes no keys"
+    if len(known) > 8:
+        return f"{spec.alias} takes {len(known)} keys; --validate lists them"
+    return f"known keys: {', '.join(known)}"
 
 
 def _unknown_type_message(registry_kind: str, type_value: str) -> str:

@@ -2,8 +2,8 @@
 
 A converter is a plain ``Callable[[str], Any]``. ConversionError carries the issue code and,
 where real Flume would silently carry on with some value (``Boolean.valueOf("yes")`` is false,
-a non-positive memory-channel capacity falls back to 100), that ``lenient_value``: strict mode
-reports the mistake, lenient mode behaves like Flume and continues with it.
+a non-positive memory-channel capacity falls back to 100), that ``flume_value``: the loader
+carries on with it, as Flume does, and reports the mistake (an error under ``--strict``).
 """
 
 from __future__ import annotations
@@ -25,14 +25,19 @@ _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class ConversionError(ValueError):
-    def __init__(self, code: IssueCode, message: str, lenient_value: Any = _NO_VALUE) -> None:
+    """``fatal``: Flume would run this value but flumelet cannot, so the file is refused."""
+
+    def __init__(
+        self, code: IssueCode, message: str, flume_value: Any = _NO_VALUE, *, fatal: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
-        self.lenient_value = lenient_value
+        self.flume_value = flume_value
+        self.fatal = fatal
 
     @property
-    def has_lenient_value(self) -> bool:
-        return self.lenient_value is not _NO_VALUE
+    def has_flume_value(self) -> bool:
+        return self.flume_value is not _NO_VALUE
 
 
 def to_str(raw: str) -> str:
@@ -45,7 +50,7 @@ def to_bool(raw: str) -> bool:
     if lowered in ("true", "false"):
         return lowered == "true"
     raise ConversionError(
-        IssueCode.BAD_VALUE, f"expected true or false, got {raw!r}", lenient_value=False
+        IssueCode.BAD_VALUE, f"expected true or false, got {raw!r}", flume_value=False
     )
 
 
@@ -89,14 +94,20 @@ def to_float(raw: str) -> float:
     return float(raw)
 
 
-def choice(*choices: str, aliases: dict[str, str] | None = None, upper: bool = False) -> Converter:
+def choice(
+    *choices: str,
+    aliases: dict[str, str] | None = None,
+    upper: bool = False,
+    unavailable: tuple[str, ...] = (),
+) -> Converter:
     """One of ``choices`` (case-insensitive), returned in canonical spelling.
 
     ``aliases`` maps extra accepted spellings (e.g. a Java class name, matched exactly) to a
-    canonical choice.
+    canonical choice. ``unavailable``: values Flume accepts that flumelet does not implement.
     """
     canonical = {c.lower(): c for c in choices}
     exact = dict(aliases or {})
+    missing = {c.lower() for c in unavailable}
 
     def convert(raw: str) -> str:
         if raw in exact:
@@ -104,6 +115,13 @@ def choice(*choices: str, aliases: dict[str, str] | None = None, upper: bool = F
         found = canonical.get(raw.lower())
         if found is None:
             allowed = ", ".join(choices)
+            if raw.lower() in missing:
+                raise ConversionError(
+                    IssueCode.UNAVAILABLE,
+                    f"{raw!r} exists in Flume but is not available in flumelet "
+                    f"(available: {allowed})",
+                    fatal=True,
+                )
             raise ConversionError(IssueCode.BAD_VALUE, f"{raw!r} is not one of: {allowed}")
         return found.upper() if upper else found
 

@@ -14,6 +14,7 @@ class IssueCode(enum.StrEnum):
     NO_AGENT = "NO_AGENT"  # the requested agent name has no keys in the file
     INVALID_AGENT = "INVALID_AGENT"  # nothing runnable remains (Flume: the agent is not started)
     UNKNOWN_TYPE = "UNKNOWN_TYPE"
+    UNAVAILABLE = "UNAVAILABLE"  # exists in Flume (a type, class or value), not in flumelet
     MISSING_TYPE = "MISSING_TYPE"
     MISSING_REQUIRED = "MISSING_REQUIRED"
     DANGLING_CHANNEL = "DANGLING_CHANNEL"  # a source/sink names a channel that is not defined
@@ -29,7 +30,7 @@ class IssueCode(enum.StrEnum):
     BATCH_EXCEEDS_TRANSACTION = "BATCH_EXCEEDS_TRANSACTION"
     INVALID_SELECTOR = "INVALID_SELECTOR"
     UNUSED_COMPONENT = "UNUSED_COMPONENT"  # a channel no valid source or sink uses (removed)
-    DROPPED = "DROPPED"  # lenient mode: a component removed because something it needs is invalid
+    DROPPED = "DROPPED"  # removed, as Flume removes it: it or what it needs is invalid
     BAD_FILE = "BAD_FILE"  # the file cannot be read or decoded
 
 

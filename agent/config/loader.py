@@ -43,15 +43,16 @@ def load_config(
     agent_name: str,
     *,
     overrides: Mapping[str, str] | None = None,
-    lenient: bool = False,
+    strict: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> LoadResult:
     """Load ``agent_name`` from a Flume properties file.
 
-    Strict (default): any error-level issue makes ``config`` None, with every issue listed.
-    ``lenient=True`` does what Flume does: drop invalid components (and what depends on them),
-    keep the rest and report the problems as warnings; only a file that leaves nothing
-    runnable (or names an unknown component type, which stops real Flume too) fails.
+    By default the rules are Flume's: what Flume ignores is a warning, invalid components (and
+    what depends on them) are dropped with a warning, and the rest is kept; only a file that
+    leaves nothing runnable (or names an unknown component type, which stops real Flume too)
+    fails. ``strict=True`` makes every issue an error, so ``config`` is None unless the file
+    is spotless.
     ``overrides`` (from ``-D<agent>.key=value``) replace or add keys after the file is read.
     ``env`` is consulted for FLUME_SSL_* defaults (os.environ when None).
     """
@@ -64,7 +65,7 @@ def load_config(
         return _failed(file, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
     except OSError as exc:
         return _failed(file, f"cannot read: {exc.strerror or exc}")
-    return load_text(text, agent_name, file=file, overrides=overrides, lenient=lenient, env=env)
+    return load_text(text, agent_name, file=file, overrides=overrides, strict=strict, env=env)
 
 
 def load_text(
@@ -73,11 +74,11 @@ def load_text(
     *,
     file: str = "<string>",
     overrides: Mapping[str, str] | None = None,
-    lenient: bool = False,
+    strict: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> LoadResult:
     """``load_config`` for text already in memory (``file`` names it in issues)."""
-    reporter = Reporter(file, lenient)
+    reporter = Reporter(file, strict)
     try:
         parsed = parse_properties(text)
     except PropertiesSyntaxError as exc:
@@ -89,7 +90,6 @@ def load_text(
             f"'{earlier.key}' is set again on line {later.line}; the later value wins",
             _component_of(earlier.key),
             _entry(earlier, file),
-            warning=True,
         )
     entries = {key: _entry(raw, file) for key, raw in parsed.entries.items()}
     agents = agents_in(list(entries.values()))

@@ -7,6 +7,7 @@ small ``finish`` hooks next to their type.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from agent.config.converters import (
     to_words,
 )
 from agent.config.issues import IssueCode
+from protocol.limits import ListenerLimits
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,23 @@ def _memory_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem
     return []
 
 
+# Codecs in which the byte 0x0A can be something other than a whole "\n" character.
+_NOT_LINE_SAFE = {"utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be", "utf_7"}
+
+
 def _spooldir_finish(settings: dict[str, Any], ctx: FinishContext) -> list[Problem]:
+    if settings["deserializer"] == "LINE" and (
+        codecs.lookup(settings["inputCharset"]).name.replace("-", "_") in _NOT_LINE_SAFE
+    ):
+        return [
+            Problem(
+                IssueCode.BAD_VALUE,
+                f"inputCharset {settings['inputCharset']!r} is not supported by the LINE "
+                "deserializer (only charsets where byte 0x0A is always a newline, e.g. UTF-8, "
+                "ISO-8859-*)",
+                "inputCharset",
+            )
+        ]
     # The deprecated key wins only when given explicitly and the LINE deserializer is used.
     if "bufferMaxLineLength" in ctx.present and settings["deserializer"] == "LINE":
         settings["deserializer.maxLineLength"] = settings["bufferMaxLineLength"]
@@ -231,6 +249,19 @@ _POSITIVE = integer(1)
 _NON_NEGATIVE = integer(0)
 _PKG = "org.apache.flume"
 
+
+def _listener_limit_keys() -> tuple[Key, ...]:
+    """Every listener's limits (protocol.limits.ListenerLimits), in the keys' units."""
+    defaults = ListenerLimits()
+    return tuple(
+        Key(key, integer(0 if key.endswith("timeout") else 1, bits=64),
+            round(getattr(defaults, name) / scale))
+        for key, (name, scale) in ListenerLimits.KEYS.items() if key in ListenerLimits.AGENT_KEYS
+    )
+
+
+_LISTENER_LIMITS = _listener_limit_keys()
+
 _TLS_LISTS = (
     Key("exclude-protocols", to_words, ["SSLv3"]),
     Key("include-protocols", to_words, []),
@@ -279,6 +310,7 @@ SOURCES = (
                     "LINE",
                     "BLOB",
                     upper=True,
+                    unavailable=("AVRO", f"{_PKG}.serialization.AvroEventDeserializer$Builder"),
                     aliases={
                         f"{_PKG}.serialization.LineDeserializer$Builder": "LINE",
                         f"{_PKG}.sink.solr.morphline.BlobDeserializer$Builder": "BLOB",
@@ -313,6 +345,7 @@ SOURCES = (
             *_TLS_LISTS,
             Key("ipFilter", to_bool, False),
             Key("ipFilterRules", ip_filter_rules, None),
+            *_LISTENER_LIMITS,
         ),
         class_names=(f"{_PKG}.source.AvroSource",),
         listen=("bind", "port"),
@@ -380,7 +413,12 @@ SINKS = (
             Key("sink.rollInterval", integer(0, bits=64), 30),
             Key(
                 "sink.serializer",
-                choice("TEXT", "HEADER_AND_TEXT", "AVRO_EVENT", upper=True),
+                choice(
+                    "TEXT",
+                    upper=True,
+                    aliases={f"{_PKG}.serialization.BodyTextEventSerializer$Builder": "TEXT"},
+                    unavailable=("HEADER_AND_TEXT", "AVRO_EVENT"),
+                ),
                 "TEXT",
             ),
             Key("sink.serializer.appendNewline", to_bool, True),
@@ -427,6 +465,7 @@ SINKS = (
             Key("threads", _POSITIVE, 10),
             Key("timeout", _POSITIVE, 60),
             Key("backoffInterval", _NON_NEGATIVE, 200),
+            *_LISTENER_LIMITS,
         ),
         class_names=("org.apache.spark.streaming.flume.sink.SparkSink",),
         listen=("hostname", "port"),

@@ -6,6 +6,7 @@ names run to the next dot, nothing about component types.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 KINDS = ("sources", "channels", "sinks", "sinkgroups")
@@ -84,8 +85,10 @@ def layout_agent(agent: str, entries: list[Entry]) -> AgentLayout:
             layout.unsupported.append(entry)
             continue
         if kind not in KINDS or not dot:
+            close = difflib.get_close_matches(kind, [*KINDS, "configfilters"], n=1, cutoff=0.6)
+            hint = f"; did you mean '{agent}.{close[0]}'?" if close else ""
             layout.bad_keys.append(
-                BadKey(entry, f"'{rest}' is not sources, channels, sinks or sinkgroups")
+                BadKey(entry, f"'{kind}' is not sources, channels, sinks or sinkgroups{hint}")
             )
             continue
         name, dot, key = tail.partition(".")

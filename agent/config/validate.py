@@ -1,13 +1,15 @@
 """Agent layout -> AgentConfig: build every component, wire them, check cross-component rules.
 
 Every problem becomes a ConfigIssue; nothing raises. The wiring pass follows Flume's own
-pruning (reference §4.6) so lenient mode keeps exactly what Flume would keep: a source loses
+pruning (reference §4.6) so the result holds exactly what Flume would run: a source loses
 channels that are invalid, a component that depends on a dropped one is dropped too, channels
-nobody uses are removed, and the agent is invalid only when nothing runnable remains.
+nobody uses are removed, and the agent is invalid only when nothing runnable remains. Every
+component dropped is named in a DROPPED warning (Flume only logs it among its INFO lines).
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +50,7 @@ class _Sink:
 @dataclass
 class _Group:
     raw: RawComponent
-    built: Built
+    built: Built | None  # None: its processor is invalid (the group and its sinks are dropped)
     sinks: list[str]
     sinks_entry: Entry
 
@@ -91,6 +93,7 @@ class AgentValidator:
         self._check_ports(sources, sinks)
         self._wire_groups(groups, sinks, set(names["sinks"]))
         self._drop_unused_channels(channels, sources, sinks)
+        self._say_what_is_dropped(names, channels, sources, sinks, groups)
         if not self._agent_is_runnable(channels, sources, sinks):
             return None
         return self._assemble(channels, sources, sinks, groups)
@@ -99,7 +102,12 @@ class AgentValidator:
 
     def _check_keys(self) -> None:
         for bad in self.layout.bad_keys:
-            self.report(IssueCode.BAD_KEY, f"invalid key: {bad.reason}", self.agent, bad.entry)
+            self.report(
+                IssueCode.BAD_KEY,
+                f"invalid key: {bad.reason}; Flume ignores it",
+                self.agent,
+                bad.entry,
+            )
         for entry in self.layout.unsupported:
             self.report(
                 IssueCode.UNKNOWN_KEY,
@@ -116,25 +124,25 @@ class AgentValidator:
         if listed is not None:
             for name in listed.names:
                 where = f"{self.agent}.{kind}"
-                if "." in name:
+                if name in result:
                     self.report(
-                        IssueCode.BAD_KEY,
-                        f"{SINGULAR[kind]} name '{name}' contains a dot; names cannot",
+                        IssueCode.DUPLICATE_NAME,
+                        f"{SINGULAR[kind]} '{name}' is listed twice; it is started once",
                         where,
                         listed.entry,
                     )
-                elif name in result:
+                elif "." in name:
                     self.report(
-                        IssueCode.DUPLICATE_NAME,
-                        f"{SINGULAR[kind]} '{name}' is listed twice",
+                        IssueCode.BAD_KEY,
+                        f"{SINGULAR[kind]} name '{name}' contains a dot, so no key can configure "
+                        "it (a name runs to the next dot); it is ignored",
                         where,
                         listed.entry,
                     )
                 elif name not in configured:
                     self.report(
                         IssueCode.UNDEFINED_COMPONENT,
-                        f"{SINGULAR[kind]} '{name}' is listed but has no properties "
-                        f"(expected {where}.{name}.type ...)",
+                        _listed_but_empty(SINGULAR[kind], name, f"{where}.{name}", configured),
                         self.path(kind, name),
                         listed.entry,
                     )
@@ -146,7 +154,8 @@ class AgentValidator:
                 self.report(
                     IssueCode.UNDEFINED_COMPONENT,
                     f"{SINGULAR[kind]} '{name}' is configured but not listed in "
-                    f"'{self.agent}.{kind}', so it is ignored",
+                    f"'{self.agent}.{kind}', so it is ignored, as Flume ignores it"
+                    + _did_you_mean(name, [n for n in listed_names if n not in configured]),
                     self.path(kind, name),
                     raw.anchor,
                 )
@@ -206,7 +215,6 @@ class AgentValidator:
                         f"channel '{channel}' is listed twice",
                         path,
                         channels_entry,
-                        warning=True,
                     )
                 else:
                     channels.append(channel)
@@ -250,21 +258,23 @@ class AgentValidator:
             if name not in listed:
                 self.report(
                     IssueCode.UNDEFINED_COMPONENT,
-                    f"interceptor '{name}' is configured but not listed in 'interceptors'",
+                    f"interceptor '{name}' is configured but not listed in 'interceptors', "
+                    "so it is ignored, as Flume ignores it",
                     path,
                     next(iter(group.values())),
                 )
         result: list[tuple[str, Built]] = []
         ok = True
         for name in listed:
-            if any(n == name for n, _ in result):
+            earlier = next((b for n, b in result if n == name), None)
+            if earlier is not None:
                 self.report(
                     IssueCode.DUPLICATE_NAME,
-                    f"interceptor '{name}' is listed twice",
+                    f"interceptor '{name}' is listed twice; like Flume, it runs twice",
                     path,
                     listed_entry,
                 )
-                ok = False
+                result.append((name, earlier))
                 continue
             group = props.get(name, {})
             built = build_component(
@@ -324,7 +334,8 @@ class AgentValidator:
             if key != "sinks" and not key.startswith("processor."):
                 self.report(
                     IssueCode.UNKNOWN_KEY,
-                    f"unknown key '{key}' for a sink group (known: sinks, processor.*)",
+                    f"unknown key '{key}' for a sink group (known: sinks, processor.*); "
+                    "Flume ignores it",
                     path,
                     entry,
                 )
@@ -349,11 +360,14 @@ class AgentValidator:
         for sink in sinks_entry.value.split():
             if sink in sinks:
                 self.report(
-                    IssueCode.DUPLICATE_NAME, f"sink '{sink}' is listed twice", path, sinks_entry
+                    IssueCode.DUPLICATE_NAME,
+                    f"sink '{sink}' is listed twice; it is used once",
+                    path,
+                    sinks_entry,
                 )
             else:
                 sinks.append(sink)
-        if built is None or not sinks:
+        if not sinks:
             return None
         return _Group(raw, built, sinks, sinks_entry)
 
@@ -408,8 +422,11 @@ class AgentValidator:
         )
 
     def _dropped(self, path: str, reason: str, entry: Entry | None) -> None:
-        if self.reporter.lenient:
-            self.report(IssueCode.DROPPED, f"dropped: {reason}", path, entry, warning=True)
+        if not self.reporter.strict:  # strict: the errors that caused it say enough
+            self.report(
+                IssueCode.DROPPED, f"{_what(path)} is dropped, as Flume drops it: {reason}",
+                path, entry,
+            )
 
     def _wire_sources(
         self, sources: dict[str, _Source], channels: dict[str, Built], declared: set[str]
@@ -564,13 +581,19 @@ class AgentValidator:
             if not kept:
                 self._dropped(path, "none of its sinks is valid", group.sinks_entry)
                 del groups[name]
-            elif not self._check_processor(group, path):
+            elif group.built is None or not self._check_processor(group, group.built, path):
+                # Flume has taken the sinks out of the standalone set already: they go too
                 for sink in kept:
-                    owner.pop(sink, None)
+                    self._dropped(
+                        self.path("sinks", sink),
+                        f"its sink group '{name}' is invalid",
+                        self.layout.components["sinks"][sink].anchor,
+                    )
+                    del sinks[sink]
                 del groups[name]
 
-    def _check_processor(self, group: _Group, path: str) -> bool:
-        spec, settings = group.built.spec, group.built.settings
+    def _check_processor(self, group: _Group, built: Built, path: str) -> bool:
+        spec, settings = built.spec, built.settings
         if spec.alias == "default" and len(group.sinks) > 1:
             self.report(
                 IssueCode.BAD_VALUE,
@@ -581,7 +604,6 @@ class AgentValidator:
             return False
         if spec.alias != "failover":
             return True
-        ok = True
         priorities: dict[str, int] = settings["priority"]
         for sink in list(priorities):
             if sink not in group.sinks:
@@ -605,51 +627,83 @@ class AgentValidator:
                 self.report(
                     IssueCode.BAD_VALUE,
                     f"sink '{sink}' has the same priority ({priority}) as '{seen[priority]}'; "
-                    "Flume would silently leave it out",
+                    "it is left out of the group, as Flume silently leaves it out",
                     path,
                     group.raw.props.get(f"processor.priority.{sink}") or group.sinks_entry,
                 )
-                ok = self.reporter.lenient  # lenient: leave it out, like Flume
                 continue
             seen[priority] = sink
             resolved[sink] = priority
         settings["priority"] = resolved
         group.sinks = [s for s in group.sinks if s in resolved]
-        return ok
+        return True
 
     def _drop_unused_channels(
         self, channels: dict[str, Built], sources: dict[str, _Source], sinks: dict[str, _Sink]
     ) -> None:
         used = {c for s in sources.values() for c in s.channels}
         used |= {s.channel for s in sinks.values()}
-        # In strict mode with errors, "unused" is mostly a consequence of those errors: noise.
-        quiet = not self.reporter.lenient and any(i.is_error for i in self.reporter.issues)
         for name in list(channels):
             if name in used:
                 continue
-            if not quiet:
-                self.report(
-                    IssueCode.UNUSED_COMPONENT,
-                    f"channel '{name}' is not used by any valid source or sink; removed",
-                    self.path("channels", name),
-                    self.layout.components["channels"][name].anchor,
-                    warning=True,
-                )
+            self.report(
+                IssueCode.UNUSED_COMPONENT,
+                f"channel '{name}' is not used by any valid source or sink; removed, as Flume "
+                "removes it",
+                self.path("channels", name),
+                self.layout.components["channels"][name].anchor,
+            )
             del channels[name]
+
+    def _say_what_is_dropped(
+        self,
+        names: dict[str, list[str]],
+        channels: dict[str, Built],
+        sources: dict[str, _Source],
+        sinks: dict[str, _Sink],
+        groups: dict[str, _Group],
+    ) -> None:
+        """One DROPPED warning for every configured component that will not run and has not
+        been named as dropped yet, pointing at the line of its first problem."""
+        if self.reporter.strict or self.reporter.fatal_count:
+            return  # the errors say enough
+        kept: dict[str, Mapping[str, Any]] = {
+            "sources": sources, "channels": channels, "sinks": sinks, "sinkgroups": groups
+        }
+        said = {
+            i.component
+            for i in self.reporter.issues
+            if i.code in (IssueCode.DROPPED, IssueCode.UNUSED_COMPONENT)
+        }
+        for kind, listed in names.items():
+            for name in listed:
+                path = self.path(kind, name)
+                if name in kept[kind] or path in said:
+                    continue
+                first = next(
+                    (i for i in self.reporter.issues if i.component == path and i.line), None
+                )
+                anchor = self.layout.components[kind][name].anchor
+                if first is not None:  # right after the problem that drops it
+                    anchor = Entry("", "", first.file, first.line)
+                self.report(
+                    IssueCode.DROPPED, f"{_what(path)} is dropped, as Flume drops it", path, anchor
+                )
 
     def _agent_is_runnable(
         self, channels: dict[str, Built], sources: dict[str, _Source], sinks: dict[str, _Sink]
     ) -> bool:
         if channels and (sources or sinks):
             return True
-        if not any(i.is_error for i in self.reporter.issues):  # else those errors explain it
-            what = "no valid channel" if not channels else "no valid source or sink"
-            self.report(
-                IssueCode.INVALID_AGENT,
-                f"agent '{self.agent}' has {what}; nothing would run",
-                self.agent,
-                fatal=True,
-            )
+        if self.reporter.fatal_count:
+            return False  # that error explains it
+        what = "no valid channel" if not channels else "no valid source or sink"
+        self.report(
+            IssueCode.INVALID_AGENT,
+            f"agent '{self.agent}' has {what}; nothing would run (Flume does not start it either)",
+            self.agent,
+            fatal=True,
+        )
         return False
 
     # --- result ------------------------------------------------------------------------------
@@ -710,11 +764,31 @@ class AgentValidator:
                 name: SinkGroupSpec(
                     kind="sinkgroup",
                     name=name,
-                    type=g.built.spec.alias,
-                    settings=g.built.settings,
-                    location=self._location(g.built),
+                    type=built.spec.alias,
+                    settings=built.settings,
+                    location=self._location(built),
                     sinks=tuple(g.sinks),
                 )
                 for name, g in groups.items()
+                if (built := g.built) is not None  # always: invalid groups were removed
             },
         )
+
+
+def _what(path: str) -> str:
+    """``a1.sinkgroups.g1`` -> ``sink group 'g1'``."""
+    _, kind, name = path.split(".", 2)
+    return f"{SINGULAR[kind].replace('sinkg', 'sink g')} '{name}'"
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean to list it as '{close[0]}'?)" if close else ""
+
+
+def _listed_but_empty(kind: str, name: str, prefix: str, configured: Mapping[str, Any]) -> str:
+    message = f"{kind} '{name}' is listed but has no properties (expected {prefix}.type ...)"
+    close = difflib.get_close_matches(name.lstrip("#"), list(configured), n=1, cutoff=0.6)
+    if close:
+        message += f"; did you mean '{close[0]}'?"
+    return message + "; it is ignored, as Flume ignores it"

@@ -36,6 +36,7 @@ from agent.sinks import count_batch, rollback_quietly, take_batch
 from protocol import ackproof
 from protocol.codec import encode_event_array, write_string
 from protocol.event import Event
+from protocol.limits import ListenerLimits
 from protocol.rpc import CallRequest
 from protocol.schemas import SPARK_FLUME_PROTOCOL
 from protocol.transport import Connection, Encoded, Reply, RpcServer
@@ -63,10 +64,11 @@ class SparkSink(Sink):
         self, name: str, host: str, port: int, *, threads: int = 10, timeout: float = 60.0,
         backoff_interval: float = 0.2, counter: CounterGroup | None = None,
         sequence: Iterator[str] | None = None, close_grace: float = 5.0,
+        limits: ListenerLimits | None = None,
     ) -> None:
         super().__init__(name)
         self.server = RpcServer(SPARK_FLUME_PROTOCOL, self._handle, host, port,
-                                name=f"sink {name}")
+                                name=f"sink {name}", limits=limits)
         self.timeout = timeout
         self.backoff_interval = backoff_interval
         self.counter = counter if counter is not None else CounterGroup("SINK", name)
@@ -99,7 +101,8 @@ class SparkSink(Sink):
         return cls(spec.name, s.get("hostname", "0.0.0.0"), int(s["port"]),
                    threads=int(s.get("threads", 10)), timeout=float(s.get("timeout", 60)),
                    backoff_interval=int(s.get("backoffInterval", 200)) / 1000,
-                   counter=ctx.metrics.sink(spec.name))
+                   counter=ctx.metrics.sink(spec.name),
+                   limits=ListenerLimits().with_settings(s))
 
     @property
     def port(self) -> int:

@@ -19,6 +19,7 @@ from agent.registry import ComponentConfigError
 from agent.sources.ipfilter import allowed
 from agent.tls import TlsConfigError, server_context
 from protocol.event import Event
+from protocol.limits import ListenerLimits
 from protocol.rpc import CallRequest
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
 from protocol.transport import Connection, RpcServer
@@ -56,6 +57,7 @@ class AvroSource(EventDrivenSource):
             deflate=s.get("compression-type") == "deflate",
             compression_level=int(s.get("compression-level", 6)),
             ssl=tls, accept=accept, name=f"source {spec.name}",
+            limits=ListenerLimits().with_settings(s),  # a bad combination: ValueError
         )
         return cls(spec.name, server, ctx.metrics.source(spec.name))
 

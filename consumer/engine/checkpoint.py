@@ -1,13 +1,11 @@
-"""Checkpoints: versioned, checksummed snapshots of streaming state, written atomically.
+"""Checkpoint store: versioned, checksummed snapshots of streaming state, written atomically.
 
-Layout of one file (``checkpoint-<batch time ms>``)::
-
-    b"FLCKPT" | version: u16 BE | payload length: u64 BE | SHA-256 of payload (32 bytes) | payload
-
-Large immutable parts (each batch a window retains) are :class:`Blob` s: they are written
-once, as their own content-addressed files ``blob-<sha256>`` (same header), and a checkpoint
-refers to them by name (pickle persistent ids). So a per-batch checkpoint costs
-O(new batch + window keys), not O(window). Blobs no kept checkpoint refers to are deleted.
+The blocking file I/O half; the format (framing, :class:`Blob` references) is the pure
+:mod:`consumer.engine.checkpoint_format`. A checkpoint is the file
+``checkpoint-<batch time ms>``; each :class:`Blob` in it is written once, as its own
+content-addressed file ``blob-<sha256>`` (same framing), and the checkpoint refers to it by
+name. So a per-batch checkpoint costs O(new batch + window keys), not O(window). Blobs no
+kept checkpoint refers to are deleted.
 
 The payload is a pickle of plain data (``BatchPipeline.snapshot()``: window partials,
 updateStateByKey/mapWithState state, token-less input cut but not yet processed, receiver
@@ -24,113 +22,28 @@ with a clear error instead of silently mis-assigning state).
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import logging
 import os
-import pickle
 import re
-import struct
-from collections.abc import Callable
 from typing import Any
+
+from consumer.engine.checkpoint_format import (
+    BLOB_NAME,
+    Blob,
+    CheckpointCorrupt,
+    decode,
+    encode,
+    frame,
+    unframe,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Blob", "CheckpointCorrupt", "CheckpointStore", "decode", "encode"]
+__all__ = ["CheckpointStore"]
 
-MAGIC = b"FLCKPT"
-VERSION = 1
-_HEADER = struct.Struct(">6sHQ32s")
 _NAME = re.compile(r"^checkpoint-(\d+)$")
-_BLOB = re.compile(r"^blob-[0-9a-f]{64}$")
 KEEP = 2
-
-
-class CheckpointCorrupt(ValueError):
-    """A checkpoint file that cannot be trusted (names the file and the reason)."""
-
-
-_BLOB_SINK: contextvars.ContextVar[dict[str, Blob] | None] = contextvars.ContextVar(
-    "blob_sink", default=None)
-_BLOB_LOADER: contextvars.ContextVar[Callable[[str], Blob] | None] = contextvars.ContextVar(
-    "blob_loader", default=None)
-
-
-class Blob:
-    """Bytes that never change once made (a retained batch, already pickled).
-
-    Inside :func:`encode` a Blob pickles as a reference to its name (via ``__reduce__``, so
-    every other object is pickled at C speed with no per-object hook)."""
-
-    __slots__ = ("_name", "data")
-
-    def __init__(self, data: bytes, name: str | None = None) -> None:
-        self.data = data
-        self._name = name
-
-    @property
-    def name(self) -> str:
-        if self._name is None:
-            self._name = "blob-" + hashlib.sha256(self.data).hexdigest()
-        return self._name
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        sink = _BLOB_SINK.get()
-        if sink is None:
-            return (Blob, (self.data, self._name))
-        sink[self.name] = self
-        return (_blob_ref, (self.name,))
-
-
-def _blob_ref(name: str) -> Blob:
-    loader = _BLOB_LOADER.get()
-    if loader is None:
-        raise CheckpointCorrupt(f"refers to blob {name} but no blob store is available")
-    return loader(name)
-
-
-def _frame(body: bytes | memoryview) -> bytes:
-    return _HEADER.pack(MAGIC, VERSION, len(body), hashlib.sha256(body).digest()) + body
-
-
-def _unframe(data: bytes, source: str) -> memoryview:
-    if len(data) < _HEADER.size:
-        raise CheckpointCorrupt(f"{source}: truncated header ({len(data)} bytes)")
-    magic, version, length, digest = _HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise CheckpointCorrupt(f"{source}: not a flumelet checkpoint (bad magic)")
-    if version != VERSION:
-        raise CheckpointCorrupt(f"{source}: unsupported checkpoint version {version}")
-    body = memoryview(data)[_HEADER.size:]
-    if len(body) != length:
-        raise CheckpointCorrupt(f"{source}: payload is {len(body)} bytes, header says {length}")
-    if hashlib.sha256(body).digest() != digest:
-        raise CheckpointCorrupt(f"{source}: checksum mismatch")
-    return body
-
-
-def encode(payload: Any, blobs: dict[str, Blob] | None = None) -> bytes:
-    """Frame the pickled payload; Blobs inside it are collected into ``blobs`` by name."""
-    token = _BLOB_SINK.set({} if blobs is None else blobs)
-    try:
-        body = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-    finally:
-        _BLOB_SINK.reset(token)
-    return _frame(body)
-
-
-def decode(data: bytes, source: str = "<bytes>",
-           load_blob: Callable[[str], Blob] | None = None) -> Any:
-    body = _unframe(data, source)
-    token = _BLOB_LOADER.set(load_blob)
-    try:
-        return pickle.loads(body)
-    except CheckpointCorrupt:
-        raise
-    except Exception as exc:  # a verified payload that still fails is a version skew
-        raise CheckpointCorrupt(f"{source}: payload does not unpickle: {exc}") from exc
-    finally:
-        _BLOB_LOADER.reset(token)
 
 
 class CheckpointStore:
@@ -174,7 +87,7 @@ class CheckpointStore:
             # written in place: a torn blob fails its name check, and only a checkpoint
             # whose directory entry is durable (below) can refer to it
             with open(os.path.join(self.directory, blob.name), "wb") as fh:
-                fh.write(_frame(blob.data))
+                fh.write(frame(blob.data))
                 fh.flush()
                 os.fsync(fh.fileno())
         name = f"checkpoint-{time_ms}"
@@ -197,7 +110,7 @@ class CheckpointStore:
                 refs = self._refs[name] = self._read_refs(name)
             live |= refs
         for name in os.listdir(self.directory):
-            if _BLOB.match(name) and name not in live:
+            if BLOB_NAME.match(name) and name not in live:
                 self._remove(name)
                 self._durable.discard(name)
 
@@ -222,12 +135,12 @@ class CheckpointStore:
             pass
 
     def _load_blob(self, name: str) -> Blob:
-        if not _BLOB.match(name):
+        if not BLOB_NAME.match(name):
             raise CheckpointCorrupt(f"invalid blob reference {name!r}")
         path = os.path.join(self.directory, name)
         try:
             with open(path, "rb") as fh:
-                body = bytes(_unframe(fh.read(), path))
+                body = bytes(unframe(fh.read(), path))
         except FileNotFoundError as exc:
             raise CheckpointCorrupt(f"{path}: referenced blob is missing") from exc
         blob = Blob(body, name)

@@ -16,11 +16,13 @@ import heapq
 import itertools
 import operator
 import os
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["RDD", "ResultIterable", "fresh", "reduce_pairs"]
+from consumer.engine.windows import fresh
+
+__all__ = ["RDD", "ResultIterable", "reduce_pairs"]
 
 
 class ResultIterable(list[Any]):
@@ -314,23 +316,6 @@ class RDD:
         with open(os.path.join(path, "part-00000"), "w", encoding="utf-8") as fh:
             fh.writelines(f"{x}\n" for x in self._data)
         open(os.path.join(path, "_SUCCESS"), "w").close()
-
-
-def fresh(value: Any) -> Any:
-    """A shallow copy of mutable builtins (and ``Counter``s), so reduce functions that update
-    their first argument in place (PySpark's own ``groupByKeyAndWindow`` uses ``a.extend(b)
-    or a``; flumelet's top_k merges counters in place) never change data kept elsewhere, such
-    as batches held for later windows. Spark gets this isolation from serialisation."""
-    t = type(value)
-    if t is list or t is dict or t is set or t is bytearray:
-        return value.copy()
-    if t is Counter:  # Counter.copy() refills value by value in Python
-        copy: Counter[Any] = Counter.__new__(Counter)  # (Counter.__init__ is Python too)
-        dict.update(copy, value)
-        return copy
-    if isinstance(value, Counter):
-        return value.copy()
-    return value
 
 
 def reduce_pairs(pairs: Iterable[Any], func: Callable[[Any, Any], Any]) -> dict[Any, Any]:

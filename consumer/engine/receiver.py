@@ -32,6 +32,8 @@ error (``awaitTermination`` raises it): carrying on would count redelivered data
 Records stored without a token are never acknowledged; if they were cut into a batch that
 had not run yet when a checkpoint was written, they are saved in it and replayed on resume.
 
+``ctx.clock`` is the context's clock: a receiver reads time from it, never from the wall
+clock, so a test driving a ManualClock drives the receiver's deadlines too.
 ``ctx.report_error(message, error)`` logs a receiver problem (Spark's ``reportError``);
 ``ctx.stop_context(message, error)`` asks the whole context to stop with that error.
 """
@@ -43,6 +45,8 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from consumer.engine.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +101,7 @@ class BlockBuffer:
 class ReceiverContext:
     """Handed to ``Receiver.start``: where records go, and how to report trouble."""
 
-    def __init__(self, stream_id: int, batch_duration_ms: int, clock: Any,
+    def __init__(self, stream_id: int, batch_duration_ms: int, clock: Clock,
                  buffer: BlockBuffer,
                  stop_context: Callable[[str, BaseException | None], None] | None = None) -> None:
         self.stream_id = stream_id

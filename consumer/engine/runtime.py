@@ -6,6 +6,9 @@ thread (``asyncio.to_thread``: user functions and checkpoint writes block), then
 receivers' ``on_batch_done``/``on_batch_failed`` back on the loop. Batches never overlap; when
 one runs long, later boundaries still cut on time and wait in the queue (Spark queues jobs the
 same way).
+
+The runtime knows nothing of the StreamingContext: it reports back through the callbacks it
+is given (a batch completed, a batch failed, the loop ended).
 """
 
 from __future__ import annotations
@@ -15,14 +18,12 @@ import collections
 import inspect
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from consumer.engine.clock import Clock
 from consumer.engine.receiver import Block
-from consumer.engine.scheduler import BatchPipeline
-
-if TYPE_CHECKING:
-    from consumer.engine.clock import Clock
-    from consumer.streaming.context import StreamingContext
+from consumer.engine.scheduler import BatchPipeline, receiver_hooks
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,17 @@ __all__ = ["StreamingRuntime"]
 
 
 class StreamingRuntime:
-    def __init__(self, ssc: StreamingContext, pipeline: BatchPipeline,
-                 replay: list[tuple[int, dict[int, Block]]], clock: Clock) -> None:
-        self._ssc = ssc
+    """``on_batch_done(t_ms)`` after each batch (hooks called); ``on_batch_failed(error)``
+    before the loop stops for a failed batch; ``on_stopped(error or None)`` once, when the loop
+    has ended (``error``: the loop itself crashed)."""
+
+    def __init__(self, pipeline: BatchPipeline, replay: list[tuple[int, dict[int, Block]]],
+                 clock: Clock, *, on_batch_done: Callable[[int], None],
+                 on_batch_failed: Callable[[BaseException], None],
+                 on_stopped: Callable[[BaseException | None], None]) -> None:
+        self._on_batch_done = on_batch_done
+        self._on_batch_failed = on_batch_failed
+        self._on_stopped = on_stopped
         self._pipeline = pipeline
         self._replay = list(replay)
         self._clock = clock
@@ -91,7 +100,7 @@ class StreamingRuntime:
             log.exception("streaming loop crashed")
         finally:
             self._started.set()
-            self._ssc._terminate(error)
+            self._on_stopped(error)
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -149,8 +158,6 @@ class StreamingRuntime:
             queued = [x for x in self._pending if x is not None]
             final = self._graceful and list(self._pending) == [None]
             outcome = await asyncio.to_thread(self._run_batch, t, blocks, queued, final)
-            from consumer.streaming.context import receiver_hooks
-
             for hook, args in receiver_hooks(self._pipeline, outcome):
                 try:
                     result = hook(*args)
@@ -158,9 +165,9 @@ class StreamingRuntime:
                         await result
                 except Exception:
                     log.exception("receiver hook %r failed", hook)
-            self._ssc._batch_done(t)
+            self._on_batch_done(t)
             if outcome.error is not None:
-                self._ssc._error = outcome.error
+                self._on_batch_failed(outcome.error)
                 self._pending.clear()
                 self._set_stop(False)
                 return

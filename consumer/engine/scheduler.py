@@ -1,4 +1,4 @@
-"""PURE batch engine: computes the batch for time T from the records received in (T-interval, T].
+"""The batch engine: computes the batch for time T from the records received in (T-interval, T].
 
 :class:`JobScheduler` runs the DStream graph for one batch time; :class:`BatchPipeline` adds
 what must happen around it (feeding receiver blocks, the checkpoint, collecting the tokens to
@@ -15,39 +15,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from consumer.engine.errors import CheckpointMismatch, IllegalArgumentException
+from consumer.engine.graph import Node, ReceiverNode, StreamGraph
 from consumer.engine.rdd import RDD
 from consumer.engine.receiver import Block
-
-if TYPE_CHECKING:
-    from consumer.streaming.dstream import DStream, ReceiverInputDStream
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "BatchOutcome",
     "BatchPipeline",
-    "CheckpointMismatch",
-    "IllegalArgumentException",
-    "IllegalStateException",
     "JobScheduler",
     "first_batch_time",
+    "receiver_hooks",
 ]
 
 CHECKPOINT_FORMAT = "flumelet-streaming/1"
-
-
-class IllegalArgumentException(ValueError):
-    """Spark's ``require(...)`` failures; the message keeps Spark's ``requirement failed:``."""
-
-
-class IllegalStateException(RuntimeError):
-    """Spark's IllegalStateException (e.g. adding operations after start)."""
-
-
-class CheckpointMismatch(ValueError):
-    """A checkpoint that does not belong to the graph the setup function built."""
 
 
 def first_batch_time(now_ms: int, batch_ms: int) -> int:
@@ -55,7 +40,7 @@ def first_batch_time(now_ms: int, batch_ms: int) -> int:
     return (now_ms // batch_ms + 1) * batch_ms
 
 
-def ancestors(outputs: Iterable[DStream]) -> set[int]:
+def ancestors(outputs: Iterable[Node]) -> set[int]:
     seen: set[int] = set()
     stack = list(outputs)
     while stack:
@@ -71,18 +56,18 @@ class JobScheduler:
     """Runs the graph: every node reachable from an output, in id (= topological) order,
     then the output operations in the order they were registered (as Spark runs its jobs)."""
 
-    def __init__(self, streams: list[DStream], outputs: list[DStream], batch_ms: int,
-                 remember_ms: int = 0) -> None:
-        needed = ancestors(outputs)
-        self.streams = streams
-        self.outputs = outputs
-        self.nodes = [s for s in streams if s._id in needed and not s._is_output]
-        self.batch_ms = batch_ms
-        self.remember_ms = remember_ms
+    def __init__(self, graph: StreamGraph) -> None:
+        needed = ancestors(graph.outputs)
+        self.graph = graph
+        self.streams = graph.nodes
+        self.outputs = graph.outputs
+        self.nodes = [s for s in graph.nodes if s._id in needed and not s._is_output]
+        self.batch_ms = graph.batch_ms
+        self.remember_ms = graph.remember_ms
         self.zero_ms: int | None = None
         self.last_ms: int | None = None
 
-    def requires_checkpoint_dir(self) -> list[DStream]:
+    def requires_checkpoint_dir(self) -> list[Node]:
         return [s for s in self.nodes if s._must_checkpoint or s._checkpoint_ms is not None]
 
     def has_state(self) -> bool:
@@ -149,7 +134,7 @@ class JobScheduler:
                 out._step(t_ms, [rdd])
         self.last_ms = t_ms
 
-    def _remember(self, node: DStream, t_ms: int, rdd: RDD) -> None:
+    def _remember(self, node: Node, t_ms: int, rdd: RDD) -> None:
         gen = node._generated
         gen[t_ms] = rdd
         horizon = t_ms - max(node._slide_ms, self.remember_ms)
@@ -157,15 +142,12 @@ class JobScheduler:
             del gen[old]
 
     # ---- checkpoint data -------------------------------------------------------------
-    def graph_fingerprint(self) -> list[str]:
-        return [s._describe() for s in self.streams]
-
     def snapshot(self) -> dict[str, Any]:
         return {
             "batch_ms": self.batch_ms,
             "zero_ms": self.zero_ms,
             "last_ms": self.last_ms,
-            "graph": self.graph_fingerprint(),
+            "graph": self.graph.fingerprint(),
             "nodes": {s._id: s._snapshot() for s in self.nodes if s._has_state()},
         }
 
@@ -174,11 +156,7 @@ class JobScheduler:
             raise CheckpointMismatch(
                 f"{source}: checkpoint batch interval {data['batch_ms']} ms differs from the "
                 f"context's {self.batch_ms} ms")
-        if data["graph"] != self.graph_fingerprint():
-            raise CheckpointMismatch(
-                f"{source}: checkpoint was written by a different DStream graph; getOrCreate "
-                "rebuilds the graph by re-running the setup function, which must be the same "
-                "code (or delete the checkpoint directory)")
+        self.graph.check_fingerprint(data["graph"], source)
         self.initialize(data["zero_ms"])
         self.last_ms = data["last_ms"]
         by_id = {s._id: s for s in self.streams}
@@ -203,7 +181,7 @@ class BatchPipeline:
     payload durable before returning, because acknowledgements follow it.
     """
 
-    def __init__(self, scheduler: JobScheduler, inputs: list[ReceiverInputDStream],
+    def __init__(self, scheduler: JobScheduler, inputs: list[ReceiverNode],
                  write_checkpoint: Callable[[int, dict[str, Any]], object] | None) -> None:
         self.scheduler = scheduler
         self.inputs = inputs
@@ -290,3 +268,21 @@ class BatchPipeline:
         return [(t, {i: Block(records=list(recs), untokened=len(recs))
                      for i, recs in kept.items()})
                 for t, kept in payload.get("pending", [])]
+
+
+def receiver_hooks(pipeline: BatchPipeline, outcome: BatchOutcome,
+                   ) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
+    """The receiver callbacks a finished batch calls for: done (ack) or failed (nack)."""
+    by_id = {i._id: i for i in pipeline.inputs}
+    hooks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+    for node_id, tokens in outcome.tokens.items():
+        receiver = by_id[node_id].receiver
+        if outcome.error is None:
+            hook = getattr(receiver, "on_batch_done", None)
+            if hook is not None:
+                hooks.append((hook, (tokens,)))
+        else:
+            hook = getattr(receiver, "on_batch_failed", None)
+            if hook is not None:
+                hooks.append((hook, (tokens, outcome.error)))
+    return hooks

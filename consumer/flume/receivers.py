@@ -14,22 +14,30 @@ Guarantees (see the README's table):
   fresh context skips what a previous run logged, with a warning saying how much.
 - pull, no checkpoint: a batch is acked as soon as it is stored in memory (Spark's
   behaviour).
-- pull + checkpoint: exactly-once window results, across consumer and agent crashes. A
-  batch is acked only after the checkpoint covering it is durable, and it counts as gone
-  only when the agent *proves* the ack (flumelet's SparkSink says ``committed`` in the
-  reply's call metadata; see ``FlumePollingReceiver`` for Spark's sink). Until then it may
-  come back under a new sequence number: the agent rolls it back (the consumer died
-  between checkpoint and ack, or the ack never arrived) or replays it from its file
-  channel after a restart, where an ack for the old number is answered ``unknown`` (Spark's
-  sink answers such an ack with a plain ``null``, which proves nothing). The digests of
-  such events (headers and body) are kept with every checkpoint, and the events are dropped
-  wherever they come in a redelivery, until they come back or for REDELIVERY_HORIZON
-  seconds of their agent being reachable (longer than any way the agent serves them
-  again). Proven acks are logged next to the checkpoint, so identical *new* events are
-  not mistaken for redeliveries; what is left: an agent killed between committing a batch
-  and answering the ack, or a consumer killed between a proven ack and its log line, makes
-  an event identical in headers and body to one of that batch's, arriving within the
-  horizon, be dropped once.
+- pull + checkpoint: exactly-once window results, across consumer *and agent* crashes.
+  A batch is acked only after the checkpoint covering it is durable, and it counts as gone
+  only when the agent *proves* the ack. Spark 2.4's SparkSink answers ``ack`` with ``null``
+  whatever happened, even for a sequence number it never issued (an agent restarted since
+  the batch was served) and before its channel commit (which runs later in another
+  thread), so ``null`` proves nothing. flumelet's SparkSink answers the same ``null``, so
+  Spark's receiver works unchanged, and adds ``flumelet.ack`` = ``committed`` /
+  ``rolled-back`` / ``unknown`` to the reply's call metadata (:mod:`protocol.ackproof`),
+  which Spark's receiver ignores. From Spark's own sink, a ``null`` counts only if it came on
+  an ack connection already open when the batch was polled (the same process holds the
+  batch, as when Spark's receiver acks on the poll connection). Until an ack is proven the
+  events may come back under a new sequence number: rolled back by the sink (the consumer
+  died, the ack never arrived) or replayed from a file channel by a restarted agent. Their
+  digests (headers and body) are kept with every checkpoint (:mod:`consumer.flume.redelivery`)
+  and a redelivery is dropped wherever its events come, until they come back or for
+  REDELIVERY_HORIZON seconds of their agent being reachable (longer than any way an agent
+  serves them again). Once a connection to an agent broke, batches it served that are not
+  counted yet are watched too: the agent may serve them again before they are counted.
+  Proven acks are logged next to the checkpoint, so identical *new* events are not taken
+  for redeliveries. What is left: an agent killed between committing a batch and answering
+  the ack, or a consumer killed between a proven ack and its log line, can make an event
+  identical in headers and body to one of that batch's, arriving within the horizon, be
+  dropped once; and a consumer that holds a batch longer than the sink's transaction
+  timeout (60 s) before counting it can count it twice, as Spark's receiver would.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from consumer.engine.receiver import ReceiverContext
 from consumer.flume.redelivery import REDELIVERY_HORIZON, PullToken, RedeliveryLedger
 from consumer.flume.wal import WriteAheadLog
 from protocol import ackproof
+from protocol.limits import ListenerLimits
 from protocol.rpc import CallRequest
 from protocol.schemas import AVRO_SOURCE_PROTOCOL, SPARK_FLUME_PROTOCOL
 from protocol.transport import Connection, RpcClient, RpcError, RpcServer
@@ -73,12 +82,18 @@ class FlumePushReceiver:
     """An Avro source inside the consumer: the agent's avro sink pushes here."""
 
     def __init__(self, ssc: Any, hostname: str, port: int, deflate: bool,
-                 decoder: Decoder) -> None:
+                 decoder: Decoder, limits: ListenerLimits | None = None) -> None:
         self._ssc = ssc
         self.hostname = hostname
         self.port = port
         self.deflate = deflate
         self.decoder = decoder
+        self.limits = limits or ListenerLimits()
+        # what was answered OK but not yet processed, by store token (max-backlog-bytes)
+        self._backlog = 0
+        self._backlog_of: dict[int, int] = {}
+        self._next_token = 0
+        self._room = asyncio.Event()
         self._server: RpcServer | None = None
         self._ctx: ReceiverContext | None = None
         self._wal: WriteAheadLog | None = None
@@ -88,10 +103,10 @@ class FlumePushReceiver:
 
     @property
     def reliable(self) -> bool:
-        return getattr(self._ssc, "_checkpoint_dir", None) is not None
+        return getattr(self._ssc, "checkpointDir", None) is not None
 
     def _wal_dir(self) -> str:
-        return os.path.join(self._ssc._checkpoint_dir, "receivers",
+        return os.path.join(self._ssc.checkpointDir, "receivers",
                             f"push-{self.hostname}-{self.port}")
 
     async def start(self, ctx: ReceiverContext) -> None:
@@ -106,7 +121,7 @@ class FlumePushReceiver:
                     "a previous run's log (as in Spark). StreamingContext.getOrCreate(%r, "
                     "setup) resumes them from the checkpoint.", self.hostname, self.port,
                     sum(len(raw) for _, raw in skipped), len(skipped), self._wal_dir(),
-                    self._ssc._checkpoint_dir)
+                    self._ssc.checkpointDir)
         elif self.reliable:
             self._wal = WriteAheadLog(self._wal_dir())
             start = max(self._restored_acked, self._covered)
@@ -117,27 +132,53 @@ class FlumePushReceiver:
                 log.info("push receiver %s:%d: replayed %d logged batches",
                          self.hostname, self.port, len(replay))
         self._server = RpcServer(AVRO_SOURCE_PROTOCOL, self._handle, self.hostname, self.port,
-                                 deflate=self.deflate, name="flume push receiver")
+                                 deflate=self.deflate, name="flume push receiver",
+                                 limits=self.limits)
         await self._server.start()
         self.port = self._server.port
 
     async def _handle(self, call: CallRequest, conn: Connection) -> Any:
         assert self._ctx is not None
+        if not await self._wait_for_room(call.cost, conn):
+            return "FAILED"  # the client gave up waiting: it sends these again
         events = (call.params["events"] if call.message == "appendBatch"
                   else [call.params["event"]])
         if self._wal is None:
-            self._ctx.store(_records(events, self.decoder))
-            return "OK"
-        raw = [(e["headers"], e["body"]) for e in events]
-        try:
-            end = await self._wal.append(raw)
-        except OSError as exc:
-            log.error("push receiver: write-ahead log failed: %s", exc)
-            return "FAILED"  # the agent keeps the events and retries
-        self._ctx.store(_records(events, self.decoder), token=end)
+            self._next_token += 1
+            token = self._next_token
+        else:
+            raw = [(e["headers"], e["body"]) for e in events]
+            try:
+                token = await self._wal.append(raw)
+            except OSError as exc:
+                log.error("push receiver: write-ahead log failed: %s", exc)
+                return "FAILED"  # the agent keeps the events and retries
+        self._backlog += call.cost
+        self._backlog_of[token] = call.cost
+        self._ctx.store(_records(events, self.decoder), token=token)
         return "OK"
 
+    async def _wait_for_room(self, cost: int, conn: Connection) -> bool:
+        """Backpressure: while more than max-backlog-bytes of answered events wait for
+        their batch, the next call waits (and so, through TCP, does its client) instead
+        of the consumer growing without bound. False if the client left meanwhile:
+        storing its call then would duplicate the retry it makes."""
+        limit = self.limits.max_backlog_bytes
+        if not self._backlog or self._backlog + cost <= limit:
+            return True
+        stop_waiting = conn.on_close(self._room.set)
+        try:
+            while self._backlog and self._backlog + cost > limit and not conn.closed:
+                self._room.clear()
+                await self._room.wait()
+        finally:
+            stop_waiting()
+        return not conn.closed
+
     async def on_batch_done(self, tokens: list[int]) -> None:
+        for token in tokens:
+            self._backlog -= self._backlog_of.pop(token, 0)
+        self._room.set()
         if self._wal is not None and tokens:
             await asyncio.to_thread(self._wal.acknowledge, max(tokens))
 
@@ -163,16 +204,9 @@ class FlumePushReceiver:
 
 
 class FlumePollingReceiver:
-    """Polls SparkSink-compatible sinks (``getEventBatch`` / ``ack`` / ``nack``).
-
-    With a checkpoint, a counted batch may come back until the agent proves its ack
-    (:mod:`consumer.flume.redelivery` keeps the digests, in every checkpoint). Proof: the
-    reply's ``flumelet.ack`` metadata says ``committed`` (:mod:`protocol.ackproof`). A sink
-    that sends no such metadata (Spark's own) commits asynchronously after answering, and
-    answers ``null`` even for a sequence number it does not know; its ``null`` counts only
-    if it came on an ack connection that was already open when the batch was polled (the
-    process that answered is the one holding the batch, as when Spark's receiver acks on the
-    poll connection). Anything else (an error, ``unknown``, a reconnect) proves nothing."""
+    """Polls SparkSink-compatible sinks (``getEventBatch`` / ``ack`` / ``nack``); with a
+    checkpoint, exactly once as the module docstring says (the ledger keeps what may come
+    back, this class does the I/O and decides what proves an ack)."""
 
     def __init__(self, ssc: Any, addresses: list[tuple[str, int]], max_batch_size: int,
                  parallelism: int, decoder: Decoder, retry_max: float = 5.0,
@@ -192,17 +226,18 @@ class FlumePollingReceiver:
         # long-poll getEventBatch, and a server answers one connection's calls in order.
         self._ack_clients: dict[str, RpcClient] = {}
         self.ledger = RedeliveryLedger(horizon)
+        self._covered: list[PullToken] = []
         self.stopping = False
 
     @property
     def reliable(self) -> bool:
-        return getattr(self._ssc, "_checkpoint_dir", None) is not None
+        return getattr(self._ssc, "checkpointDir", None) is not None
 
     def _now(self) -> float:
         return self._ctx.clock.now_ms() / 1000 if self._ctx is not None else 0.0
 
     def _ack_log(self) -> str | None:
-        cp = getattr(self._ssc, "_checkpoint_dir", None)
+        cp = getattr(self._ssc, "checkpointDir", None)
         return os.path.join(cp, "receivers", "pull-acks.log") if cp else None
 
     # ---- checkpoints -------------------------------------------------------------------
@@ -213,10 +248,8 @@ class FlumePollingReceiver:
         self.ledger.restore(data)
 
     def restore_unacknowledged(self, tokens: list[PullToken]) -> None:
-        """Batches the newest checkpoint counted: unless their ack is known to be proven,
-        expect them back and count them once. Events are told apart only by content, so
-        proven acks are logged to avoid dropping identical new events."""
-        self.ledger.restore_unacknowledged(tokens, self._proven_acks())
+        """The batches the newest checkpoint covered, whose acks may not have gone out."""
+        self._covered = list(tokens)
 
     def _proven_acks(self) -> set[tuple[str, str]]:
         path = self._ack_log()
@@ -247,6 +280,10 @@ class FlumePollingReceiver:
     # ---- polling -----------------------------------------------------------------------
     async def start(self, ctx: ReceiverContext) -> None:
         self._ctx = ctx
+        # What the checkpoint counted may come back unless its ack is known proven. Events
+        # are told apart only by content: proven acks are logged so that identical new
+        # events are not dropped for them.
+        self.ledger.resume(self._covered, self._proven_acks())
         if self.ledger.expecting:
             log.info("polling: %d counted events may be served again; they will be dropped",
                      self.ledger.expecting)
@@ -317,15 +354,11 @@ class FlumePollingReceiver:
             log.warning("polling: %d counted events from %s were not served again within "
                         "%gs of it being reachable; no longer expecting them", count,
                         gone_from, self.ledger.horizon)
-        split = self.ledger.absorb(events)
-        if split.absorbed or split.duplicates:
+        events, token = self.ledger.admit(address, seq, events, epoch)
+        if token.absorbed or token.duplicates:
             log.info("polling %s: %d redelivered events were already counted, %d are in a "
-                     "batch not yet counted", address, len(split.absorbed),
-                     len(split.duplicates))
-            events = [events[i] for i in split.kept]
-        token = PullToken(address, seq, tuple(split.digests[i] for i in split.kept),
-                          split.absorbed, split.duplicates, epoch)
-        self.ledger.stored(token)
+                     "batch not yet counted", address, len(token.absorbed),
+                     len(token.duplicates))
         # Even a batch counted whole before goes through a checkpoint before its ack: the
         # checkpoint must stop expecting what it absorbed first.
         self._ctx.store(_records(events, self.decoder), token=token)
@@ -390,9 +423,12 @@ class FlumeUtils:
     @staticmethod
     def createStream(ssc: Any, hostname: str, port: int, storageLevel: Any = None,
                      enableDecompression: bool = False,
-                     bodyDecoder: Decoder = utf8_decoder) -> Any:
-        """Push model: run an Avro source on ``hostname:port`` for Flume's avro sink."""
-        receiver = FlumePushReceiver(ssc, hostname, port, enableDecompression, bodyDecoder)
+                     bodyDecoder: Decoder = utf8_decoder,
+                     limits: ListenerLimits | None = None) -> Any:
+        """Push model: run an Avro source on ``hostname:port`` for Flume's avro sink.
+        ``limits`` (not in PySpark): the listener's limits, see protocol.limits."""
+        receiver = FlumePushReceiver(ssc, hostname, port, enableDecompression, bodyDecoder,
+                                     limits)
         return ssc.receiverStream(receiver)
 
     @staticmethod

@@ -4,28 +4,29 @@ PURE: no I/O, no asyncio; times (seconds, any monotonic origin) are passed in.
 
 A SparkSink serves a batch from an open channel transaction; the receiver counts it and acks
 it only once the checkpoint covering it is durable. Until the agent *proves* the ack (its
-reply says the take was committed), the batch can come back under a new sequence number: the
-sink rolls it back (the consumer vanished, the ack never arrived, it timed out) or a restarted
-agent replays it from its file channel. Events carry no id, so they are recognised by content
-digest (headers and body), wherever they come in a redelivery.
+reply says the take was committed), the events can come back under a new sequence number:
+the sink rolls the batch back (the consumer vanished, the ack never arrived, it timed out) or
+a restarted agent replays it from its file channel. Events carry no id, so they are
+recognised by content digest (headers and body), wherever they come in a redelivery.
 
-Two kinds of groups of digests:
+For every event that may come back the ledger knows two batches (tokens):
 
-* **counted**: events a checkpoint counted whose batch is not proven gone. Awaited until
-  they come back, or for ``horizon`` seconds of their agent being reachable (time it is down
-  or the consumer is stopped does not count), which outlasts every way an agent serves a
-  batch again: the sink's transaction timeout (60 s by default), its close grace (5 s), and
-  a restart's replay (served first).
-* **in flight**: events of a batch stored but not yet checkpointed. Only once the receiver
-  lost a connection to that agent (``arm``: it may have rolled the batch back, or restarted)
-  can they come again, as a duplicate of what is about to be counted; before that, an
-  identical event is a new one and is counted.
+* its **keeper**, the batch that counts it: ``None`` once that batch is settled (a durable
+  checkpoint counted it and its ack went out);
+* its **holder**, the latest batch it came in, whose transaction the agent may still hold
+  open: ``None`` once that batch is settled without proof (then nothing holds it: it comes
+  back or is gone, and is awaited for ``horizon`` seconds of its agent being reachable,
+  which outlasts the sink's transaction timeout (60 s by default), its close grace (5 s)
+  and a restart's replay (served first)).
 
-A token records what its batch dropped: ``absorbed`` (counted events) and ``duplicates``
-(in-flight ones). ``snapshot()``, in every checkpoint, holds the counted groups plus what
-unsettled tokens absorbed (their batch may not be in that checkpoint, and would then come
-back whole); on resume, ``restore_unacknowledged`` adds the batches the checkpoint covered
-whose ack is not known to be proven.
+An incoming event matching one the ledger awaits is dropped, and the batch it came in
+becomes its holder. Events whose holder is unsettled are awaited only once a connection to
+that agent broke (``arm``): before that, an identical event is a new one and is counted.
+A settled holder with proof means the event is gone for good.
+
+``snapshot()`` (in every checkpoint) lists every such event with its keeper and holder;
+``resume()`` keeps, for a consumer restarted from that checkpoint, those the checkpoint
+counted (keeper settled, or covered by it) that are not proven gone, all awaited again.
 """
 
 from __future__ import annotations
@@ -34,33 +35,36 @@ import collections
 import hashlib
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["REDELIVERY_HORIZON", "PullToken", "RedeliveryLedger", "digest"]
 
 REDELIVERY_HORIZON = 120.0  # seconds of the agent being reachable
-_FORMAT = 1
+_FORMAT = 2
+
+Key = tuple[str, str]  # (address, sequence number): one polled batch
 
 
 @dataclass(frozen=True)
 class PullToken:
-    """One polled batch: where to ack it, and what it held (for recognising it again).
+    """One polled batch: where to ack it, and what it held.
 
-    ``digests``: the events stored (counted with the batch); ``absorbed`` and
-    ``duplicates``: events of the batch dropped as already counted, or as duplicates of a
-    batch in flight; ``ack_epoch``: which connection of the ack client was open when the
-    batch was polled (None: none was), for sinks that give no ack proof."""
+    ``digests``: the events it counts; ``absorbed`` and ``duplicates``: events it dropped,
+    counted before or by a batch still in flight (``duplicate_of``); ``ack_epoch``: which
+    connection of the ack client was open when it was polled (None: none was), for sinks
+    that give no ack proof."""
 
     address: str
     sequence: str
     digests: tuple[bytes, ...] = ()
     absorbed: tuple[bytes, ...] = ()
     duplicates: tuple[bytes, ...] = ()
+    duplicate_of: tuple[Key, ...] = ()
     ack_epoch: int | None = None
 
     @property
-    def key(self) -> tuple[str, str]:
+    def key(self) -> Key:
         return (self.address, self.sequence)
 
 
@@ -78,23 +82,19 @@ def digest(event: dict[str, Any]) -> bytes:
 
 @dataclass
 class _Group:
+    """Events with the same keeper and holder (see the module docstring)."""
+
     address: str
+    keeper: Key | None
+    holder: Key | None
     digests: collections.Counter[bytes]
-    remaining: float  # seconds of the address being reachable left
-    token: tuple[str, str] | None = None  # in flight: the unsettled batch these events are
-    armed: bool = True  # matched against incoming events (in-flight groups: once armed)
+    remaining: float  # seconds of the address being reachable left (holder None only)
+    armed: bool  # matched against incoming events
 
-
-@dataclass
-class Absorbed:
-    """What ``absorb`` made of a batch: the indexes of the events to count, the digests of
-    the ones dropped (already counted, or duplicates of a batch in flight), and every
-    event's digest."""
-
-    kept: list[int]
-    absorbed: tuple[bytes, ...]
-    duplicates: tuple[bytes, ...]
-    digests: list[bytes] = field(default_factory=list)
+    @property
+    def awaited(self) -> bool:
+        """Counted by a checkpoint, held by no unsettled batch: on the horizon clock."""
+        return self.keeper is None and self.holder is None
 
 
 class RedeliveryLedger:
@@ -105,97 +105,88 @@ class RedeliveryLedger:
         self._lock = threading.Lock()
         self._groups: list[_Group] = []
         self._armed: collections.Counter[bytes] = collections.Counter()  # over armed groups
-        self._outstanding: dict[tuple[str, str], PullToken] = {}
+        self._outstanding: set[Key] = set()
         self._up: dict[str, bool] = {}
         self._ticked: float | None = None
+        self._restored: dict[str, Any] | None = None
 
     # ---- queries -----------------------------------------------------------------------
     @property
     def expecting(self) -> int:
-        """How many counted events may still come back."""
+        """How many counted events may come back that no unsettled batch holds."""
         with self._lock:
-            return sum(g.digests.total() for g in self._groups if g.token is None)
+            return sum(g.digests.total() for g in self._groups if g.awaited)
 
     # ---- time and reachability ---------------------------------------------------------
     def reachable(self, address: str, up: bool, now: float) -> None:
-        """The receiver reached (or failed to reach) ``address``: its counted groups' clock
-        runs only while it is up."""
+        """The receiver reached (or failed to reach) ``address``: the horizon clock of the
+        events it may serve again runs only while it is up."""
         with self._lock:
             self._tick(now)
             self._up[address] = up
 
     def arm(self, address: str) -> None:
-        """A connection to ``address`` was lost or replaced: batches it served that are not
-        settled may be served again (rolled back, or replayed by a restarted agent)."""
+        """A connection to ``address`` was lost or replaced: the batches it served that are
+        not settled may come again (rolled back, or replayed by a restarted agent)."""
         with self._lock:
             for g in self._groups:
                 if not g.armed and g.address == address:
-                    g.armed = True
-                    self._armed.update(g.digests)
+                    self._arm(g)
+
+    def _arm(self, g: _Group) -> None:
+        g.armed = True
+        self._armed.update(g.digests)
 
     def expire(self, now: float) -> list[tuple[str, int]]:
-        """Give up on counted groups whose horizon has passed: ``(address, events)`` each."""
+        """Give up on awaited events whose horizon passed: ``(address, events)`` per group."""
         with self._lock:
             self._tick(now)
-            gone = [g for g in self._groups if g.token is None and g.remaining <= 0]
+            gone = [g for g in self._groups if g.awaited and g.remaining <= 0]
             for g in gone:
-                self._drop_group(g)
+                self._drop(g)
             return [(g.address, g.digests.total()) for g in gone]
 
     def _tick(self, now: float) -> None:
         if self._ticked is not None and now > self._ticked:
             elapsed = now - self._ticked
             for g in self._groups:
-                if g.token is None and self._up.get(g.address, False):
+                if g.awaited and self._up.get(g.address, False):
                     g.remaining -= elapsed
         if self._ticked is None or now > self._ticked:
             self._ticked = now
 
-    # ---- the flow of a batch -----------------------------------------------------------
-    def expect(self, address: str, digests: Iterable[bytes]) -> None:
-        """These counted events may be served again: drop them when they come."""
-        with self._lock:
-            self._add(address, digests, self.horizon)
-
-    def _add(self, address: str, digests: Iterable[bytes], remaining: float,
-             token: tuple[str, str] | None = None) -> None:
+    # ---- groups --------------------------------------------------------------------------
+    def _add(self, address: str, digests: Iterable[bytes], keeper: Key | None,
+             holder: Key | None, remaining: float | None = None, armed: bool = True) -> None:
         counts = collections.Counter(digests)
-        if counts:
-            armed = token is None
-            self._groups.append(_Group(address, counts, remaining, token, armed))
-            if armed:
-                self._armed.update(counts)
+        if not counts:
+            return
+        if keeper is not None or holder is not None:  # merge: only awaited groups have clocks
+            for g in self._groups:
+                if (g.keeper, g.holder, g.address) == (keeper, holder, address):
+                    g.digests.update(counts)
+                    if g.armed:
+                        self._armed.update(counts)
+                    elif armed:
+                        self._arm(g)
+                    return
+        g = _Group(address, keeper, holder, counts,
+                   self.horizon if remaining is None else remaining, False)
+        self._groups.append(g)
+        if armed:
+            self._arm(g)
 
-    def _drop_group(self, g: _Group) -> None:
+    def _drop(self, g: _Group) -> None:
         self._groups.remove(g)
         if g.armed:
             self._armed.subtract(g.digests)
             self._armed = +self._armed
 
-    def absorb(self, events: list[dict[str, Any]]) -> Absorbed:
-        """Split a polled batch into events to count and events to drop."""
-        digests = [digest(e) for e in events]
-        with self._lock:
-            if not self._armed:
-                return Absorbed(list(range(len(events))), (), (), digests)
-            kept: list[int] = []
-            absorbed: list[bytes] = []
-            duplicates: list[bytes] = []
-            for i, d in enumerate(digests):
-                group = self._take(d) if self._armed[d] > 0 else None
-                if group is None:
-                    kept.append(i)
-                elif group.token is None:
-                    absorbed.append(d)
-                else:
-                    duplicates.append(d)
-            return Absorbed(kept, tuple(absorbed), tuple(duplicates), digests)
-
     def _take(self, d: bytes) -> _Group | None:
-        """Take one ``d`` from an armed group, counted groups first."""
-        for in_flight in (False, True):
+        """Take one ``d`` from an armed group (awaited ones first)."""
+        for awaited in (True, False):
             for g in self._groups:
-                if g.armed and (g.token is not None) == in_flight and g.digests[d] > 0:
+                if g.armed and g.awaited == awaited and g.digests[d] > 0:
                     g.digests[d] -= 1
                     self._armed[d] -= 1
                     if self._armed[d] == 0:
@@ -205,62 +196,99 @@ class RedeliveryLedger:
                     return g
         return None
 
-    def stored(self, token: PullToken) -> None:
-        """``token``'s batch is on its way to a checkpoint."""
+    # ---- the flow of a batch -----------------------------------------------------------
+    def expect(self, address: str, digests: Iterable[bytes]) -> None:
+        """These counted events may be served again: drop them when they come."""
         with self._lock:
-            self._outstanding[token.key] = token
-            self._add(token.address, token.digests, self.horizon, token.key)
+            self._add(address, digests, None, None)
+
+    def admit(self, address: str, sequence: str, events: list[dict[str, Any]],
+              ack_epoch: int | None = None) -> tuple[list[dict[str, Any]], PullToken]:
+        """A polled batch: the events to count, and its token (the batch is then in flight
+        until ``settled`` or ``failed``)."""
+        key = (address, sequence)
+        digests = [digest(e) for e in events]
+        kept: list[int] = []
+        absorbed: list[bytes] = []
+        duplicates: list[bytes] = []
+        duplicate_of: list[Key] = []
+        with self._lock:
+            self._outstanding.add(key)
+            for i, d in enumerate(digests):
+                g = self._take(d) if self._armed[d] > 0 else None
+                if g is None:
+                    kept.append(i)
+                    continue
+                if g.keeper is None:
+                    absorbed.append(d)
+                else:
+                    duplicates.append(d)
+                    duplicate_of.append(g.keeper)
+                # this batch holds it now; it may come back only if a connection breaks
+                self._add(address, [d], g.keeper, key, armed=False)
+            self._add(address, [digests[i] for i in kept], key, key, armed=False)
+        token = PullToken(address, sequence, tuple(digests[i] for i in kept), tuple(absorbed),
+                          tuple(duplicates), tuple(duplicate_of), ack_epoch)
+        if len(kept) < len(events):
+            events = [events[i] for i in kept]
+        return events, token
 
     def settled(self, token: PullToken, proven: bool) -> None:
-        """The batch was counted and checkpointed; ``proven``: the agent proved the ack.
-        Otherwise whatever of it was not seen again since may still come back."""
+        """``token``'s batch was counted and checkpointed; ``proven``: the agent proved the
+        ack (the events it holds are gone). Tokens settle in the order they were admitted."""
+        key = token.key
         with self._lock:
-            left = self._settle(token)
-            if not proven:
-                self._add(token.address, list(left.elements()) + list(token.absorbed)
-                          + list(token.duplicates), self.horizon)
+            self._outstanding.discard(key)
+            for g in list(self._groups):
+                keeper = None if g.keeper == key else g.keeper  # counted now
+                if g.holder == key:
+                    self._drop(g)
+                    if not proven:
+                        self._add(g.address, g.digests.elements(), keeper, None)
+                elif g.keeper == key:  # a later batch holds them
+                    self._drop(g)
+                    self._add(g.address, g.digests.elements(), None, g.holder, armed=g.armed)
 
     def failed(self, token: PullToken) -> None:
-        """The batch was not counted (nacked): it comes back, with what it absorbed."""
+        """``token``'s batch was not counted (nacked; the context stops): what it kept is not
+        awaited; what it held for others comes back with the nack."""
+        key = token.key
         with self._lock:
-            self._settle(token)
-            self._add(token.address, token.absorbed, self.horizon)
-
-    def _settle(self, token: PullToken) -> collections.Counter[bytes]:
-        """Forget ``token``'s in-flight group; returns what was left of it."""
-        self._outstanding.pop(token.key, None)
-        for g in self._groups:
-            if g.token == token.key:
-                self._drop_group(g)
-                return g.digests
-        return collections.Counter()
+            self._outstanding.discard(key)
+            for g in list(self._groups):
+                if g.keeper == key or g.holder == key:
+                    self._drop(g)
+                if g.holder == key and g.keeper != key:
+                    self._add(g.address, g.digests.elements(), g.keeper, None)
 
     # ---- checkpoints -------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            groups = [(g.address, dict(g.digests), g.remaining)
-                      for g in self._groups if g.token is None]
-            groups += [(t.address, dict(collections.Counter(t.absorbed)), self.horizon)
-                       for t in self._outstanding.values() if t.absorbed]
-            return {"format": _FORMAT, "groups": groups}
+            return {"format": _FORMAT, "groups": [
+                (g.address, g.keeper, g.holder, dict(g.digests), g.remaining)
+                for g in self._groups]}
 
     def restore(self, data: dict[str, Any]) -> None:
-        """Put a snapshot back (before any batch flows)."""
-        if data.get("format") != _FORMAT:
-            return
-        with self._lock:
-            for address, counts, remaining in data.get("groups", []):
-                self._add(address, collections.Counter(counts).elements(), remaining)
+        """Keep a snapshot until ``resume`` knows what its checkpoint covered."""
+        self._restored = data
 
-    def restore_unacknowledged(self, tokens: Iterable[PullToken],
-                               proven: set[tuple[str, str]]) -> None:
-        """The batches the newest checkpoint covered: expect those whose ack is not known to
-        be proven; for the proven ones, the events they absorbed cannot come back either."""
+    def resume(self, covered: Iterable[PullToken], proven: set[Key]) -> None:
+        """Restarting from the checkpoint that covered ``covered`` (the batches after the
+        previous one), with ``proven`` the acks known proven: await every event it counted
+        that may come back."""
+        covered = list(covered)
+        keys = {t.key for t in covered}
+        data, self._restored = self._restored, None
         with self._lock:
-            for t in tokens:
-                if t.key not in proven:
-                    self._add(t.address, t.digests, self.horizon)
-                    continue
-                for d in getattr(t, "absorbed", ()):
-                    if self._armed[d] > 0:
-                        self._take(d)
+            if data is None or data.get("format") != _FORMAT:  # none, or an older format
+                for t in covered:
+                    if t.key not in proven:
+                        self._add(t.address, t.digests, None, None)
+                return
+            for address, keeper, holder, counts, remaining in data["groups"]:
+                if keeper is not None and keeper not in keys:
+                    continue  # its batch is not in the checkpoint: it will be counted anew
+                if holder is not None and holder in proven:
+                    continue  # gone for good
+                self._add(address, collections.Counter(counts).elements(), None, None,
+                          remaining if keeper is None and holder is None else None)

@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["DEFAULT_JOB_NAME", "OPTION_NAMES", "default_job_data"]
+from consumer.jobs.spec import JobSpec, OutputSpec, ReceiverSpec
+
+__all__ = ["DEFAULT_JOB_NAME", "OPTION_NAMES", "WINDOW_S", "default_job_data"]
 
 DEFAULT_JOB_NAME = "apache_top_urls"
+WINDOW_S = 300.0  # the classic example's five minutes (a job file's own default is one batch)
 
 # validation paths -> the CLI options that set them (for error messages)
 OPTION_NAMES = {
@@ -24,10 +27,11 @@ OPTION_NAMES = {
 }
 
 
-def default_job_data(host: str = "127.0.0.1", port: int = 9092, pull: Sequence[str] = (),
-                     checkpoint: str | None = None, batch: float = 1.0, window: float = 300.0,
-                     slide: float = 1.0, top: int = 10, sqlite: str | None = None,
-                     ) -> dict[str, Any]:
+def default_job_data(host: str = ReceiverSpec.host, port: int = ReceiverSpec.port,
+                     pull: Sequence[str] = (), checkpoint: str | None = None,
+                     batch: float = JobSpec.batch, window: float = WINDOW_S,
+                     slide: float = JobSpec.slide, top: int = OutputSpec.top,
+                     sqlite: str | None = None) -> dict[str, Any]:
     """The default job as raw job data (validate it with ``validate_job``)."""
     receiver: dict[str, Any] = (
         {"type": "pull", "addresses": list(pull)} if pull

@@ -29,15 +29,14 @@ from itertools import groupby
 from typing import Any
 
 from consumer.engine.rdd import RDD
-from consumer.engine.windows import to_ms
+from consumer.engine.windows import EventWindow, to_ms
 from consumer.jobs.aggregations import Aggregation
+from consumer.jobs.chunks import EventChunk
 from consumer.jobs.extract import JobCounters
-from consumer.jobs.intake import EventChunk
 from consumer.jobs.logsummary import BatchTimer
 from consumer.jobs.outputs import ResultRow, Writer, open_writer
 from consumer.jobs.spec import JobSpec
 from consumer.jobs.vectorised import BatchStep
-from consumer.streaming.eventtime import EventWindow
 
 __all__ = ["BuiltJob", "build_job", "rank_results"]
 
@@ -99,7 +98,7 @@ def build_job(ssc: Any, spec: JobSpec, events: Any, *,
     step = BatchStep(spec, counters, window_ms, to_ms(spec.slide), vectorised)
     agg = step.agg
     if clock_ms is None:
-        clock = ssc._clock  # the engine's clock: batch times live on it
+        clock = ssc.graph.clock  # the engine's clock: batch times live on it
         clock_ms = clock.now_ms
     timer = BatchTimer(clock_ms, perf, summary_interval_s, dropped=lambda: built.dropped())
     built = BuiltJob(spec, counters, timer, step=step)

@@ -36,61 +36,17 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import polars as pl
+from consumer.flume.receivers import FlumePushReceiver, utf8_decoder
+from consumer.jobs.chunks import EventChunk
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EventChunk", "ProcessPushReceiver", "chunk_columns", "chunk_records"]
+__all__ = ["ProcessPushReceiver"]
 
 _HEAD = struct.Struct(">cI")
 QUEUED_CHUNKS = 64  # calls answered ahead of what the parent has read (about 16 MB of W1)
-
-
-@dataclass
-class EventChunk:
-    """One call's events, by column: the bodies (text, as the push receiver's default
-    decoder makes it) and, for each header the job reads, its values (None where an event
-    lacks it)."""
-
-    bodies: list[Any]
-    headers: dict[str, list[str | None]]
-
-    @property
-    def size(self) -> int:
-        return len(self.bodies)
-
-
-def chunk_columns(chunks: Sequence[EventChunk], headers: Sequence[str],
-                  ) -> tuple[list[Any], dict[str, pl.Series]]:
-    """A batch of chunks as its bodies and one column per header read."""
-    bodies: list[Any] = []
-    for chunk in chunks:
-        bodies.extend(chunk.bodies)
-    columns = {}
-    for name in headers:
-        values: list[str | None] = []
-        for chunk in chunks:
-            values.extend(chunk.headers[name])
-        columns[name] = pl.Series(name, values, dtype=pl.String)
-    return bodies, columns
-
-
-def chunk_records(chunks: Sequence[EventChunk]) -> list[tuple[dict[str, Any], Any]]:
-    """The chunks as ``(headers, body)`` records (with the headers the job reads)."""
-    out: list[tuple[dict[str, Any], Any]] = []
-    for chunk in chunks:
-        names = list(chunk.headers)
-        if not names:
-            out.extend(({}, b) for b in chunk.bodies)
-            continue
-        columns = [chunk.headers[n] for n in names]
-        for i, body in enumerate(chunk.bodies):
-            out.append(({n: c[i] for n, c in zip(names, columns, strict=True)
-                         if c[i] is not None}, body))
-    return out
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
@@ -254,8 +210,6 @@ class _ChunkContext:
 
 
 async def _serve(data: socket.socket, control: socket.socket) -> None:
-    from consumer.flume.receivers import FlumePushReceiver, utf8_decoder
-
     reader, _ = await asyncio.open_connection(sock=control)
 
     async def message() -> tuple[bytes, bytes] | None:

@@ -17,11 +17,15 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from consumer.engine.scheduler import CheckpointMismatch
+from consumer.engine.errors import CheckpointMismatch
+from consumer.engine.spark_context import SparkContext
+from consumer.flume import FlumeUtils
 from consumer.jobs.graph import BuiltJob, build_job
 from consumer.jobs.intake import ProcessPushReceiver
 from consumer.jobs.spec import JobSpec
 from consumer.jobs.vectorised import BatchEvaluator, header_refs
+from consumer.streaming import StreamingContext
+from protocol.limits import ListenerLimits
 
 __all__ = ["EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "EXIT_USAGE", "SignalStopper", "run_job",
            "run_script"]
@@ -85,18 +89,18 @@ def make_input(ssc: Any, spec: JobSpec) -> Any:
     """The Flume input DStream for a job's receiver. A push job without a checkpoint whose
     batches the vectorised path takes gets its receiver in a process of its own (the receive
     path on the second core: consumer.jobs.intake)."""
-    from consumer.flume import FlumeUtils
-
     receiver = spec.receiver
+    limits = ListenerLimits().with_settings(dict(receiver.limits))
     if receiver.kind == "push" and spec.checkpoint is None and BatchEvaluator.supports(spec):
         return ssc.receiverStream(ProcessPushReceiver(
-            receiver.host, receiver.port, receiver.deflate, header_refs(spec)))
+            receiver.host, receiver.port, receiver.deflate, header_refs(spec),
+            settings={"limits": limits}))
     if receiver.kind == "pull":
         return FlumeUtils.createPollingStream(ssc, list(receiver.addresses),
                                               maxBatchSize=receiver.max_batch_size,
                                               parallelism=receiver.parallelism)
     return FlumeUtils.createStream(ssc, receiver.host, receiver.port,
-                                   enableDecompression=receiver.deflate)
+                                   enableDecompression=receiver.deflate, limits=limits)
 
 
 def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
@@ -104,9 +108,6 @@ def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
             make_events: Callable[[Any, JobSpec], Any] = make_input) -> int:
     """Build the job's context (recovering from ``spec.checkpoint`` when it holds one), run
     it until stopped (or for ``duration`` seconds), return the exit code."""
-    from consumer import SparkContext
-    from consumer.streaming import StreamingContext
-
     sc = SparkContext(appName=spec.name)
     built: list[BuiltJob] = []
 
@@ -186,8 +187,6 @@ def run_context(ssc: Any, *, duration: float | None = None, install_signals: boo
 
 def run_script(path: str, args: Sequence[str], *, install_signals: bool = True) -> int:
     """Run a pyspark.streaming-style script as ``__main__`` with ``sys.argv = [path, *args]``."""
-    from consumer.streaming import StreamingContext
-
     stopper = SignalStopper(StreamingContext.getActive)
     if install_signals:
         stopper.install()

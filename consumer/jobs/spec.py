@@ -1,4 +1,9 @@
-"""The validated, typed form of a declarative job (frozen: built once, then only read)."""
+"""The validated, typed form of a declarative job (frozen: built once, then only read).
+
+The field defaults are the job file's defaults: validation (:mod:`consumer.jobs.validate`),
+the built-in job and the CLI read them from here (``ReceiverSpec.port`` ...), so each is
+written once.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ class ReceiverSpec:
     addresses: tuple[tuple[str, int], ...] = ()
     max_batch_size: int = 1000
     parallelism: int = 5
+    limits: tuple[tuple[str, int], ...] = ()  # push: listener limit keys (protocol.limits)
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,8 @@ class JobSpec:
     aggregation: str = "count"
     k: int = 10
     batch: float = 1.0
-    window: float = 300.0
-    slide: float = 1.0
+    window: float = batch  # one batch; a job file's window defaults to its batch
+    slide: float = batch  # one batch; for event-time windows validation uses the window
     event_time: EventTimeSpec | None = None
     checkpoint: str | None = None
     outputs: tuple[OutputSpec, ...] = (OutputSpec("console"),)

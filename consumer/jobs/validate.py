@@ -28,6 +28,7 @@ from consumer.jobs.spec import (
     ReceiverSpec,
 )
 from consumer.jobs.yamlload import MarkedDict, YamlProblem, line_of, load_marked
+from protocol.limits import ListenerLimits
 
 __all__ = ["FILTER_OPS", "TIME_FORMATS", "known_fields", "load_job_file", "validate_job"]
 
@@ -181,18 +182,37 @@ class _Checker:
 
 
 # ---- sections --------------------------------------------------------------------------
+def _listener_limits(c: _Checker, m: dict[Any, Any]) -> tuple[tuple[str, int], ...]:
+    """``receiver.limits``: the push listener's limits, with the agent's key names."""
+    limits = c.mapping(m, "limits", "receiver.limits")
+    if limits is None:
+        return ()
+    keys = tuple(ListenerLimits.KEYS)
+    c.unknown_keys(limits, keys, "receiver.limits")
+    found = tuple((k, c.integer(limits, k, f"receiver.limits.{k}", 0,
+                                0 if k.endswith("timeout") else 1))
+                  for k in keys if k in limits)
+    try:
+        ListenerLimits().with_settings(dict(found))
+    except ValueError as exc:
+        c.err(m, "limits", "receiver.limits", str(exc))
+        return ()
+    return found
+
+
 def _receiver(c: _Checker, data: dict[Any, Any]) -> ReceiverSpec:
     raw = data.get("receiver", _MISSING)
     if raw is _MISSING:
         return ReceiverSpec()
     kind, m = c.kind(raw, data, "receiver", "receiver", ("push", "pull"), None)
     if kind == "push":
-        c.unknown_keys(m, ("type", "host", "port", "deflate"), "receiver",
+        c.unknown_keys(m, ("type", "host", "port", "deflate", "limits"), "receiver",
                        lambda k: "; only for pull receivers"
                        if k in ("addresses", "max_batch_size", "parallelism") else "")
-        return ReceiverSpec("push", c.string(m, "host", "receiver.host", "127.0.0.1"),
-                            c.integer(m, "port", "receiver.port", 9092, 1, 65535),
-                            c.boolean(m, "deflate", "receiver.deflate", False))
+        return ReceiverSpec("push", c.string(m, "host", "receiver.host", ReceiverSpec.host),
+                            c.integer(m, "port", "receiver.port", ReceiverSpec.port, 1, 65535),
+                            c.boolean(m, "deflate", "receiver.deflate", ReceiverSpec.deflate),
+                            limits=_listener_limits(c, m))
     if kind == "pull":
         c.unknown_keys(m, ("type", "addresses", "max_batch_size", "parallelism"), "receiver",
                        lambda k: "; only for push receivers"
@@ -211,8 +231,10 @@ def _receiver(c: _Checker, data: dict[Any, Any]) -> ReceiverSpec:
                     addresses.append(parsed)
         return ReceiverSpec("pull", addresses=tuple(addresses),
                             max_batch_size=c.integer(m, "max_batch_size",
-                                                     "receiver.max_batch_size", 1000, 1),
-                            parallelism=c.integer(m, "parallelism", "receiver.parallelism", 5, 1))
+                                                     "receiver.max_batch_size",
+                                                     ReceiverSpec.max_batch_size, 1),
+                            parallelism=c.integer(m, "parallelism", "receiver.parallelism",
+                                                  ReceiverSpec.parallelism, 1))
     return ReceiverSpec()
 
 
@@ -259,7 +281,7 @@ def _parser(c: _Checker, data: dict[Any, Any]) -> ParserSpec:
             c.err(m, "columns", "parser.columns", "column names must be unique")
         else:
             names = tuple(columns)
-        delimiter = c.string(m, "delimiter", "parser.delimiter", ",")
+        delimiter = c.string(m, "delimiter", "parser.delimiter", ParserSpec.delimiter)
         if len(delimiter) != 1:
             c.err(m, "delimiter", "parser.delimiter",
                   f"expected one character, got {delimiter!r}")
@@ -353,7 +375,7 @@ def _aggregation(c: _Checker, data: dict[Any, Any]) -> tuple[str, int]:
         c.unknown_keys(m, ("type", "k") if kind == "top_k" else ("type",), "aggregation",
                        lambda key: "; k is only for top_k" if key == "k" else "")
         if kind == "top_k":
-            k = c.integer(m, "k", "aggregation.k", 10, 1)
+            k = c.integer(m, "k", "aggregation.k", JobSpec.k, 1)
     return kind or "count", k
 
 
@@ -361,10 +383,10 @@ def _durations(c: _Checker, data: dict[Any, Any], event_time: bool,
                ) -> tuple[float, float, float]:
     """batch (default 1 s), window (default: one batch) and slide (default: one batch, as
     Spark's; for event-time windows the window itself, i.e. tumbling windows)."""
-    batch = c.number(data, "batch", "batch", 1.0)
+    batch = c.number(data, "batch", "batch", JobSpec.batch)
     if to_ms(batch) <= 0:
         c.err(data, "batch", "batch", f"must be at least 0.001 s, got {batch}")
-        batch = 1.0
+        batch = JobSpec.batch
     window = c.number(data, "window", "window", batch)
     slide = c.number(data, "slide", "slide", window if event_time else batch)
     if not event_time:
@@ -400,8 +422,8 @@ def _event_time(c: _Checker, data: dict[Any, Any], fields: tuple[str, ...] | Non
     if fmt not in TIME_FORMATS and "%" not in fmt:
         c.err(m, "format", "event_time.format", f"unknown {fmt!r} (expected one of "
               f"{', '.join(TIME_FORMATS)}, or a strptime pattern such as %Y-%m-%d %H:%M:%S)")
-    lateness = c.number(m, "allowed_lateness", "event_time.allowed_lateness", 0.0,
-                        positive=False)
+    lateness = c.number(m, "allowed_lateness", "event_time.allowed_lateness",
+                        EventTimeSpec.allowed_lateness, positive=False)
     return EventTimeSpec(header, field, fmt, lateness)
 
 
@@ -422,7 +444,8 @@ def _outputs(c: _Checker, data: dict[Any, Any], name: str) -> tuple[OutputSpec, 
         allowed = {"console": ("type", "top"), "sqlite": ("type", "path", "table")}
         c.unknown_keys(m, allowed.get(kind, ("type", "path")), path)
         if kind == "console":
-            out.append(OutputSpec("console", top=c.integer(m, "top", f"{path}.top", 10, 1)))
+            top = c.integer(m, "top", f"{path}.top", OutputSpec.top, 1)
+            out.append(OutputSpec("console", top=top))
             continue
         file_path = c.string(m, "path", f"{path}.path", required=True)
         if file_path is not None:

@@ -29,7 +29,9 @@ from typing import Any
 
 import polars as pl
 
+from consumer.engine.windows import Pane, pane_ms
 from consumer.jobs.aggregations import make_aggregation
+from consumer.jobs.chunks import EventChunk, chunk_columns, chunk_records
 from consumer.jobs.columns import Columns, make_column_parser
 from consumer.jobs.extract import (
     HEADER_PREFIX,
@@ -39,9 +41,7 @@ from consumer.jobs.extract import (
     make_time_parser,
     to_number,
 )
-from consumer.jobs.intake import EventChunk, chunk_columns, chunk_records
 from consumer.jobs.spec import JobSpec
-from consumer.streaming.eventtime import Pane, pane_ms
 
 __all__ = ["BatchEvaluator", "BatchStep", "header_refs"]
 

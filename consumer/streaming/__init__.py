@@ -1,7 +1,8 @@
 """``from consumer.streaming import StreamingContext`` replaces ``pyspark.streaming``."""
 
 from consumer.engine.state import State, StateSpec
+from consumer.engine.windows import EventWindow
 from consumer.streaming.context import StreamingContext
 from consumer.streaming.dstream import DStream
 
-__all__ = ["DStream", "State", "StateSpec", "StreamingContext"]
+__all__ = ["DStream", "EventWindow", "State", "StateSpec", "StreamingContext"]

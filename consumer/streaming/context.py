@@ -10,6 +10,11 @@ Two ways to run a context:
 
 A third knob for tests: ``StreamingContext(sc, 1, clock=ManualClock(...))`` (or
 ``StreamingContext.defaultClock``) makes batch boundaries follow a manual clock.
+
+The context is the PySpark facade only: the graph DStreams add themselves to is its public
+:class:`~consumer.engine.graph.StreamGraph` (``ssc.graph``), the batch logic is the engine's
+scheduler, the loop is the engine's runtime (which reports back through callbacks), and
+stopping and waiting go through a :class:`~consumer.engine.termination.Termination`.
 """
 
 from __future__ import annotations
@@ -18,31 +23,27 @@ import asyncio
 import inspect
 import logging
 import os
-import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from consumer.engine.checkpoint import CheckpointStore
 from consumer.engine.clock import Clock, SystemClock
+from consumer.engine.errors import IllegalStateException
+from consumer.engine.graph import StreamGraph
 from consumer.engine.rdd import RDD
 from consumer.engine.receiver import Block
+from consumer.engine.runtime import StreamingRuntime
 from consumer.engine.scheduler import (
-    BatchOutcome,
     BatchPipeline,
-    CheckpointMismatch,
-    IllegalStateException,
     JobScheduler,
     first_batch_time,
+    receiver_hooks,
 )
 from consumer.engine.spark_context import SparkContext
+from consumer.engine.termination import Termination
 from consumer.engine.windows import to_ms
-from consumer.streaming.dstream import (
-    DStream,
-    QueueInputDStream,
-    ReceiverInputDStream,
-    TextFileInputDStream,
-    TransformedDStream,
-)
+from consumer.streaming.dstream import DStream, TransformedDStream
+from consumer.streaming.inputs import QueueInputDStream, ReceiverInputDStream, TextFileInputDStream
 
 log = logging.getLogger(__name__)
 
@@ -62,47 +63,23 @@ class StreamingContext:
         if batchDuration is None:
             raise ValueError("batchDuration is required")
         self._sc = sparkContext
-        self._batch_ms = to_ms(batchDuration)
-        if self._batch_ms <= 0:
+        batch_ms = to_ms(batchDuration)
+        if batch_ms <= 0:
             raise ValueError(f"batchDuration must be positive, got {batchDuration}")
-        self._clock: Clock = clock or StreamingContext.defaultClock or SystemClock()
-        self._streams: list[DStream] = []
-        self._outputs: list[DStream] = []
-        self._inputs: list[DStream] = []
+        self.graph = StreamGraph(batch_ms,
+                                 clock or StreamingContext.defaultClock or SystemClock())
         self._state = INITIALIZED
         self._mode = ""
         self._checkpoint_dir: str | None = None
-        self._remember_ms = 0
         self._restore_from: tuple[dict[str, Any], str] | None = None
         self._pipeline: BatchPipeline | None = None
         self._replay: list[tuple[int, dict[int, Block]]] = []
-        self._runtime: Any = None
-        self._error: BaseException | None = None
-        self._terminated = threading.Event()
-        self._progress = threading.Condition()
-        self._last_done_ms: int | None = None
-
-    # ---- graph registration (called by DStream constructors) --------------------------
-    def _register(self, stream: DStream) -> int:
-        if self._state == ACTIVE:
-            raise IllegalStateException(
-                "Adding new inputs, transformations, and output operations after starting a "
-                "context is not supported")
-        if self._state == STOPPED:
-            raise IllegalStateException(
-                "Adding new inputs, transformations, and output operations after stopping a "
-                "context is not supported")
-        self._streams.append(stream)
-        return len(self._streams) - 1
-
-    def _register_output(self, stream: DStream) -> None:
-        self._outputs.append(stream)
-
-    def _register_input(self, stream: DStream) -> None:
-        self._inputs.append(stream)
+        self._runtime: StreamingRuntime | None = None
+        self._termination = Termination()
 
     def _stop_on_receiver_error(self, message: str, error: BaseException | None) -> None:
-        self._error = error or RuntimeError(message)
+        """Handed to receivers (``ReceiverContext.stop_context``)."""
+        self._termination.fail(error or RuntimeError(message))
         if self._runtime is not None:
             self._runtime.request_stop(graceful=False)
 
@@ -111,6 +88,11 @@ class StreamingContext:
     def sparkContext(self) -> SparkContext:
         return self._sc
 
+    @property
+    def checkpointDir(self) -> str | None:
+        """flumelet extension (Scala's field): the checkpoint directory, if one was set."""
+        return self._checkpoint_dir
+
     def checkpoint(self, directory: str) -> None:
         """Set the checkpoint directory (created if missing). Allowed any time before start."""
         os.makedirs(directory, exist_ok=True)
@@ -118,7 +100,7 @@ class StreamingContext:
 
     def remember(self, duration: float) -> None:
         """Keep each stream's generated RDDs for ``duration`` seconds (for ``slice``)."""
-        self._remember_ms = to_ms(duration)
+        self.graph.remember_ms = to_ms(duration)
 
     def addStreamingListener(self, streamingListener: Any) -> None:
         """Accepted for compatibility; no listener events are emitted."""
@@ -141,7 +123,7 @@ class StreamingContext:
         if not (hasattr(receiver, "start") and hasattr(receiver, "stop")):
             raise TypeError(f"{receiver!r} is not a receiver: it needs async start(ctx) and "
                             "async stop()")
-        return ReceiverInputDStream(self, receiver)
+        return ReceiverInputDStream(self, receiver, self._stop_on_receiver_error)
 
     def union(self, *dstreams: DStream) -> DStream:
         if not dstreams:
@@ -175,11 +157,7 @@ class StreamingContext:
         ssc.checkpoint(checkpointPath)
         if found is not None:
             payload, path = found
-            fingerprint = [s._describe() for s in ssc._streams]
-            if payload.get("graph") != fingerprint:
-                raise CheckpointMismatch(
-                    f"{path}: checkpoint was written by a different DStream graph; the setup "
-                    "function must build the same graph (or delete the checkpoint directory)")
+            ssc.graph.check_fingerprint(payload.get("graph"), path)
             ssc._restore_from = (payload, path)
             log.info("recovering streaming state from %s (last batch %s)", path,
                      payload.get("last_ms"))
@@ -200,20 +178,21 @@ class StreamingContext:
 
     # ---- lifecycle -------------------------------------------------------------------
     def _prepare(self, mode: str) -> None:
-        scheduler = JobScheduler(self._streams, self._outputs, self._batch_ms,
-                                 self._remember_ms)
+        scheduler = JobScheduler(self.graph)
         scheduler.validate(self._checkpoint_dir)
         store = CheckpointStore(self._checkpoint_dir) if self._checkpoint_dir else None
-        inputs = [s for s in self._inputs if isinstance(s, ReceiverInputDStream)]
-        pipeline = BatchPipeline(scheduler, inputs, store.write if store else None)
+        pipeline = BatchPipeline(scheduler, self.graph.receiver_inputs(),
+                                 store.write if store else None)
         if self._restore_from is not None:
             payload, path = self._restore_from
             self._replay = pipeline.restore(payload, path)
         else:
-            scheduler.initialize(first_batch_time(self._clock.now_ms(), self._batch_ms)
-                                 - self._batch_ms)
+            batch_ms = self.graph.batch_ms
+            scheduler.initialize(first_batch_time(self.graph.clock.now_ms(), batch_ms)
+                                 - batch_ms)
         self._pipeline = pipeline
         self._state, self._mode = ACTIVE, mode
+        self.graph.close("starting")
         if mode == "thread":
             StreamingContext._activeContext = self
 
@@ -228,16 +207,18 @@ class StreamingContext:
         if active not in (None, self) and active._state == ACTIVE:
             raise IllegalStateException(
                 "Only one StreamingContext may be started in this process")
-        from consumer.engine.runtime import StreamingRuntime
-
         self._prepare("thread")
         assert self._pipeline is not None
-        self._runtime = StreamingRuntime(self, self._pipeline, self._replay, self._clock)
+        self._runtime = StreamingRuntime(
+            self._pipeline, self._replay, self.graph.clock,
+            on_batch_done=self._termination.batch_done,
+            on_batch_failed=self._termination.fail, on_stopped=self._terminate)
         self._replay = []
         try:
             self._runtime.start()
         except BaseException:
             self._state = STOPPED
+            self.graph.close("stopping")
             StreamingContext._activeContext = None
             raise
 
@@ -263,46 +244,30 @@ class StreamingContext:
             result = hook(*args)
             if inspect.isawaitable(result):
                 asyncio.run(_await(result))
-        self._batch_done(t)
+        self._termination.batch_done(t)
         if outcome.error is not None:
             raise outcome.error
         return t
 
-    def _batch_done(self, t_ms: int) -> None:
-        with self._progress:
-            self._last_done_ms = t_ms
-            self._progress.notify_all()
-
     def awaitBatchCompleted(self, t_ms: int, timeout: float = 10.0) -> bool:
         """flumelet extension for tests: wait until the batch at ``t_ms`` has been processed
         (outputs, checkpoint, acknowledgements) or the context terminated."""
-        with self._progress:
-            return self._progress.wait_for(
-                lambda: (self._last_done_ms is not None and self._last_done_ms >= t_ms)
-                or self._terminated.is_set(), timeout)
+        return self._termination.wait_for_batch(t_ms, timeout)
 
     def _terminate(self, error: BaseException | None) -> None:
-        if error is not None and self._error is None:
-            self._error = error
         self._state = STOPPED
+        self.graph.close("stopping")
         if StreamingContext._activeContext is self:
             StreamingContext._activeContext = None
-        self._terminated.set()
-        with self._progress:
-            self._progress.notify_all()
+        self._termination.stopped(error)
 
     def awaitTermination(self, timeout: float | None = None) -> None:
         """Block until stopped (or ``timeout`` seconds); re-raise a batch or receiver error."""
-        self._terminated.wait(timeout)
-        if self._error is not None:
-            raise self._error
+        self._termination.wait(timeout)
 
     def awaitTerminationOrTimeout(self, timeout: float) -> bool:
         """True if the context stopped within ``timeout`` seconds."""
-        stopped = self._terminated.wait(timeout)
-        if self._error is not None:
-            raise self._error
-        return stopped
+        return self._termination.wait(timeout)
 
     def stop(self, stopSparkContext: bool = True, stopGraceFully: bool = False) -> None:
         """Stop receivers and the loop. Graceful: the data already received is processed
@@ -317,21 +282,3 @@ class StreamingContext:
 
 async def _await(awaitable: Any) -> None:
     await awaitable
-
-
-def receiver_hooks(pipeline: BatchPipeline, outcome: BatchOutcome,
-                   ) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
-    """The receiver callbacks a finished batch calls for: done (ack) or failed (nack)."""
-    by_id = {i._id: i for i in pipeline.inputs}
-    hooks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-    for node_id, tokens in outcome.tokens.items():
-        receiver = by_id[node_id].receiver
-        if outcome.error is None:
-            hook = getattr(receiver, "on_batch_done", None)
-            if hook is not None:
-                hooks.append((hook, (tokens,)))
-        else:
-            hook = getattr(receiver, "on_batch_failed", None)
-            if hook is not None:
-                hooks.append((hook, (tokens, outcome.error)))
-    return hooks

@@ -1,7 +1,9 @@
 """DStream: pyspark.streaming's API over list-backed RDDs, and the graph nodes behind it.
 
-Each DStream is also a node of the graph the :class:`~consumer.engine.scheduler.JobScheduler`
-runs: at batch time ``t`` a node whose parents produced RDDs at ``t`` gets
+Each DStream is also a node of its context's :class:`~consumer.engine.graph.StreamGraph`
+(the engine knows it only through the ``Node`` protocol there), which the
+:class:`~consumer.engine.scheduler.JobScheduler` runs: at batch time ``t`` a node whose
+parents produced RDDs at ``t`` gets
 ``_step(t, parent_rdds)`` and returns its RDD for ``t``, or ``None`` when ``t`` is not one of
 its slide times (windowed streams). Node ids are creation order, so re-running the same setup
 code rebuilds the same ids: that is how checkpoints find their state again.
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import operator
-import os
 import time as _time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -19,9 +20,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from consumer.engine.rdd import RDD, ResultIterable
-from consumer.engine.receiver import Block, BlockBuffer, ReceiverContext
 from consumer.engine.state import MapWithStateStore, StateSpec, UpdateStateStore
-from consumer.engine.windows import BatchWindow, ReducedWindow, check_window, is_valid_time, to_ms
+from consumer.engine.windows import (
+    BatchWindow,
+    EventTimeWindows,
+    ReducedWindow,
+    check_window,
+    is_valid_time,
+    to_ms,
+)
 
 if TYPE_CHECKING:
     from consumer.streaming.context import StreamingContext
@@ -63,7 +70,7 @@ class DStream:
         self._sc = self.ctx
         self._parents: list[DStream] = list(parents)
         if slide_ms is None:
-            slide_ms = self._parents[0]._slide_ms if self._parents else ssc._batch_ms
+            slide_ms = self._parents[0]._slide_ms if self._parents else ssc.graph.batch_ms
         self._slide_ms: int = slide_ms
         self._zero_ms: int | None = None
         self._must_checkpoint = False
@@ -71,7 +78,7 @@ class DStream:
         self._generated: dict[int, RDD] = {}
         self.is_cached = False
         self.is_checkpointed = False
-        self._id: int = ssc._register(self)
+        self._id: int = ssc.graph.add(self)
 
     # ---- engine hooks ----------------------------------------------------------------
     def _initialize(self, zero_ms: int) -> None:
@@ -363,13 +370,26 @@ class DStream:
                         key: Callable[[Any], Any] | None = None,
                         value: Callable[[Any], Any] | None = None,
                         reduce: Callable[[Any, Any], Any] = operator.add, *,
-                        panes: bool = False) -> DStream:
-        """flumelet extension: event-time windows finalised by a watermark; emits
-        ``EventWindow(start, end, key, value)`` (see :mod:`consumer.streaming.eventtime`).
-        ``panes=True``: the elements are ``Pane``s of records grouped already (``timestamp``,
-        ``key`` and ``value`` are then not used)."""
-        from consumer.streaming.eventtime import EventTimeWindowDStream
+                        panes: bool = False) -> EventTimeWindowDStream:
+        """flumelet extension: event-time windows finalised by a watermark.
 
+        DStream windows group records by *arrival* batch, so a late or jittery delivery
+        changes the counts; this groups by the time inside each record instead::
+
+            hits = lines.map(parse).eventTimeWindow(
+                timestamp=lambda r: r.epoch_seconds,   # event time, in seconds
+                windowDuration=60, slideDuration=30,   # windows [k*30, k*30 + 60)
+                allowedLateness=10,                     # watermark = max event time - 10 s
+                key=lambda r: r.url)                    # optional; counts per key
+
+        Each batch emits the windows the watermark finalised, as ``EventWindow(start, end,
+        key, value)`` (seconds); ``value`` reduces ``value(record)`` (default 1) with
+        ``reduce``. Records too late for every window are counted in ``lateRecords``. The
+        exact rules are :class:`consumer.engine.windows.EventTimeWindows`.
+
+        ``panes=True``: the elements are ``Pane``s, records grouped already (declarative
+        jobs merge one value per key and window instead of one per record); ``timestamp``,
+        ``key`` and ``value`` are then not used."""
         if timestamp is None and not panes:
             raise TypeError("eventTimeWindow needs a timestamp function")
         return EventTimeWindowDStream(self, timestamp, windowDuration, slideDuration,
@@ -407,7 +427,7 @@ class ForEachDStream(DStream):
         super().__init__(parent._ssc, [parent])
         self._func = func
         self._with_time = with_time
-        self._ssc._register_output(self)
+        self._ssc.graph.add_output(self)
 
     def _compute(self, t_ms: int, parent_rdds: list[RDD]) -> RDD | None:
         self._func(batch_datetime(t_ms) if self._with_time else None, parent_rdds[0])
@@ -504,104 +524,52 @@ class MapWithStateDStream(StatefulDStream):
                                   with_time=False)
 
 
-# ---- inputs --------------------------------------------------------------------------
-class InputDStream(DStream):
-    _is_input = True
+class EventTimeWindowDStream(DStream):
+    """``eventTimeWindow``: the node around :class:`~consumer.engine.windows.EventTimeWindows`."""
 
-    def __init__(self, ssc: StreamingContext) -> None:
-        super().__init__(ssc, [], ssc._batch_ms)
-        ssc._register_input(self)
+    def __init__(self, parent: DStream, timestamp: Callable[[Any], float] | None,
+                 windowDuration: float, slideDuration: float | None,
+                 allowedLateness: float, key: Callable[[Any], Any] | None,
+                 value: Callable[[Any], Any] | None,
+                 reduce: Callable[[Any, Any], Any], panes: bool = False) -> None:
+        super().__init__(parent._ssc, [parent])
+        self._panes = panes
+        window_ms = to_ms(windowDuration)
+        slide_ms = to_ms(slideDuration) if slideDuration else window_ms
+        self._windows = EventTimeWindows(window_ms, slide_ms, to_ms(allowedLateness),
+                                         reduce)
+        self._timestamp = timestamp
+        self._key = key
+        self._value = value
 
+    @property
+    def lateRecords(self) -> int:
+        return self._windows.late_records
 
-class QueueInputDStream(InputDStream):
-    """``queueStream``: one queued RDD per batch (or all at once), else the default RDD.
-
-    Spark refuses to checkpoint a graph with a queue stream; flumelet allows it (tests and
-    demos want windows over queued data) but the queue itself is not checkpointed.
-    """
-
-    def __init__(self, ssc: StreamingContext, rdds: list[RDD], one_at_a_time: bool,
-                 default: RDD | None) -> None:
-        super().__init__(ssc)
-        self._queue = list(rdds)
-        self._one_at_a_time = one_at_a_time
-        self._default = default
-
-    def _compute(self, t_ms: int, parent_rdds: list[RDD]) -> RDD:
-        if self._queue:
-            if self._one_at_a_time:
-                return self._queue.pop(0)
-            taken, self._queue = self._queue, []
-            return self.ctx.union(taken)
-        if self._default is not None:
-            return self._default
-        return self.ctx.emptyRDD()
-
-
-class ReceiverInputDStream(InputDStream):
-    """Records stored by a receiver (see :mod:`consumer.engine.receiver`) during each batch."""
-
-    def __init__(self, ssc: StreamingContext, receiver: Any) -> None:
-        super().__init__(ssc)
-        self.receiver = receiver
-        self.buffer = BlockBuffer()
-        self.receiver_context = ReceiverContext(self._id, ssc._batch_ms, ssc._clock,
-                                                self.buffer, ssc._stop_on_receiver_error)
-        self._block: Block | None = None
-
-    def _feed(self, block: Block) -> None:
-        self._block = block
+    @property
+    def watermark(self) -> float | None:
+        wm = self._windows.watermark_ms
+        return None if wm is None else wm / 1000.0
 
     def _compute(self, t_ms: int, parent_rdds: list[RDD]) -> RDD:
-        block, self._block = self._block, None
-        if block is None or not block.records:
-            return RDD([], self.ctx, 0)
-        return RDD(block.records, self.ctx, 1)
-
-    def _describe(self) -> str:
-        return f"{super()._describe()}/{type(self.receiver).__name__}"
-
-
-class TextFileInputDStream(InputDStream):
-    """``textFileStream``: lines of files that appear in ``directory`` after the context starts
-    (files already there are ignored, as Spark's ``newFilesOnly``; names starting with ``.`` or
-    ``_`` are skipped like Hadoop's default filter). Move files in atomically, as Spark asks.
-    The set of files already read is checkpointed."""
-
-    def __init__(self, ssc: StreamingContext, directory: str) -> None:
-        super().__init__(ssc)
-        self._directory = directory
-        self._seen: set[str] = set()
-        self._restored = False
-
-    def _list(self) -> list[str]:
-        try:
-            return sorted(n for n in os.listdir(self._directory) if not n.startswith((".", "_")))
-        except FileNotFoundError:
-            return []
-
-    def _initialize(self, zero_ms: int) -> None:
-        super()._initialize(zero_ms)
-        if not self._restored:
-            self._seen = set(self._list())
-
-    def _compute(self, t_ms: int, parent_rdds: list[RDD]) -> RDD:
-        lines: list[str] = []
-        for name in self._list():
-            path = os.path.join(self._directory, name)
-            if name in self._seen or not os.path.isfile(path):
-                continue
-            with open(path, encoding="utf-8") as fh:
-                lines.extend(fh.read().splitlines())
-            self._seen.add(name)
-        return RDD(lines, self.ctx, 1 if lines else 0)
+        if self._panes:
+            add_pane = self._windows.add_pane
+            for pane in parent_rdds[0]._data:
+                add_pane(pane)
+            return RDD(self._windows.advance(), self.ctx)
+        add = self._windows.add
+        ts, key, value = self._timestamp, self._key, self._value
+        assert ts is not None
+        for record in parent_rdds[0]._data:
+            add(round(ts(record) * 1000), key(record) if key else None,
+                value(record) if value else 1)
+        return RDD(self._windows.advance(), self.ctx)
 
     def _has_state(self) -> bool:
         return True
 
     def _snapshot(self) -> Any:
-        return sorted(self._seen)
+        return self._windows.snapshot()
 
     def _restore(self, data: Any) -> None:
-        self._seen = set(data)
-        self._restored = True
+        self._windows.restore(data)

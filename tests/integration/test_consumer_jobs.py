@@ -13,13 +13,13 @@ from pathlib import Path
 
 from consumer import SparkContext
 from consumer.engine.clock import ManualClock
+from consumer.engine.windows import EventWindow
 from consumer.jobs.default import default_job_data
 from consumer.jobs.graph import build_job
 from consumer.jobs.runner import EXIT_OK, run_job
 from consumer.jobs.spec import JobSpec, ReceiverSpec
 from consumer.jobs.validate import load_job_file, validate_job
 from consumer.streaming import StreamingContext
-from consumer.streaming.eventtime import EventWindow
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
 from protocol.transport import RpcClient
 

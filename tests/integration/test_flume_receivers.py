@@ -103,7 +103,7 @@ def test_push_with_checkpoint_replays_the_write_ahead_log_after_a_crash(tmp_path
     setup = _counting_job(clock, tmp_path / "cp", stream, results)
     ssc = StreamingContext.getOrCreate(str(tmp_path / "cp"), setup)
     ssc.start()
-    receiver = ssc._inputs[0].receiver
+    receiver = ssc.graph.inputs[0].receiver
     assert _push(receiver.port, [["a", "b"]]) == ["OK"]  # durable in the log
     clock.set(T0 + 700)
     assert ssc.awaitBatchCompleted(T0 + 700)
@@ -268,7 +268,7 @@ def test_pull_with_checkpoint_acks_only_after_the_checkpoint(agent: AgentThread,
     ssc.start()
     try:
         agent.fill(["x", "y", "x"])
-        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+        _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 3)
         assert agent.sink.outstanding == 1  # held open in the agent until the checkpoint
         clock.set(T0 + 700)
         assert ssc.awaitBatchCompleted(T0 + 700)
@@ -296,7 +296,7 @@ def test_pull_exactly_once_when_the_crash_falls_between_checkpoint_and_ack(
     monkeypatch.setattr(FlumePollingReceiver, "on_batch_done", crash_before_ack)
     ssc.start()
     agent.fill(["x", "y", "x"])
-    _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+    _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 3)
     clock.set(T0 + 700)
     assert ssc.awaitBatchCompleted(T0 + 700)
     ssc.stop()  # connections close: the agent rolls the unacked batch back
@@ -310,7 +310,7 @@ def test_pull_exactly_once_when_the_crash_falls_between_checkpoint_and_ack(
     ssc2.start()
     try:
         agent.fill(["y", "z"])
-        _wait(lambda: ssc2._inputs[0].buffer.pending_count() == 2)
+        _wait(lambda: ssc2.graph.inputs[0].buffer.pending_count() == 2)
         clock2.set(T0 + 1_700)
         assert ssc2.awaitBatchCompleted(T0 + 1_700)
         _wait(lambda: agent.size() == 0)
@@ -401,7 +401,7 @@ def test_receiver_drives_the_recorded_sink_conversation(tmp_path: Path) -> None:
         ssc = StreamingContext.getOrCreate(str(cp), setup(clock, "job bug"))
         ssc.start()
         for t in (T0 + 700, T0 + 1_700):
-            _wait(lambda: ssc._inputs[0].buffer.pending_count() > 0)
+            _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() > 0)
             clock.set(t)
             ssc.awaitBatchCompleted(t)
         with pytest.raises(RuntimeError, match="job bug"):
@@ -409,7 +409,7 @@ def test_receiver_drives_the_recorded_sink_conversation(tmp_path: Path) -> None:
         clock2 = ManualClock(T0 + 2_000)
         ssc2 = StreamingContext.getOrCreate(str(cp), setup(clock2, None))
         ssc2.start()
-        _wait(lambda: ssc2._inputs[0].buffer.pending_count() > 0)
+        _wait(lambda: ssc2.graph.inputs[0].buffer.pending_count() > 0)
         clock2.set(T0 + 2_700)
         assert ssc2.awaitBatchCompleted(T0 + 2_700)
         _wait(lambda: len(settled) == 3)
@@ -448,7 +448,7 @@ def test_pull_digests_of_a_batch_whose_ack_failed_survive_a_consumer_crash(
     ssc = _pull_job(clock, cp, port, results)
     ssc.start()
     agent.fill(["x", "y", "x"])
-    _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+    _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 3)
     agent.kill()
     _batch(ssc, clock, T0 + 700)  # counted and checkpointed; every ack attempt fails
     _batch(ssc, clock, T0 + 1_700)
@@ -466,7 +466,7 @@ def test_pull_digests_of_a_batch_whose_ack_failed_survive_a_consumer_crash(
         try:
             again.fill(["z"])
             _wait(lambda: again.channel.size() == 0
-                  and ssc2._inputs[0].buffer.pending_count() == 1)  # z; x, y, x dropped
+                  and ssc2.graph.inputs[0].buffer.pending_count() == 1)  # z; x, y, x dropped
             _batch(ssc2, clock2, T0 + 3_700)
             _wait(lambda: again.size() == 0)
         finally:
@@ -492,7 +492,7 @@ def test_pull_an_ack_answered_by_a_restarted_agent_does_not_count_as_one(
     again: AgentThread | None = None
     try:
         agent.fill(["x", "y", "x"])
-        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+        _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 3)
         agent.kill()
         again = AgentThread(data=data, port=port, sink=HeldSink)
         assert again.channel.size() == 3
@@ -523,16 +523,16 @@ def test_pull_a_batch_replayed_before_it_was_counted_is_counted_once(tmp_path: P
     again: AgentThread | None = None
     try:
         agent.fill(["x", "y", "x"])
-        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+        _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 3)
         agent.kill()
         again = AgentThread(data=data, port=port)
         _wait(lambda: again is not None and again.channel.size() == 0
               and again.sink.outstanding == 1)  # the replay reached the consumer
-        assert ssc._inputs[0].buffer.pending_count() == 3
+        assert ssc.graph.inputs[0].buffer.pending_count() == 3
         _batch(ssc, clock, T0 + 700)
         _wait(lambda: again is not None and again.size() == 0)  # the replay's ack commits
         again.fill(["x"])  # a new identical event is counted: the watch is over
-        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 1)
+        _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 1)
         _batch(ssc, clock, T0 + 1_700)
     finally:
         ssc.stop()
@@ -612,12 +612,12 @@ def test_pull_from_a_sink_without_ack_proofs_trusts_only_an_unbroken_ack_connect
     ssc = StreamingContext.getOrCreate(str(cp), _counting_job(clock, cp, stream, results))
     ssc.start()
     try:
-        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 2)
+        _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 2)
         _batch(ssc, clock, T0 + 700)  # acked on the unbroken connection: proven
-        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 2)
+        _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 2)
         sink.restart()  # killed before the second batch's ack; it comes back
         _batch(ssc, clock, T0 + 1_700)  # its ack reaches the new process: null, unproven
-        receiver = ssc._inputs[0].receiver
+        receiver = ssc.graph.inputs[0].receiver
         _wait(lambda: sink.served == 2 and receiver.ledger.expecting == 0)  # replay dropped
         _batch(ssc, clock, T0 + 2_700)
         _wait(lambda: sink.acked[-1:] == ["i1-2"])  # and acked after that checkpoint
@@ -646,7 +646,7 @@ def test_pull_graceful_stop_then_restart_counts_once(tmp_path: Path) -> None:
         ssc = StreamingContext.getOrCreate(str(cp), _counting_job(clock, cp, stream, results))
         ssc.start()
         agent.fill(["x", "y", "x"])
-        _wait(lambda: ssc._inputs[0].buffer.pending_count() == 3)
+        _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 3)
         ssc.stop(stopGraceFully=True)
         assert results[-1] == {"x": 2, "y": 1}
         assert agent.size() == 0  # the final batch's acks were committed
@@ -657,7 +657,7 @@ def test_pull_graceful_stop_then_restart_counts_once(tmp_path: Path) -> None:
         ssc2.start()
         try:
             agent.fill(["z"])
-            _wait(lambda: ssc2._inputs[0].buffer.pending_count() == 1)
+            _wait(lambda: ssc2.graph.inputs[0].buffer.pending_count() == 1)
             clock2.set(T0 + 1_700)
             assert ssc2.awaitBatchCompleted(T0 + 1_700)
         finally:

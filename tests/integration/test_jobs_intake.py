@@ -15,8 +15,9 @@ import pytest
 
 from consumer import SparkContext
 from consumer.engine.clock import ManualClock
+from consumer.jobs.chunks import EventChunk, chunk_records
 from consumer.jobs.graph import count_events
-from consumer.jobs.intake import EventChunk, ProcessPushReceiver, chunk_records
+from consumer.jobs.intake import ProcessPushReceiver
 from consumer.streaming import StreamingContext
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
 from protocol.transport import RpcClient

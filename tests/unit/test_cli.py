@@ -74,28 +74,45 @@ def test_validate_shows_interceptors_selectors_and_sink_groups() -> None:
     assert "interceptor extract type=regex_extractor" in out.stdout
 
 
-def test_broken_config_prints_every_issue_and_exits_2() -> None:
-    result = invoke("agent", "-f", BROKEN, "-n", "a1", "--validate")
+def test_strict_prints_every_issue_and_exits_2() -> None:
+    result = invoke("agent", "-f", BROKEN, "-n", "a1", "--validate", "--strict")
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
     assert sum("[" in line and "]" in line for line in lines) == 11
-    assert any(":12: a1.sources.r2 [MISSING_REQUIRED]" in line for line in lines)
+    assert any(":29: a1.sources.r2 [MISSING_REQUIRED]" in line for line in lines)
     assert "agent 'a1' not started: 11 errors" in lines[-1]
     assert result.stdout == ""
 
 
-def test_lenient_runs_what_remains(runtime: list[dict[str, Any]]) -> None:
-    dangling = str(ROOT / "tests" / "fixtures" / "configs" / "dangling-channel.conf")
-    result = invoke("-f", dangling, "-n", "a1", "--lenient", "--grace", "2.5")
+def test_flume_rules_run_what_remains_and_say_what_is_dropped(
+    runtime: list[dict[str, Any]],
+) -> None:
+    result = invoke("-f", BROKEN, "-n", "a1", "--grace", "2.5")
     assert result.exit_code == 7
     assert len(runtime) == 1 and runtime[0]["grace"] == 2.5
     config = runtime[0]["config"]
     assert list(config.sources) == ["r1"] and config.sinks == {}
-    assert result.stderr.count("warning:") == 2
+    summary = result.stderr.splitlines()[-1]
+    assert "agent 'a1': 16 warnings; NOT STARTED (as Flume would not start them): " in summary
+    assert "source r2, sink k1, sink k2, sink k3, sink group g1" in summary
+    assert "--strict refuses such a file" in summary
+    # --lenient (the old name of the default) is still accepted
+    assert invoke("-f", BROKEN, "-n", "a1", "--lenient").exit_code == 7
+    assert invoke("-f", BROKEN, "-n", "a1", "--lenient", "--strict").exit_code == 2
 
 
-def test_lenient_still_refuses_unknown_component_types(runtime: list[dict[str, Any]]) -> None:
-    result = invoke("-f", BROKEN, "-n", "a1", "--lenient")
+def test_validate_prints_warnings_and_the_graph_that_would_run() -> None:
+    result = invoke("-f", BROKEN, "-n", "a1", "--validate")
+    assert result.exit_code == 0
+    assert "r1 (seq) -> replicating selector -> channels c1" in result.stdout
+    assert ":45: a1.sinks.k1 [UNKNOWN_KEY] warning: unknown key 'batchsize'" in result.stderr
+
+
+def test_unknown_component_types_stop_the_agent_as_in_flume(
+    runtime: list[dict[str, Any]],
+) -> None:
+    unknown = str(ROOT / "tests" / "fixtures" / "configs" / "unknown-type.conf")
+    result = invoke("-f", unknown, "-n", "a1")
     assert result.exit_code == 2 and runtime == []
     assert "agent 'a1' not started: 1 error" in result.stderr
 
@@ -130,7 +147,7 @@ def test_agent_override_with_d_changes_the_loaded_value() -> None:
 
 
 def test_bad_override_is_reported_as_coming_from_the_command_line() -> None:
-    result = invoke("-f", EXAMPLE, "-n", "a1", "-Da1.channels.c1.capacity=many")
+    result = invoke("-f", EXAMPLE, "-n", "a1", "--strict", "-Da1.channels.c1.capacity=many")
     assert result.exit_code == 2
     assert "<command line>: a1.channels.c1 [BAD_NUMBER]" in result.stderr
 

@@ -1,4 +1,4 @@
-"""Typed settings, defaults, aliases, wiring rules and lenient (Flume-like) pruning."""
+"""Typed settings, defaults, aliases, wiring rules and Flume's pruning (strict mode unless said)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from agent.config import IssueCode, LoadResult, load_text
 from agent.config.model import AgentConfig
+from protocol.limits import ListenerLimits
 
 C = IssueCode
 BASE = """\
@@ -20,9 +21,10 @@ a1.channels.c1.type = memory
 a1.sinks.k1.type = logger
 a1.sinks.k1.channel = c1
 """
+LIMIT_KEYS = set(ListenerLimits.AGENT_KEYS)
 
 
-def load(extra: str = "", *, base: str = BASE, lenient: bool = False, **kw: object) -> LoadResult:
+def load(extra: str = "", *, base: str = BASE, strict: bool = True, **kw: object) -> LoadResult:
     """``base`` + ``extra``; a key of ``extra`` that ``base`` has replaces that line in place."""
     lines = base.splitlines()
     for line in textwrap.dedent(extra).splitlines():
@@ -33,7 +35,7 @@ def load(extra: str = "", *, base: str = BASE, lenient: bool = False, **kw: obje
         else:
             lines.append(line)
     text = "\n".join(lines) + "\n"
-    return load_text(text, "a1", file="t.conf", lenient=lenient, env=kw.pop("env", {}), **kw)  # type: ignore[arg-type]
+    return load_text(text, "a1", file="t.conf", strict=strict, env=kw.pop("env", {}), **kw)  # type: ignore[arg-type]
 
 
 def ok(extra: str = "", **kw: object) -> AgentConfig:
@@ -75,6 +77,7 @@ def test_spooldir_defaults_and_deprecated_line_length() -> None:
         a1.sources.r1.consumeOrder = Youngest
         a1.sources.r1.deserializer.schemaType = LITERAL
         """,
+        strict=False,  # the deprecated key is a warning
     )
     settings = config.sources["r1"].settings
     assert config.sources["r1"].type == "spooldir"
@@ -106,6 +109,7 @@ def test_avro_source_and_sink_keys() -> None:
         a1.sinks.k1.request-timeout = 500
         a1.sinks.k1.include-protocols = TLSv1.2 TLSv1.3
         """,
+        strict=False,  # request-timeout below its floor is a warning
     )
     source = config.sources["r1"].settings
     assert source["port"] == 4141 and source["compression-type"] == "deflate"
@@ -123,6 +127,7 @@ def test_request_timeout_fallback_is_a_visible_warning() -> None:
     result = load(
         base=BASE.replace("type = logger", "type = avro"),
         extra="a1.sinks.k1.hostname = h\na1.sinks.k1.port = 1\na1.sinks.k1.request-timeout = 5\n",
+        strict=False,
     )
     assert result.config is not None
     assert codes(result) == [(C.BAD_VALUE, 11)]
@@ -144,13 +149,31 @@ def test_spark_sink_by_alias_and_class_name() -> None:
             extra="a1.sinks.k1.port = 9999\n",
         )
         assert config.sinks["k1"].type == "spark"
-        assert config.sinks["k1"].settings == {
+        settings = config.sinks["k1"].settings
+        assert {k: v for k, v in settings.items() if k not in LIMIT_KEYS} == {
             "hostname": "0.0.0.0",
             "port": 9999,
             "threads": 10,
             "timeout": 60,
             "backoffInterval": 200,
         }
+        assert settings["max-connections"] == 1000 and settings["idle-timeout"] == 600_000
+
+
+def test_listener_limits_are_keys_of_the_avro_source() -> None:
+    config = ok(base=BASE.replace("type = seq", "type = avro"), extra="""\
+        a1.sources.r1.bind = 0.0.0.0
+        a1.sources.r1.port = 4141
+        a1.sources.r1.max-events-per-call = 5000
+        a1.sources.r1.frame-timeout = 0
+        """)
+    settings = config.sources["r1"].settings
+    assert settings["max-events-per-call"] == 5000 and settings["frame-timeout"] == 0
+    assert settings["max-call-bytes"] == 128 * 2**20
+    bad = load(base=BASE.replace("type = seq", "type = avro"),
+               extra="a1.sources.r1.bind = h\na1.sources.r1.port = 1\n"
+                     "a1.sources.r1.max-connections = 0\n")
+    assert [code for code, _ in codes(bad)] == [C.BAD_VALUE]
 
 
 def test_class_names_are_case_sensitive_but_aliases_are_not() -> None:
@@ -232,7 +255,7 @@ def test_interceptor_chain_with_aliases_and_builder_class_names() -> None:
 def test_interceptor_problems_drop_the_source_in_lenient_mode() -> None:
     extra = "a1.sources.r1.interceptors = i1\na1.sources.r1.interceptors.i1.type = morph\n"
     assert codes(load(extra)) == [(C.UNKNOWN_TYPE, 10)]
-    result = load(extra, lenient=True)
+    result = load(extra, strict=False)
     assert result.config is not None and result.config.sources == {}
     assert list(result.config.sinks) == ["k1"]  # the rest still runs, like Flume
 
@@ -301,7 +324,7 @@ def test_duplicate_failover_priority_is_an_error_not_a_silent_drop() -> None:
         "a1.sinkgroups.g1.processor.priority.k1 = 1\na1.sinkgroups.g1.processor.priority.k2 = 1\n"
     )
     assert codes(load(extra)) == [(C.BAD_VALUE, 15)]
-    lenient = load(extra, lenient=True).config
+    lenient = load(extra, strict=False).config
     assert lenient is not None and lenient.sinkgroups["g1"].sinks == ("k1",)
 
 
@@ -326,22 +349,24 @@ def test_lenient_cascade_drops_dependants_of_an_invalid_channel() -> None:
     strict = load(base=text)
     assert codes(strict) == [(C.BAD_VALUE, 10)] and strict.config is None
     # Flume falls back to capacity 100 for a non-positive value
-    fallback = load(base=text, lenient=True).config
+    fallback = load(base=text, strict=False).config
     assert fallback is not None and fallback.channels["c2"].settings["capacity"] == 100
 
     text = MUX + "a1.channels.c2.transactionCapacity = 1000\n"
-    result = load(base=text, lenient=True)
+    result = load(base=text, strict=False)
     config = result.config
     assert config is not None
     assert config.sources["r1"].channels == ("c1", "c3")  # the invalid channel is left out
     assert "k2" not in config.sinks and "c2" not in config.channels
-    assert codes(result) == [(C.DROPPED, 12), (C.BAD_VALUE, 15)]
+    # k2 is dropped because its channel is gone, c2 for its own problem (line 15)
+    assert codes(result) == [(C.DROPPED, 12), (C.BAD_VALUE, 15), (C.DROPPED, 15)]
+    assert "channel 'c2' is dropped" in result.issues[2].message
     assert all(not i.is_error for i in result.issues)
 
 
 def test_agent_with_nothing_valid_is_invalid_even_when_lenient() -> None:
     text = BASE.replace("type = memory", "type = memory\na1.channels.c1.keep-alive = x")
-    result = load(base=text, lenient=True)
+    result = load(base=text, strict=False)
     assert result.config is None
     assert [i.code for i in result.errors] == [C.INVALID_AGENT]
 
@@ -350,9 +375,10 @@ def test_unused_channel_is_removed_with_a_warning() -> None:
     text = BASE.replace("a1.channels = c1", "a1.channels = c1 spare") + (
         "a1.channels.spare.type = memory\n"
     )
-    result = load(base=text)
+    result = load(base=text, strict=False)
     assert result.config is not None and list(result.config.channels) == ["c1"]
     assert codes(result) == [(C.UNUSED_COMPONENT, 9)]
+    assert load(base=text).config is None  # strict: every warning is an error
 
 
 def test_overrides_replace_file_keys_and_report_as_command_line() -> None:
@@ -385,7 +411,8 @@ def test_other_agents_in_the_file_are_listed_and_ignored() -> None:
 )
 def test_number_edge_cases(line: str, code: IssueCode | None) -> None:
     result = load(line + "\n")
-    assert [i.code for i in result.issues] == ([code] if code else [])
+    found = [i.code for i in result.issues if i.code is not C.INVALID_AGENT]
+    assert found == ([code] if code else [])
 
 
 def test_default_processor_takes_exactly_one_sink() -> None:
@@ -394,10 +421,11 @@ def test_default_processor_takes_exactly_one_sink() -> None:
         "a1.sinkgroups = g1\na1.sinkgroups.g1.sinks = k1 k2\n"
     )
     assert codes(load(extra)) == [(C.BAD_VALUE, 12)]
-    lenient = load(extra, lenient=True).config
-    # the group is dropped; its sinks still run on their own
-    assert lenient is not None and lenient.sinkgroups == {}
-    assert list(lenient.sinks) == ["k1", "k2"]
+    result = load(extra, strict=False)
+    # the group is dropped and, as in Flume, its sinks with it (they do not run on their own)
+    assert result.config is not None and result.config.sinkgroups == {}
+    assert list(result.config.sinks) == []
+    assert codes(result) == [(C.DROPPED, 7), (C.DROPPED, 9), (C.BAD_VALUE, 12), (C.DROPPED, 12)]
 
 
 def test_port_conflict_drops_the_second_listener_in_lenient_mode() -> None:
@@ -406,7 +434,7 @@ def test_port_conflict_drops_the_second_listener_in_lenient_mode() -> None:
         + "a1.sources.r1.bind = 127.0.0.1\na1.sources.r1.port = 7000\na1.sinks.k1.port = 7000\n"
     )
     assert codes(load(base=base)) == [(C.PORT_CONFLICT, 11)]
-    config = load(base=base, lenient=True).config
+    config = load(base=base, strict=False).config
     assert config is not None and list(config.sources) == ["r1"] and config.sinks == {}
     # different ports, or an ephemeral port 0, never conflict
     assert ok(base=base.replace("k1.port = 7000", "k1.port = 7001")).sinks["k1"].type == "spark"

@@ -10,9 +10,10 @@ import os
 import pytest
 
 from consumer import SparkContext
-from consumer.engine.checkpoint import CheckpointCorrupt, CheckpointStore, decode, encode
+from consumer.engine.checkpoint import CheckpointStore
+from consumer.engine.checkpoint_format import CheckpointCorrupt, decode, encode
 from consumer.engine.clock import ManualClock
-from consumer.engine.scheduler import CheckpointMismatch
+from consumer.engine.errors import CheckpointMismatch
 from consumer.streaming import StreamingContext
 
 
@@ -97,7 +98,7 @@ def graph(kind: str):
 
 
 def feed_and_step(ssc, batches):
-    stream = ssc._inputs[0]
+    stream = ssc.graph.inputs[0]
     for i, batch in enumerate(batches):
         stream.receiver_context.store(batch, token=f"tok{len(stream.receiver.acked)}-{i}")
         ssc.step()
@@ -147,7 +148,7 @@ def test_crash_inside_a_batch_replays_it_from_the_last_checkpoint(tmp_path):
 
     ckpt = str(tmp_path / "c")
     ssc = StreamingContext.getOrCreate(ckpt, build)
-    stream = ssc._inputs[0]
+    stream = ssc.graph.inputs[0]
     stream.receiver_context.store(["a"], token=1)
     ssc.step()
     stream.receiver_context.store(["a", "b"], token=2)
@@ -157,7 +158,7 @@ def test_crash_inside_a_batch_replays_it_from_the_last_checkpoint(tmp_path):
         ssc.step()
     assert stream.receiver.acked == [1, 2]  # batch 3 was not acknowledged
     resumed = StreamingContext.getOrCreate(ckpt, build)
-    rstream = resumed._inputs[0]
+    rstream = resumed.graph.inputs[0]
     rstream.receiver_context.store(["b"], token=3)  # redelivered
     assert resumed.step() == 3000
     assert rstream.receiver.acked == [3]
@@ -198,9 +199,9 @@ def test_untokened_input_cut_but_not_run_is_checkpointed_and_replayed(tmp_path):
     pipeline = ssc._pipeline if ssc._pipeline else None
     assert pipeline is None
     ssc._prepare("manual")
-    ssc._inputs[0].receiver_context.store(["x"])
+    ssc.graph.inputs[0].receiver_context.store(["x"])
     blocks_1 = ssc._pipeline.cut()
-    ssc._inputs[0].receiver_context.store(["y", "y"])
+    ssc.graph.inputs[0].receiver_context.store(["y", "y"])
     blocks_2 = ssc._pipeline.cut()  # cut at the next boundary while batch 1 still runs
     ssc._pipeline.run(1000, blocks_1, queued=[(2000, blocks_2)])
     resumed = StreamingContext.getOrCreate(ckpt, build)

@@ -6,7 +6,7 @@ import pytest
 
 from consumer import SparkContext
 from consumer.engine.clock import ManualClock
-from consumer.engine.scheduler import IllegalArgumentException
+from consumer.engine.errors import IllegalArgumentException
 from consumer.engine.state import State, StateError, StateSpec
 from consumer.streaming import StreamingContext
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumer.flume.redelivery import PullToken, RedeliveryLedger, digest
+from consumer.flume.redelivery import RedeliveryLedger, digest
 
 
 def ev(i: int) -> dict[str, Any]:
@@ -15,9 +15,11 @@ def ds(*ids: int) -> tuple[bytes, ...]:
     return tuple(digest(ev(i)) for i in ids)
 
 
-def kept(ledger: RedeliveryLedger, ids: list[int]) -> list[int]:
-    split = ledger.absorb([ev(i) for i in ids])
-    return [ids[k] for k in split.kept]
+def kept(ledger: RedeliveryLedger, ids: list[int], seq: str = "probe") -> list[int]:
+    """What of a polled batch of ``ids`` is counted (the probe batch then settles)."""
+    events, token = ledger.admit("probe:0", seq, [ev(i) for i in ids])
+    ledger.settled(token, proven=True)
+    return [int(e["body"][1:]) for e in events]
 
 
 def test_counted_events_are_dropped_wherever_they_come_and_once_each() -> None:
@@ -35,15 +37,14 @@ def test_a_batch_in_flight_is_watched_only_once_a_connection_to_its_agent_broke(
     """Identical events in consecutive batches are new events; after a broken connection
     the agent may serve the uncounted batch again, and that copy is a duplicate."""
     ledger = RedeliveryLedger()
-    first = PullToken("h:1", "s1", ds(1, 2))
-    ledger.stored(first)
+    _, first = ledger.admit("h:1", "s1", [ev(1), ev(2)])
     assert kept(ledger, [1, 5]) == [1, 5]
     ledger.arm("other:2")
     assert kept(ledger, [2]) == [2]
     ledger.arm("h:1")
-    split = ledger.absorb([ev(1), ev(2), ev(7)])
-    assert [split.digests[k] for k in split.kept] == list(ds(7))
-    assert split.duplicates == ds(1, 2) and split.absorbed == ()
+    events, again = ledger.admit("h:1", "s2", [ev(1), ev(2), ev(7)])
+    assert events == [ev(7)]
+    assert again.duplicates == ds(1, 2) and again.duplicate_of == (first.key,) * 2
     ledger.settled(first, proven=True)
     assert kept(ledger, [1, 2]) == [1, 2]
 
@@ -51,13 +52,10 @@ def test_a_batch_in_flight_is_watched_only_once_a_connection_to_its_agent_broke(
 def test_an_unproven_ack_expects_whatever_of_the_batch_was_not_seen_again() -> None:
     ledger = RedeliveryLedger()
     ledger.expect("h:1", ds(0))
-    first = PullToken("h:1", "s1", ds(1, 2, 3))
-    ledger.stored(first)
+    _, first = ledger.admit("h:1", "s1", [ev(1), ev(2), ev(3)])
     ledger.arm("h:1")
-    split = ledger.absorb([ev(0), ev(2), ev(8)])  # 0 counted before, 2 in flight
-    second = PullToken("h:1", "s2", ds(8), split.absorbed, split.duplicates)
-    assert (second.absorbed, second.duplicates) == (ds(0), ds(2))
-    ledger.stored(second)
+    _, second = ledger.admit("h:1", "s2", [ev(0), ev(2), ev(8)])  # 0 counted, 2 in flight
+    assert (second.digests, second.absorbed, second.duplicates) == (ds(8), ds(0), ds(2))
     ledger.settled(first, proven=False)  # an agent restart answered "unknown"
     assert ledger.expecting == 2  # 1 and 3: 2 already came again (in the second batch)
     ledger.settled(second, proven=False)
@@ -65,25 +63,48 @@ def test_an_unproven_ack_expects_whatever_of_the_batch_was_not_seen_again() -> N
     assert kept(ledger, [0, 1, 2, 3, 8, 8]) == [8]
 
 
-def test_snapshots_keep_counted_events_and_what_unsettled_batches_absorbed() -> None:
+def test_a_resumed_consumer_awaits_what_its_checkpoint_counted_and_is_not_proven_gone(
+        ) -> None:
     ledger = RedeliveryLedger()
     ledger.expect("h:1", ds(0, 1))
-    ledger.stored(PullToken("h:1", "s1", ds(5)))  # in flight: not in the snapshot
-    split = ledger.absorb([ev(0), ev(6)])
-    late = PullToken("h:1", "s2", ds(6), split.absorbed)
-    ledger.stored(late)
+    _, first = ledger.admit("h:1", "s1", [ev(5), ev(4)])
+    _, late = ledger.admit("h:1", "s2", [ev(0), ev(6)])  # 0 counted before: s2 holds it
+    assert late.absorbed == ds(0)
     snap = ledger.snapshot()
 
-    fresh = RedeliveryLedger()
-    fresh.restore(snap)
-    assert fresh.expecting == 2  # 1 still awaited; 0 because its batch may come back whole
-    fresh.restore_unacknowledged([PullToken("h:1", "s1", ds(5))], proven=set())
-    assert kept(fresh, [0, 1, 5, 5, 6]) == [5, 6]
+    resumed = RedeliveryLedger()
+    resumed.restore(snap)
+    resumed.resume([first], proven=set())  # the checkpoint covered s1, not s2
+    assert resumed.expecting == 4  # 0, 1, and s1's 4 and 5; s2's 6 is counted anew
+    assert kept(resumed, [0, 1, 4, 5, 5, 6]) == [5, 6]
 
     proven = RedeliveryLedger()
     proven.restore(snap)
-    proven.restore_unacknowledged([late], proven={late.key})  # its ack was proven
-    assert kept(proven, [0, 1]) == [0]
+    proven.resume([first, late], proven={first.key, late.key})  # both acks proven
+    assert kept(proven, [0, 1, 4, 5, 6]) == [0, 4, 5, 6]
+
+    older = RedeliveryLedger()  # a checkpoint written before snapshots of this format
+    older.restore({"groups": []})
+    older.resume([first], proven=set())
+    assert kept(older, [4, 5, 4]) == [4]
+
+
+def test_a_repeat_of_a_batch_settled_since_is_awaited_after_a_crash() -> None:
+    """Found by the chaos suite: a restarted agent serves a batch again while the first copy
+    waits for its checkpoint; the first copy is counted and settles (its ack unknown); the
+    consumer then dies before the copy's batch is checkpointed. The copy comes back once
+    more and must still be dropped."""
+    ledger = RedeliveryLedger()
+    _, first = ledger.admit("h:1", "s1", [ev(1), ev(2)])
+    ledger.arm("h:1")
+    _, copy = ledger.admit("h:1", "s2", [ev(1), ev(2)])
+    assert copy.duplicates == ds(1, 2)
+    ledger.settled(first, proven=False)
+    assert ledger.expecting == 0  # the copy holds them
+    resumed = RedeliveryLedger()
+    resumed.restore(ledger.snapshot())  # the copy's batch is not in this checkpoint
+    resumed.resume([], proven=set())
+    assert kept(resumed, [2, 1, 3]) == [3]
 
 
 def test_counted_events_are_awaited_for_the_horizon_of_their_agent_being_reachable() -> None:
@@ -102,8 +123,6 @@ def test_counted_events_are_awaited_for_the_horizon_of_their_agent_being_reachab
 def test_a_failed_batch_comes_back_with_what_it_absorbed() -> None:
     ledger = RedeliveryLedger()
     ledger.expect("h:1", ds(0))
-    split = ledger.absorb([ev(0), ev(1)])
-    token = PullToken("h:1", "s1", ds(1), split.absorbed)
-    ledger.stored(token)
+    _, token = ledger.admit("h:1", "s1", [ev(0), ev(1)])
     ledger.failed(token)
     assert kept(ledger, [1, 0]) == [1]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumer.engine.rdd import fresh
+from consumer.engine.windows import fresh
 from consumer.jobs.aggregations import AGGREGATIONS, make_aggregation, rank_top_k
 
 PAIRS = [("a", 3), ("b", 1), ("a", 5), ("a", 3), ("b", 2)]

@@ -9,7 +9,7 @@ import pytest
 
 from consumer.jobs import JobInvalid, load_job_file, validate_job
 from consumer.jobs.default import default_job_data
-from consumer.jobs.spec import EventTimeSpec, FilterSpec, OutputSpec, ReceiverSpec
+from consumer.jobs.spec import EventTimeSpec, FilterSpec, JobSpec, OutputSpec, ReceiverSpec
 from consumer.jobs.yamlload import load_marked
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jobs"
@@ -64,6 +64,13 @@ def test_minimal_job_defaults(tmp_path):
     assert spec.parser.kind == "apache_combined"
     assert (spec.aggregation, spec.batch, spec.window, spec.slide) == ("count", 1.0, 1.0, 1.0)
     assert spec.outputs == (OutputSpec("console", top=10),)
+
+
+def test_a_minimal_job_file_is_a_jobspec_with_its_defaults():
+    """The spec's field defaults are the job file's (JobSpec.window once said 300 s)."""
+    spec, issues = validate_job({"key": "url"}, "tiny.yaml", default_name="tiny")
+    assert issues == []
+    assert spec == JobSpec(name="tiny", key=("url",), source="tiny.yaml")
 
 
 def test_event_time_defaults_follow_the_source(tmp_path):

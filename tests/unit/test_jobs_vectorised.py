@@ -11,14 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.engine.windows import to_ms
+from consumer.engine.windows import EventTimeWindows, to_ms
 from consumer.jobs.aggregations import make_aggregation
 from consumer.jobs.columns import make_column_parser
 from consumer.jobs.extract import JobCounters, RecordPipeline
 from consumer.jobs.parsers import make_parser
 from consumer.jobs.spec import EventTimeSpec, FilterSpec, JobSpec, ParserSpec
 from consumer.jobs.vectorised import BatchEvaluator, BatchStep
-from consumer.streaming.eventtime import EventTimeWindows
 from scripts.genlog import apache_time, generate
 
 T0 = 1_700_000_000

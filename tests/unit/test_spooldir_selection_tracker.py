@@ -6,7 +6,7 @@ import random
 import re
 from pathlib import Path
 
-from agent.sources.spooldir.selection import CandidateRules, Listing, candidates, choose
+from agent.sources.spooldir.selection import CandidateIndex, CandidateRules, Listing, candidates
 from agent.sources.spooldir.tracker import FileIdentity, PositionTracker
 
 RULES = CandidateRules(re.compile(r"^.*$"), re.compile(r"^$"), ".COMPLETED")
@@ -34,19 +34,48 @@ def test_ignore_pattern_wins_over_include_and_both_are_full_matches() -> None:
     assert not rules.enters_directory(".hidden")
 
 
+def picks(index: CandidateIndex) -> list[str]:
+    out = []
+    while (entry := index.first()) is not None:
+        index.discard(entry.rel_path)
+        out.append(entry.rel_path)
+    return out
+
+
 def test_oldest_and_youngest_compare_whole_milliseconds_then_paths() -> None:
     files = [entry("b", 5), entry("a", 5), entry("c", 3), entry("d", 9)]
-    assert choose(files, "oldest").rel_path == "c"  # type: ignore[union-attr]
-    assert choose(files, "youngest").rel_path == "d"  # type: ignore[union-attr]
-    tie = [Listing("b", 5_000_000_900, 1), Listing("a", 5_000_000_100, 1)]
-    assert choose(tie, "oldest").rel_path == "a"  # type: ignore[union-attr]
-    assert choose([], "oldest") is None
+    oldest, youngest = CandidateIndex("oldest"), CandidateIndex("youngest")
+    oldest.replace(files)
+    youngest.replace(files)
+    assert picks(oldest) == ["c", "a", "b", "d"]
+    assert picks(youngest) == ["d", "a", "b", "c"]
+    tie = CandidateIndex("oldest")
+    tie.replace([Listing("b", 5_000_000_900, 1), Listing("a", 5_000_000_100, 1)])
+    assert picks(tie) == ["a", "b"]  # same millisecond: the smaller path first
+    assert tie.first() is None
 
 
-def test_random_order_uses_the_given_generator() -> None:
-    files = [entry(str(i), i) for i in range(20)]
-    picks = {choose(files, "random", random.Random(s)).rel_path for s in range(30)}  # type: ignore[union-attr]
-    assert len(picks) > 5
+def test_index_updates_move_files_and_forget_removed_ones() -> None:
+    index = CandidateIndex("oldest")
+    index.replace([entry("a", 1), entry("b", 2), entry("c", 3)])
+    index.put(entry("a", 9))  # modified: now the youngest
+    index.put(entry("d", 0))  # arrived, older than all
+    index.put(entry("d", 0))  # reported twice: still once
+    index.discard("b")
+    index.discard("nope")
+    assert len(index) == 3 and "b" not in index and index.get("a") == entry("a", 9)
+    assert picks(index) == ["d", "c", "a"]
+
+
+def test_random_order_uses_the_given_generator_and_reaches_every_file() -> None:
+    def order(seed: int) -> list[str]:
+        index = CandidateIndex("random", random.Random(seed))
+        index.replace([entry(str(i), i) for i in range(20)])
+        return picks(index)
+
+    assert sorted(order(1)) == sorted(str(i) for i in range(20))
+    assert order(1) == order(1) and order(1) != order(2)
+    assert len({order(s)[0] for s in range(30)}) > 5
 
 
 def test_tracker_round_trip_and_torn_last_line(tmp_path: Path) -> None:

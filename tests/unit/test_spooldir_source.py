@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from agent.components import BackoffPolicy, ManualClock, Status
 from agent.sources.spooldir import SpoolDirSource, spool
 from agent.sources.spooldir.decisions import java_absolute
 from agent.sources.spooldir.settings import SpoolDirSettings
-from agent.sources.spooldir.tracker import POSITION_FILE
+from agent.sources.spooldir.tracker import POSITION_FILE, PositionTracker
 from tests.unit.test_spooldir_support import (
     drain,
     listing,
@@ -160,7 +161,7 @@ def test_consume_order_random_reads_everything_in_a_seeded_order(spool_dir: Path
     for i in range(8):
         put(spool_dir, f"f{i}", f"{i}\n", mtime=1000 + i)
     src = make_source(spool_dir, consumeOrder="random")
-    src.spool.rng = random.Random(3)
+    src.spool.index.rng = random.Random(3)
     bodies = run_source(src).bodies
     assert sorted(bodies) == [str(i).encode() for i in range(8)]
     assert bodies != sorted(bodies)
@@ -290,16 +291,49 @@ def test_position_is_committed_only_after_the_channel_accepts(spool_dir: Path) -
 
     async def go() -> None:
         await src.start()
-        assert await src.process() is Status.READY
-        assert pos.read_text().splitlines()[1:] == ["0", "6"]
+        assert await src.process() is Status.READY  # l1, l2
+        assert not pos.exists()  # a position file only once a second batch is read
         proc.refuse = 1
-        assert await src.process() is Status.RETRY
-        assert pos.read_text().splitlines()[1:] == ["0", "6"]
+        assert await src.process() is Status.RETRY  # l3, l4 refused
+        assert pos.read_text().splitlines()[1:] == ["6"]
+        assert '"path": "a"' in pos.read_text().splitlines()[0]
+        assert await src.process() is Status.READY  # sent again, accepted
+        assert pos.read_text().splitlines()[1:] == ["6", "12"]
+        assert await src.process() is Status.BACKOFF  # retired; nothing else waits
+        assert not pos.exists()
         await src.stop()
 
     asyncio.run(go())
-    header = pos.read_text().splitlines()[0]
-    assert '"path": "a"' in header
+
+
+def test_a_file_read_in_one_batch_never_gets_a_position_file(
+    spool_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    begun: list[str] = []
+    real_begin = PositionTracker.begin
+    monkeypatch.setattr(PositionTracker, "begin",
+                        lambda self, ident, offset=0: (begun.append(ident.rel_path),
+                                                       real_begin(self, ident, offset)))
+    put(spool_dir, "small", "1\n2\n")
+    put(spool_dir, "big", "".join(f"{i}\n" for i in range(5)), mtime=99999999999)
+    src = make_source(spool_dir, batchSize=2)
+    proc = run_source(src)
+    assert proc.bodies == [b"1", b"2", b"0", b"1", b"2", b"3", b"4"]
+    assert begun == ["big"]  # once, before its second batch
+
+
+def test_a_graceful_stop_right_after_a_files_last_batch_retires_it(spool_dir: Path) -> None:
+    put(spool_dir, "a", "1\n")
+    src = make_source(spool_dir)
+
+    async def go() -> None:
+        await src.start()
+        assert await src.process() is Status.READY
+        await src.stop()
+
+    asyncio.run(go())
+    assert listing(spool_dir) == {"a.COMPLETED", ".flumespool"}
+    assert run_source(make_source(spool_dir)).bodies == []  # not read again
 
 
 def test_restart_resumes_from_the_committed_offset(spool_dir: Path) -> None:
@@ -374,11 +408,48 @@ def test_file_modified_after_reading_began_is_moved_aside(
 
     with caplog.at_level(logging.WARNING):
         asyncio.run(go())
-    assert processor(src).bodies == [b"1", b"2", b"3", b"4", b"b"]
-    assert "modified since being read" in failed(spool_dir, "a")
+    assert processor(src).bodies == [b"1", b"2", b"3", b"b"]  # read to its end at open
+    reason = failed(spool_dir, "a")
+    assert "problem: it grew from 6 bytes to 8 bytes while it was being read" in reason
+    assert "delivered: 3 events: bytes 0 to 5 of the file, all of it as it was read" in reason
+    assert "tail -c +7 " in reason  # how to deliver only the rest
     assert any("a" in r.getMessage() and "moved it to" in r.getMessage() for r in caplog.records)
     assert (spool_dir / "b.COMPLETED").exists()
     assert src.counters["GenericProcessingFail"] == 1
+
+
+def test_a_file_written_in_place_in_two_halves_says_what_was_delivered_and_how_to_send_the_rest(
+    spool_dir: Path, tmp_path: Path
+) -> None:
+    first = "".join(f"line {i}\n" for i in range(50))
+    second = "".join(f"line {i}\n" for i in range(50, 100))
+    with open(spool_dir / "app.log", "w") as f:  # written in place, not renamed in
+        f.write(first)
+        f.flush()
+        src = make_source(spool_dir, batchSize=20)
+
+        async def go() -> None:
+            await src.start()
+            assert await src.process() is Status.READY  # lines 0-19: the writer is not done
+            f.write(second)
+            f.flush()
+            await drain(src)
+            await src.stop()
+
+        asyncio.run(go())
+    assert processor(src).bodies == [f"line {i}".encode() for i in range(50)]
+    reason = failed(spool_dir, "app.log")
+    assert "grew from 390 bytes to 790 bytes while it was being read" in reason
+    assert " UTC" in reason and "mtime_ns" not in reason
+    assert "delivered: 50 events: bytes 0 to 389 of the file" in reason
+    # the advice, followed literally, delivers the other half and nothing twice
+    command = reason[reason.index("tail -c"):reason.index(" > REST")]
+    rest = subprocess.run(command, shell=True, check=True, capture_output=True).stdout
+    assert rest == second.encode()
+    (tmp_path / "rest").write_bytes(rest)
+    os.rename(tmp_path / "rest", spool_dir / "app-rest.log")
+    assert run_source(make_source(spool_dir)).bodies == [
+        f"line {i}".encode() for i in range(50, 100)]
 
 
 def test_file_truncated_during_reading_is_moved_aside(spool_dir: Path) -> None:
@@ -393,7 +464,10 @@ def test_file_truncated_during_reading_is_moved_aside(spool_dir: Path) -> None:
         await src.stop()
 
     asyncio.run(go())
-    assert "since being read" in failed(spool_dir, "a")
+    reason = failed(spool_dir, "a")
+    assert "problem: it was truncated from 6 bytes to 2 bytes while it was being read" in reason
+    assert "modified" not in reason.splitlines()[2].split("(")[0]  # truncation, not "modified"
+    assert "It is now shorter (2 bytes) than what was delivered (6 bytes)" in reason
 
 
 def test_tracked_file_modified_while_the_agent_was_down_is_moved_aside(spool_dir: Path) -> None:
@@ -411,7 +485,9 @@ def test_tracked_file_modified_while_the_agent_was_down_is_moved_aside(spool_dir
         f.write(b"3\n")
     second = run_source(make_source(spool_dir, batchSize=1))
     assert second.bodies == [b"b"]
-    assert "modified after reading began" in failed(spool_dir, "a")
+    reason = failed(spool_dir, "a")
+    assert "it grew from 4 bytes to 6 bytes while the agent was stopped" in reason
+    assert "delivered: the events in its first 2 bytes, before a restart" in reason
 
 
 def test_reused_file_name_is_moved_aside_and_the_completed_file_kept(spool_dir: Path) -> None:
@@ -420,7 +496,10 @@ def test_reused_file_name_is_moved_aside_and_the_completed_file_kept(spool_dir: 
     proc = run_source(make_source(spool_dir))
     assert proc.bodies == [b"second"]
     assert (spool_dir / "a.COMPLETED").read_text() == "first\n"
-    assert "re-used" in failed(spool_dir, "a")
+    reason = failed(spool_dir, "a")
+    assert "its name was re-used" in reason
+    assert "delivered: 1 event: bytes 0 to 6 of the file, all of it as it was read" in reason
+    assert "do not drop it into the spool directory again" in reason
 
 
 def test_reused_name_under_tracker_dir_policy(spool_dir: Path) -> None:
@@ -454,7 +533,8 @@ def test_unreadable_file_is_moved_aside_and_others_flow(
     proc = run_source(src)
     monkeypatch.undo()
     assert proc.bodies == [b"y"]
-    assert "Permission denied" in failed(spool_dir, "locked")
+    reason = failed(spool_dir, "locked")
+    assert "Permission denied" in reason and "delivered: nothing" in reason
     assert src.counters["EventReadFail"] == 1
 
 
@@ -466,10 +546,10 @@ def test_file_vanishing_before_open_or_during_read_is_logged_and_skipped(
     put(spool_dir, "stays", "y\n", mtime=3)
     real_open = spool.SpoolDirectory._open
 
-    def open_after_unlink(self, entry, offset):  # the file disappears between list and open
+    def open_after_unlink(self, entry, offset, **kwargs):  # vanishes between list and open
         if entry.rel_path == "gone":
             os.unlink(spool_dir / "gone")
-        return real_open(self, entry, offset)
+        return real_open(self, entry, offset, **kwargs)
 
     monkeypatch.setattr(spool.SpoolDirectory, "_open", open_after_unlink)
     src = make_source(spool_dir, batchSize=1)
@@ -497,6 +577,8 @@ def test_undecodable_bytes_under_fail_move_the_file_aside_after_good_lines(
     assert proc.bodies == [b"good1", b"good2", b"n"]
     reason = failed(spool_dir, "bad")
     assert "byte offset 13" in reason and "line 3" in reason and "FAIL" in reason
+    assert "delivered: 2 events: bytes 0 to 11 of the file" in reason
+    assert "tail -c +13 " in reason and "decodeErrorPolicy = REPLACE or IGNORE" in reason
     assert src.counters["EventReadFail"] == 1
 
 
@@ -593,6 +675,23 @@ def test_defaults_match_flume() -> None:
     assert (s.poll_delay, s.max_backoff, s.batch_size, s.max_line_length) == (0.5, 4.0, 100, 2048)
     assert (s.file_header_key, s.basename_header_key, s.errors) == (None, None, "strict")
     assert s.deserializer == "LINE" and s.max_blob_length == 100_000_000
+
+
+def test_the_shipped_configs_advice_on_in_progress_files_is_true(spool_dir: Path) -> None:
+    from agent.config.loader import load_text
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "configs" / "spooldir-avro.conf").read_text()
+    assert "name.tmp" in text  # the advice...
+    result = load_text(text, "a1")
+    assert result.config is not None, result.issues
+    keys = dict(result.config.sources["r1"].settings, spoolDir=str(spool_dir))
+    put(spool_dir, "half.log.tmp", "being written\n")  # ...holds: neither is read
+    put(spool_dir, ".hidden.log", "being written\n")
+    put(spool_dir, "done.log", "complete\n")
+    assert run_source(make_source(spool_dir, **keys)).bodies == [b"complete"]
+    os.rename(spool_dir / "half.log.tmp", spool_dir / "half.log")  # complete: rename it
+    assert run_source(make_source(spool_dir, **keys)).bodies == [b"being written"]
 
 
 def test_from_spec_uses_the_metrics_registry() -> None:

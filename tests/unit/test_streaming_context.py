@@ -12,7 +12,7 @@ import pytest
 
 from consumer import SparkContext
 from consumer.engine.clock import ManualClock
-from consumer.engine.scheduler import IllegalArgumentException, IllegalStateException
+from consumer.engine.errors import IllegalArgumentException, IllegalStateException
 from consumer.streaming import StreamingContext
 
 

@@ -19,16 +19,6 @@ if TYPE_CHECKING:
     from agent.sources.spooldir.tracker import FileIdentity
 
 
-class FileFailure(Exception):
-    """A file-level surprise: the file is set aside for ``reason``; ``counter`` is incremented."""
-
-    def __init__(self, rel_path: str, reason: str, counter: str = "GenericProcessingFail"):
-        super().__init__(reason)
-        self.rel_path = rel_path
-        self.reason = reason
-        self.counter = counter
-
-
 def shown(path: str) -> str:
     """``path`` fit for one log or reason line: line breaks, other control characters and
     bytes that are not UTF-8 (``surrogateescape``) are written as escapes."""
@@ -93,6 +83,17 @@ def name_not_matched(name: str, rules: CandidateRules) -> str | None:
     return None
 
 
+def full_scan_needed(*, scanned: bool, rescan: bool, waiting: int, changed: int) -> bool:
+    """List the whole directory, or trust the index and the changed paths reported?
+
+    Scan when the index never saw a full scan, when the watcher asked for one, and when no
+    file waits and no change was reported: the pollDelay poll of an idle directory, which
+    also catches what a lost notification would hide. Never while files wait: that would
+    make reading n files cost n scans.
+    """
+    return not scanned or rescan or (waiting == 0 and changed == 0)
+
+
 class Resume(enum.Enum):
     """What to do with the file the position file tracked when the source (re)starts."""
 
@@ -107,25 +108,6 @@ def resume_verdict(tracked: FileIdentity, st: os.stat_result) -> Resume:
     if tracked.same_file(st):
         return Resume.MODIFIED
     return Resume.NEW_FILE
-
-
-def modified_while_down(tracked: FileIdentity, st: os.stat_result, offset: int) -> str:
-    return (
-        f"file was modified after reading began (size {tracked.size} -> {st.st_size}, "
-        f"mtime_ns {tracked.mtime_ns} -> {st.st_mtime_ns}); {offset} bytes had been delivered"
-    )
-
-
-def retire_problem(opened: FileIdentity, st: os.stat_result) -> str | None:
-    """Why a fully read file cannot be retired as complete, or None when it is unchanged."""
-    if not opened.same_file(st):
-        return "file was replaced by another file while it was being read"
-    if st.st_mtime_ns != opened.mtime_ns:
-        return ("file has been modified since being read "
-                f"(mtime_ns {opened.mtime_ns} -> {st.st_mtime_ns})")
-    if st.st_size != opened.size:
-        return f"file has changed size since being read ({opened.size} -> {st.st_size} bytes)"
-    return None
 
 
 @dataclass(frozen=True)

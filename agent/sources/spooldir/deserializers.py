@@ -108,6 +108,11 @@ class LineDeserializer:
         """No more bodies will come (input ended and all taken, or a decode failure is due)."""
         return self.ready() == 0 and (self._ended or self._error is not None)
 
+    @property
+    def finished(self) -> bool:
+        """Every body of the input was taken and none failed to decode."""
+        return self._ended and self.ready() == 0 and self._error is None
+
     def take(self, n: int) -> list[bytes]:
         """Up to ``n`` bodies; raises DecodeFailure when the next body cannot be decoded."""
         pos = self._pos
@@ -338,6 +343,10 @@ class BlobDeserializer:
     @property
     def exhausted(self) -> bool:
         return self._ended and not self._bodies
+
+    @property
+    def finished(self) -> bool:
+        return self.exhausted
 
     def take(self, n: int) -> list[bytes]:
         out, self._bodies = self._bodies[:n], self._bodies[n:]

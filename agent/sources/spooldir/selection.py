@@ -13,6 +13,10 @@ Flume's rules, kept as they are:
 - ``oldest`` picks the smallest modification time, ``youngest`` the largest, ties going to the
   lexicographically smaller path; times are compared in whole milliseconds as Java's
   ``File.lastModified`` reports them; ``random`` picks uniformly.
+
+Unlike Flume, the directory is not listed again for every file: the candidates live in a
+sorted ``CandidateIndex`` that the blocking layer fills from one scan and then updates path by
+path as the watcher reports changes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from sortedcontainers import SortedKeyList
 
 
 @dataclass(frozen=True)
@@ -85,20 +91,66 @@ def candidates(
     ]
 
 
-def _age_key(entry: Listing) -> tuple[int, str]:
+def _oldest_first(entry: Listing) -> tuple[int, str]:
     return (entry.mtime_ns // 1_000_000, entry.rel_path)
 
 
-def choose(
-    eligible: list[Listing], order: str, rng: random.Random | None = None
-) -> Listing | None:
-    """The next file to read under ``consumeOrder`` (oldest | youngest | random)."""
-    if not eligible:
-        return None
-    if order == "oldest":
-        return min(eligible, key=_age_key)
-    if order == "youngest":
-        return min(eligible, key=lambda e: (-(e.mtime_ns // 1_000_000), e.rel_path))
-    if order == "random":
-        return (rng or random.Random()).choice(eligible)
-    raise ValueError(f"unknown consumeOrder {order!r}")
+def _youngest_first(entry: Listing) -> tuple[int, str]:
+    return (-(entry.mtime_ns // 1_000_000), entry.rel_path)
+
+
+class CandidateIndex:
+    """The files waiting to be read, kept sorted for ``consumeOrder`` (oldest | youngest |
+    random): a pick, an insert and a removal each cost O(log n), so reading n files costs
+    O(n log n) instead of one scan of the directory per file (Flume's way, O(n^2)).
+    """
+
+    def __init__(self, order: str, rng: random.Random | None = None) -> None:
+        if order not in ("oldest", "youngest", "random"):
+            raise ValueError(f"unknown consumeOrder {order!r}")
+        self.order = order
+        self.rng = rng or random.Random()
+        key = _youngest_first if order == "youngest" else _oldest_first
+        self._sorted: SortedKeyList = SortedKeyList(key=key)
+        self._by_path: dict[str, Listing] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_path)
+
+    def __contains__(self, rel_path: object) -> bool:
+        return rel_path in self._by_path
+
+    def get(self, rel_path: str) -> Listing | None:
+        return self._by_path.get(rel_path)
+
+    def put(self, entry: Listing) -> None:
+        """Add a file, or update it (a new modification time moves it)."""
+        old = self._by_path.get(entry.rel_path)
+        if old == entry:
+            return
+        if old is not None:
+            self._sorted.remove(old)
+        self._by_path[entry.rel_path] = entry
+        self._sorted.add(entry)
+
+    def discard(self, rel_path: str) -> None:
+        old = self._by_path.pop(rel_path, None)
+        if old is not None:
+            self._sorted.remove(old)
+
+    def replace(self, entries: Iterable[Listing]) -> None:
+        """Forget everything and hold ``entries`` (after a full scan)."""
+        self._by_path = {entry.rel_path: entry for entry in entries}
+        self._sorted.clear()
+        self._sorted.update(self._by_path.values())
+
+    def first(self) -> Listing | None:
+        """The next file to read, left in the index."""
+        if not self._sorted:
+            return None
+        chosen: Listing
+        if self.order == "random":
+            chosen = self._sorted[self.rng.randrange(len(self._sorted))]
+        else:
+            chosen = self._sorted[0]
+        return chosen

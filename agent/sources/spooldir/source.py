@@ -1,27 +1,31 @@
 """The spooling-directory source: read complete files dropped into a directory, line by line.
 
-Flume's SpoolDirectorySource semantics (reference §5.1), with one deliberate difference:
-Flume stops dead (its scan task dies until a restart) on any surprise: a file modified or
-truncated after reading began, a reused name, undecodable bytes under decodeErrorPolicy=FAIL.
-Here such a file is moved aside to ``<trackerDir>/failed/<relative path>`` next to a
-``<name>.reason`` text file saying what happened; the events already committed stay
-delivered and every other file keeps flowing. A missing spool directory is waited for (logged
-once), an unwritable one is logged and re-checked at every poll.
+Flume's SpoolDirectorySource semantics (reference §5.1), with deliberate differences (the
+README's table lists them all). Flume stops dead (its scan task dies until a restart) on any
+surprise: a file modified or truncated after reading began, a reused name, undecodable bytes
+under decodeErrorPolicy=FAIL. Here such a file is moved aside to ``<trackerDir>/failed/
+<relative path>`` next to a ``<name>.reason`` text file saying what happened and what was
+delivered; every other file keeps flowing. An entry that cannot be read at all (FIFO, symlink
+loop...) is skipped with one log line. A missing spool directory is waited for (logged once),
+an unwritable one is logged and re-checked at every poll. Flume lists the directory again for
+every file; here it is listed once and then kept current from the watcher's events.
 
-Layers: pure ``deserializers`` (bytes -> bodies with byte marks), ``selection`` (which file
-next) and ``decisions`` (what a stat result means, what to say); blocking ``spool`` (the
-directory: list, open, retire, set aside), ``reader`` (one file, a batch per call) and
-``tracker`` (durable position), all run through ``asyncio.to_thread``; ``watcher``
-(watchdog wake-ups). This module only sequences them on the event loop. It never sleeps and
+Layers: pure ``deserializers`` (bytes -> bodies with byte marks), ``selection`` (the sorted
+candidate index) and ``decisions`` (what a stat result means, what to say); blocking
+``listing`` (scan, examine one path), ``spool`` (the directory: pick, open, retire, set
+aside), ``reader`` (one file, a batch per call) and ``tracker`` (durable position), all run
+through ``asyncio.to_thread``, one hop per small file; ``watcher`` (changed paths, from
+watchdog's thread). This module only sequences them on the event loop. It never sleeps and
 keeps no timers: ``process()`` answers READY, BACKOFF (nothing to read: the runner waits
 ``pollDelay`` or until the watcher wakes it) or RETRY (the channel refused a batch: the
 runner waits 250 ms, doubling up to ``maxBackoff``, see ``backoff_policy``).
 
 Delivery: a batch (at most ``batchSize`` events, never spanning two files) is handed to the
 channel processor on the event loop; its end offset is written to the position file only
-after the channel committed. After a crash, reading resumes from the last committed offset,
-so at most one batch is repeated and nothing is skipped. A refused batch is kept in memory
-and sent again on the next call.
+after the channel committed (a file's position file is started before its second batch is
+read, so a one-batch file never needs one). After a crash, reading resumes from the last
+committed offset, so at most one batch is repeated and nothing is skipped; a graceful stop
+repeats nothing. A refused batch is kept in memory and sent again on the next call.
 """
 
 from __future__ import annotations
@@ -42,10 +46,11 @@ from agent.components import (
     SystemClock,
 )
 from agent.sources.spooldir import spool
-from agent.sources.spooldir.decisions import FileFailure, shown
+from agent.sources.spooldir.decisions import shown
 from agent.sources.spooldir.reader import BLOCK_SIZE, FileReader
+from agent.sources.spooldir.reasons import FileFailure
 from agent.sources.spooldir.settings import SpoolDirSettings
-from agent.sources.spooldir.watcher import DirectoryWatcher
+from agent.sources.spooldir.watcher import ChangeInbox, DirectoryWatcher
 from protocol.event import Event
 
 if TYPE_CHECKING:
@@ -85,13 +90,15 @@ class SpoolDirSource(PollableSource):
         self.counters = counters if counters is not None else {}
         for key in COUNTER_KEYS:
             self.counters.setdefault(key, 0)
-        self.spool = spool.SpoolDirectory(name, settings, rng=rng, block_size=block_size)
+        self.spool = spool.SpoolDirectory(name, settings, rng=rng, block_size=block_size,
+                                          now=self.clock.time)
         self.spool_dir = settings.spool_dir
         self._watch = watch
         self._current: FileReader | None = None
         self._pending: list[bytes] | None = None  # a batch the channel refused, to re-send
         self._dir_problem: str | None = None  # the last logged directory problem
         self._watcher: DirectoryWatcher | None = None
+        self._inbox = ChangeInbox()  # paths the watcher saw change since the last pick
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
 
@@ -119,7 +126,16 @@ class SpoolDirSource(PollableSource):
         if watcher is not None:
             await asyncio.to_thread(watcher.stop)
         current, self._current = self._current, None
-        if current is not None:
+        if current is not None and current.finished and self._pending is None:
+            # fully delivered: retire it now, or a restart would read it again
+            step = await asyncio.to_thread(self.spool.finish, current)
+            for counter, count in step.counts.items():
+                self.counters[counter] += count
+        elif current is not None:
+            if not current.tracked and self._pending is None and current.mark > current.start:
+                # its first batch was delivered: record that, or a restart repeats it
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(self.spool.track, current)
             current.close()
         self._pending = None
         self.spool.close()
@@ -131,49 +147,42 @@ class SpoolDirSource(PollableSource):
             return Status.BACKOFF
         if self._pending is not None:
             return self._deliver(self._pending)
-        if self._current is None:
-            status = await self._open_next()
-            if status is not None:
-                return status
         current = self._current
-        assert current is not None
-        try:
-            bodies = await asyncio.to_thread(current.read_batch, self.settings.batch_size)
-        except FileFailure as failure:
-            self._current = None
-            current.close()
-            await self._set_aside(failure)
-            return Status.READY
-        if not bodies:
-            await self._finish_current()
-            return Status.READY
-        return self._deliver(bodies)
+        if current is not None and not current.finished:
+            n = self.settings.batch_size
+            try:
+                if current.tracked and current.buffered(n):
+                    bodies = current.read_batch(n)  # decoded already: no I/O, no thread hop
+                else:
+                    bodies = await asyncio.to_thread(self.spool.read_more, current, n)
+            except FileFailure as failure:
+                return await self._advance(failure)
+            if bodies:
+                return self._deliver(bodies)
+        return await self._advance()
 
-    async def _open_next(self) -> Status | None:
-        """None: a file is open now; else the status to answer."""
-        try:
-            opened = await asyncio.to_thread(self.spool.open_next)
-        except FileFailure as failure:
-            await self._set_aside(failure)
-            return Status.READY  # go on with the next file at once
-        except FileNotFoundError:
-            self._report_dir_problem(f"spool directory {self.spool_dir} does not exist yet")
-            return Status.BACKOFF
-        except spool.DirectoryProblem as exc:
-            self._report_dir_problem(str(exc))
-            return Status.BACKOFF
-        except OSError as exc:
-            self._report_dir_problem(f"cannot scan {self.spool_dir}: {exc}")
+    async def _advance(self, failure: FileFailure | None = None) -> Status:
+        """Finish the current file (retire it, or set it aside for ``failure``) and deliver
+        the first batch of the next: one thread hop per file."""
+        finishing, self._current = self._current, None
+        changed, rescan = self._inbox.take()
+        step = await asyncio.to_thread(self.spool.advance, finishing, failure, changed, rescan,
+                                       self.settings.batch_size)
+        for counter, count in step.counts.items():
+            self.counters[counter] += count
+        if step.problem is not None:
+            self._report_dir_problem(step.problem)
             return Status.BACKOFF
         if self._dir_problem is not None:
             log.info("source %s: spool directory %s is usable now", self.name, self.spool_dir)
             self._dir_problem = None
-        if self._watch and self._watcher is None:
-            await self._start_watcher()
-        if opened is None:
+        if self._watch and self._watcher is None and await self._start_watcher():
+            self._inbox.add(None)  # one more full scan: files that landed before it watched
+            self.wakeup()
+        self._current = step.reader
+        if step.reader is None:
             return Status.BACKOFF
-        self._current = opened
-        return None
+        return self._deliver(step.bodies) if step.bodies else Status.READY
 
     def _deliver(self, bodies: list[bytes]) -> Status:
         current = self._current
@@ -200,6 +209,8 @@ class SpoolDirSource(PollableSource):
             return Status.RETRY
         self._pending = None
         if current is not None:
+            current.commit(len(events))
+        if current is not None and current.tracked:
             try:
                 self.spool.tracker.commit(current.mark)  # a few-byte append: kept inline
             except OSError as exc:
@@ -209,29 +220,6 @@ class SpoolDirSource(PollableSource):
         counters["AppendBatchAcceptedCount"] += 1
         return Status.READY
 
-    async def _finish_current(self) -> None:
-        current = self._current
-        assert current is not None
-        self._current = None
-        try:
-            done = await asyncio.to_thread(self.spool.retire, current)
-        except FileFailure as failure:
-            await self._set_aside(failure)
-            return
-        except FileNotFoundError:
-            log.warning("source %s: %s vanished before it could be retired; its events "
-                        "were delivered", self.name, shown(current.abs_path))
-            return
-        log.info("source %s: finished %s (%s)", self.name, shown(current.abs_path), shown(done))
-
-    async def _set_aside(self, failure: FileFailure) -> None:
-        self.counters[failure.counter] += 1
-        target = await asyncio.to_thread(self.spool.set_aside, failure, self.clock.time)
-        if target is not None:
-            log.error("source %s: problem with %s: %s; moved it to %s (see %s%s)", self.name,
-                      shown(os.path.join(self.spool_dir, failure.rel_path)), failure.reason,
-                      shown(target), shown(target), spool.REASON_SUFFIX)
-
     # -- directory trouble and wake-ups --------------------------------------------------
     def _report_dir_problem(self, problem: str) -> None:
         if problem != self._dir_problem:
@@ -239,7 +227,7 @@ class SpoolDirSource(PollableSource):
                         self.settings.poll_delay * 1000)
             self._dir_problem = problem
 
-    async def _start_watcher(self) -> None:
+    async def _start_watcher(self) -> bool:
         watcher = DirectoryWatcher(
             self.spool_dir, self._on_fs_change_threadsafe, recursive=self.settings.recursive,
             ignore_under=os.path.abspath(self.spool.tracker_dir),
@@ -250,10 +238,14 @@ class SpoolDirSource(PollableSource):
         except OSError as exc:
             log.warning("source %s: cannot watch %s (%s); polling every %.0f ms", self.name,
                         self.spool_dir, exc, self.settings.poll_delay * 1000)
-            return
+            return False
         self._watcher = watcher
+        return True
 
-    def _on_fs_change_threadsafe(self) -> None:
+    def _on_fs_change_threadsafe(self, rel_path: str | None) -> None:
+        """From the watcher's thread: note the path; wake the runner when news arrive."""
+        if not self._inbox.add(rel_path):
+            return  # not the first news since the source last looked: it is awake already
         loop = self._loop
         if loop is None or loop.is_closed():
             return

@@ -6,8 +6,8 @@ import random
 
 from consumer import SparkContext
 from consumer.engine.clock import ManualClock
+from consumer.engine.windows import EventTimeWindows, EventWindow
 from consumer.streaming import StreamingContext
-from consumer.streaming.eventtime import EventTimeWindows, EventWindow
 
 EVENTS = [(t, "/a" if t % 3 else "/b") for t in range(0, 120, 2)]  # (event second, url)
 
