@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import click
 
-from agent.config import LoadResult, load_config
 from agent.config.describe import describe
+from agent.config.loader import LoadResult, load_config
 
 log = logging.getLogger("agent.cli")
 

@@ -1,44 +1,77 @@
-"""Component types: canonical alias -> class, imported lazily by dotted path.
+"""Building components from validated specs, and how to add a component type.
 
-Lazy imports let each engineer's component plug in by adding nothing but its own module:
-the registry names ``agent.sources.spooldir:SpoolDirSource`` and only imports it when a
-configuration uses ``spooldir``. A ``type`` that is no alias is taken as a dotted path
-(``package.module:Class`` or ``package.module.Class``), as Flume accepts class names.
+How to add a component type
+---------------------------
+One class, carrying one declaration, plus one line here:
 
-The convention every component class follows
-------------------------------------------------
-``@classmethod from_spec(cls, spec, ctx: BuildContext) -> instance``
+1. Write the class in its own module (``agent/sources/foo.py``) against the interface of its
+   kind (below) and declare what it accepts in a class attribute::
 
-- ``spec`` is the validated ``agent.config.model`` spec: ``spec.name``, ``spec.settings`` (Flume's
-  own property keys, defaults applied, values converted), ``spec.location`` for error messages.
-- ``ctx.clock`` is the only source of "now" (``agent.components.Clock``).
-- ``ctx.metrics`` is the agent's ``agent.metrics.MetricsRegistry``: take your counter group with
-  ``ctx.metrics.source(name)`` / ``.sink(name)`` / ``.channel(name)`` and add Flume's counters.
-- ``ctx.channels`` maps channel names to the built channels (filled before sources and sinks).
-- Sources are ``PollableSource`` (``async process() -> Status``, never sleeps; call
-  ``self.wakeup()`` when new input may exist) or ``EventDrivenSource`` (accepts in ``start()``).
-  The graph builder assigns ``source.channel_processor`` after ``from_spec``.
-- Sinks subclass ``Sink``; the graph builder assigns ``sink.channel`` after ``from_spec``.
+       class FooSource(PollableSource):
+           SCHEMA = Schema(
+               keys=(Key("host", required=True), Key("batchSize", integer(1), 100)),
+               rules=_foo_rules,          # optional cross-key checks (agent.config.schema)
+               batch_key="batchSize",     # optional: checked against transactionCapacity
+               listen=("host", "port"),   # optional: a socket it binds, for port conflicts
+           )
+
+           @classmethod
+           def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> FooSource:
+               s = spec.settings          # every key of SCHEMA, converted, defaults applied
+               return cls(spec.name, s["host"], s["batchSize"], ctx.metrics.source(spec.name))
+
+   Keys are Flume's exact property names. ``from_spec`` indexes ``spec.settings`` and restates
+   no default and no check: anything it could refuse belongs in the schema (a converter, a
+   ``floor`` or a rule), so that ``--validate`` exit 0 means the agent starts. A key Flume
+   accepts but flumelet never reads is declared with ``ignored="why"``.
+2. Add ``Builtin("foo", "agent.sources.foo:FooSource", java=("org.apache.flume...FooSource",))``
+   to the kind's tuple in ``agent/config/types.py`` (and drop it from ``FLUME_ONLY`` there if
+   it was listed). The module is imported only when a configuration uses the type.
+3. The tests pick the type up by themselves: tests/unit/test_component_types.py builds every
+   registered type with its defaults and with sample values of every key, and checks that
+   construction reads every key validation accepts (``ignored`` ones excepted).
+
+A plug-in is the same class outside this package: ``type = mypackage.module.ClassName`` (or
+``mypackage.module:ClassName``) imports it, its ``SCHEMA`` (none: it takes no keys) validates
+its keys, and it is built like a built-in. tests/plugins/ holds an example source and sink.
+
+The interface of each kind
+--------------------------
+``@classmethod from_spec(cls, spec, ctx: BuildContext, ...) -> instance``, where ``spec`` is the
+validated ``agent.config.model`` spec (``spec.name``, ``spec.settings``, ``spec.location``):
+
+- source: a ``PollableSource`` (``async process() -> Status``, never sleeps; call
+  ``self.wakeup()`` when new input may exist) or an ``EventDrivenSource`` (accepts in
+  ``start()``). The graph builder assigns ``source.channel_processor`` after ``from_spec``.
+- sink: a ``Sink``; the graph builder assigns ``sink.channel`` after ``from_spec``.
   ``process()`` handles one batch in one channel transaction: nothing to take -> BACKOFF;
   failure -> roll back, then raise (the runner logs and backs off).
-- Raise ``ComponentConfigError`` (below) from ``from_spec`` for bad settings.
-- ``start()``/``stop()`` are async and idempotent; the runtime starts channels, then sinks, then
-  sources, and stops in reverse with a drain period.
+- channel: a ``Component`` with ``transaction()``, ``add_listener()`` and ``size()``
+  (``agent.components.Channel``).
+- interceptor: an ``agent.interceptors.base.Interceptor`` (``intercept(event)``).
+- selector: ``from_spec(spec, ctx, channels)`` -> ``agent.selectors.ChannelSelector``.
+- processor (a sink group's): ``from_spec(spec, sinks, ctx)`` -> ``agent.sinkprocessors``'s
+  ``SinkProcessor``.
+
+``ctx.clock`` is the only source of "now"; ``ctx.metrics`` gives counter groups
+(``ctx.metrics.source(name)`` / ``.sink(name)`` / ``.channel(name)``); ``ctx.channels`` maps
+channel names to the built channels. ``start()``/``stop()`` are async and idempotent; the
+runtime starts channels, then sinks, then sources, and stops in reverse with a drain period.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent.components import Clock, SystemClock
+from agent.config.types import TypeLookupError, lookup
 from agent.metrics import MetricsRegistry
 
 if TYPE_CHECKING:
     from agent.components import Channel
     from agent.config.model import ComponentSpec
-
 
 @dataclass
 class BuildContext:
@@ -59,73 +92,23 @@ class ComponentConfigError(ValueError):
         self.problem = problem
 
 
-SOURCES = {
-    "seq": "agent.sources.seq:SequenceGeneratorSource",
-    "spooldir": "agent.sources.spooldir:SpoolDirSource",
-    "avro": "agent.sources.avro:AvroSource",
-}
-SINKS = {
-    "logger": "agent.sinks.logger:LoggerSink",
-    "null": "agent.sinks.null:NullSink",
-    "file_roll": "agent.sinks.file_roll:RollingFileSink",
-    "avro": "agent.sinks.avro:AvroSink",
-    "spark": "agent.sinks.spark:SparkSink",
-}
-CHANNELS = {"memory": "agent.channels.memory:MemoryChannel",
-            "file": "agent.channels.file:FileChannel"}
-SINK_PROCESSORS = {
-    "default": "agent.sinkprocessors:DefaultSinkProcessor",
-    "failover": "agent.sinkprocessors:FailoverSinkProcessor",
-    "load_balance": "agent.sinkprocessors:LoadBalancingSinkProcessor",
-}
-REGISTRY: dict[str, dict[str, str]] = {
-    "source": SOURCES,
-    "sink": SINKS,
-    "channel": CHANNELS,
-    "sinkgroup": SINK_PROCESSORS,
-}
+def build(kind: str, spec: ComponentSpec, ctx: BuildContext, *extra: Any) -> Any:
+    """The component for a validated ``spec``: its class's ``from_spec``.
 
-
-def import_path(path: str) -> Any:
-    """Import ``pkg.mod:Name`` or ``pkg.mod.Name``."""
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise ImportError(f"not a dotted class path: {path!r}")
-    module = importlib.import_module(module_name)
+    ``extra``: what the kind's interface adds (a selector's channels, a processor's sinks).
+    Raises ComponentConfigError; validation has checked everything a built-in could refuse,
+    so for those it only fires on an environment problem (a file, a locked directory).
+    """
     try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ImportError(f"module {module_name} has no {attr}") from None
-
-
-def resolve(kind: str, type_: str) -> Any:
-    """The class for a component ``kind`` (source/sink/channel/sinkgroup) and ``type`` alias."""
-    aliases = REGISTRY.get(kind)
-    if aliases is None:
-        raise LookupError(f"unknown component kind {kind!r}")
-    path = aliases.get(type_.lower())
-    if path is None:
-        if "." not in type_:
-            known = ", ".join(sorted(aliases))
-            raise LookupError(f"unknown {kind} type {type_!r} (known: {known})")
-        path = type_
-    try:
-        return import_path(path)
-    except ImportError as exc:
-        raise LookupError(f"{kind} type {type_!r} is not available: {exc}") from exc
-
-
-def build(kind: str, spec: ComponentSpec, ctx: BuildContext) -> Any:
-    """Resolve ``spec.type`` among ``kind``'s aliases and call the class's ``from_spec``."""
-    try:
-        cls = resolve(kind, spec.type)
-    except LookupError as exc:
+        component_type = lookup(kind, spec.type)
+    except TypeLookupError as exc:
         raise ComponentConfigError(spec, str(exc)) from exc
+    factory: Callable[..., Any] = component_type.cls.from_spec
     try:
-        return cls.from_spec(spec, ctx)
+        if kind == "processor":
+            return factory(spec, *extra, ctx)
+        return factory(spec, ctx, *extra)
     except ComponentConfigError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, KeyError) as exc:
         raise ComponentConfigError(spec, str(exc)) from exc

@@ -1,19 +1,24 @@
 """Channel selectors: which channels must (required) and may (optional) receive an event.
 
 Built from the source's channel list and the selector settings (Flume keys under
-``selector.``); channel names are resolved to channel objects once, at build time.
+``selector.``, validated: every name is one of the source's channels, and a channel both
+required and optional for a value is only required); channel names are resolved to channel
+objects once, at build time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent.components import Channel
+from agent.config.converters import to_words
+from agent.config.schema import Key, KeyFamily, Problem, RuleContext, Schema
 from protocol.event import Event
 
 if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
+    from agent.registry import BuildContext
 
 DEFAULT_HEADER = "flume.selector.header"
 
@@ -22,16 +27,25 @@ class SelectorConfigError(ValueError):
     """The selector names a channel the source does not list, or maps a value to no channel."""
 
 
-def _names(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return value.split()
-    return [str(v) for v in value]
+def _optional_is_not_required(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    """Flume's rule: a channel both required (the value's mapping, else the default) and
+    optional for a header value is only required."""
+    for value, names in settings["optional"].items():
+        required = settings["mapping"].get(value) or settings["default"]
+        settings["optional"][value] = [n for n in names if n not in required]
+    return []
 
 
 class ChannelSelector:
     """Returns ``(required, optional)`` channel lists for an event."""
+
+    SCHEMA: ClassVar[Schema]
+
+    @classmethod
+    def from_spec(
+        cls, spec: ComponentSpec, ctx: BuildContext, channels: Mapping[str, Channel]
+    ) -> ChannelSelector:
+        raise NotImplementedError
 
     def select(self, event: Event) -> tuple[Sequence[Channel], Sequence[Channel]]:
         raise NotImplementedError
@@ -53,6 +67,14 @@ def _lookup(channels: Mapping[str, Channel], names: list[str], what: str) -> lis
 class ReplicatingSelector(ChannelSelector):
     """Every event to every channel; ``optional`` channels' failures are ignored."""
 
+    SCHEMA = Schema(keys=(Key("optional", to_words, []),))
+
+    @classmethod
+    def from_spec(
+        cls, spec: ComponentSpec, ctx: BuildContext, channels: Mapping[str, Channel]
+    ) -> ReplicatingSelector:
+        return cls(channels, spec.settings["optional"])
+
     def __init__(self, channels: Mapping[str, Channel], optional: Sequence[str] = ()) -> None:
         optional_set = set(optional)
         self.optional = _lookup(channels, [n for n in channels if n in optional_set], "optional")
@@ -70,9 +92,21 @@ class ReplicatingSelector(ChannelSelector):
 class MultiplexingSelector(ChannelSelector):
     """Routes on one header's value: ``mapping``, else ``default``; plus ``optional`` per value.
 
-    A missing or blank header, or an unmapped value, uses the default channels. A channel both
-    required and optional for a value counts as required (Flume's rule).
+    A missing or blank header, or an unmapped value, uses the default channels.
     """
+
+    SCHEMA = Schema(
+        keys=(Key("header", default=DEFAULT_HEADER), Key("default", to_words, [])),
+        families=(KeyFamily("mapping", to_words), KeyFamily("optional", to_words)),
+        rules=_optional_is_not_required,
+    )
+
+    @classmethod
+    def from_spec(
+        cls, spec: ComponentSpec, ctx: BuildContext, channels: Mapping[str, Channel]
+    ) -> MultiplexingSelector:
+        s = spec.settings
+        return cls(channels, s["header"], s["mapping"], s["optional"], s["default"])
 
     def __init__(
         self,
@@ -86,16 +120,15 @@ class MultiplexingSelector(ChannelSelector):
         self._channels = list(channels.values())
         self.mapping: dict[str, list[Channel]] = {}
         for value, names in (mapping or {}).items():
-            chosen = _lookup(channels, _names(names), f"mapping for {value!r}")
+            chosen = _lookup(channels, list(names), f"mapping for {value!r}")
             if not chosen:
                 raise SelectorConfigError(f"mapping for {value!r} lists no channel")
             self.mapping[value] = chosen
-        self.default = _lookup(channels, _names(default), "default")
-        self.optional: dict[str, list[Channel]] = {}
-        for value, names in (optional or {}).items():
-            required = self.mapping.get(value, self.default)
-            chosen = _lookup(channels, _names(names), f"optional for {value!r}")
-            self.optional[value] = [ch for ch in chosen if ch not in required]
+        self.default = _lookup(channels, list(default), "default")
+        self.optional = {
+            value: _lookup(channels, list(names), f"optional for {value!r}")
+            for value, names in (optional or {}).items()
+        }
         self._no_optional: list[Channel] = []
 
     def select(self, event: Event) -> tuple[Sequence[Channel], Sequence[Channel]]:
@@ -106,22 +139,3 @@ class MultiplexingSelector(ChannelSelector):
 
     def all_channels(self) -> list[Channel]:
         return list(self._channels)
-
-
-def build_selector(spec: ComponentSpec | None, channels: Mapping[str, Channel]) -> ChannelSelector:
-    """The selector for a source: ``spec`` None means Flume's default (replicating)."""
-    if spec is None:
-        return ReplicatingSelector(channels)
-    settings: Mapping[str, Any] = spec.settings
-    kind = spec.type.lower()
-    if kind == "replicating":
-        return ReplicatingSelector(channels, _names(settings.get("optional")))
-    if kind == "multiplexing":
-        return MultiplexingSelector(
-            channels,
-            header=str(settings.get("header") or DEFAULT_HEADER),
-            mapping=settings.get("mapping") or {},
-            optional=settings.get("optional") or {},
-            default=_names(settings.get("default")),
-        )
-    raise SelectorConfigError(f"unknown selector type {spec.type!r} (replicating, multiplexing)")

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar
 
 from agent.components import Clock, Sink, Status, SystemClock
+from agent.config.converters import choice, integer, to_bool
+from agent.config.schema import NO_KEYS, Key, KeyFamily, Schema
 from agent.sinks import EventDeliveryException
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ def _now_ms(clock: Clock) -> float:
 class SinkProcessor:
     """Runs one ``process()`` over a group of sinks."""
 
+    SCHEMA: ClassVar[Schema] = NO_KEYS
     sinks: list[Sink]
 
     @classmethod
@@ -83,6 +86,14 @@ class _Parked:
 
 
 class FailoverSinkProcessor(SinkProcessor):
+    """``prioritized``: each sink with its priority, all different (validation completes and
+    deduplicates ``processor.priority.*`` as Flume does)."""
+
+    SCHEMA = Schema(
+        keys=(Key("maxpenalty", integer(0, bits=64, fallback=30000), 30000),),
+        families=(KeyFamily("priority", integer()),),
+    )
+
     def __init__(
         self,
         prioritized: Sequence[tuple[Sink, int]],
@@ -91,19 +102,10 @@ class FailoverSinkProcessor(SinkProcessor):
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.max_penalty_ms = max_penalty_ms
-        self.live: dict[int, Sink] = {}
-        self.sinks = []
-        for sink, priority in prioritized:
-            if priority in self.live:
-                log.warning(
-                    "failover: sink %s not added, its priority %d duplicates sink %s",
-                    sink.name, priority, self.live[priority].name,
-                )
-                continue
-            self.live[priority] = sink
-            self.sinks.append(sink)
-        if not self.live:
-            raise ValueError("a failover group needs at least one sink")
+        self.live = {priority: sink for sink, priority in prioritized}
+        if len(self.live) != len(prioritized) or not prioritized:
+            raise ValueError("a failover group needs sinks with different priorities")
+        self.sinks = [sink for sink, _ in prioritized]
         self.parked: list[_Parked] = []
         self.active: Sink | None = self.live[max(self.live)]
 
@@ -111,16 +113,9 @@ class FailoverSinkProcessor(SinkProcessor):
     def from_spec(
         cls, spec: ComponentSpec, sinks: Sequence[Sink], ctx: BuildContext
     ) -> FailoverSinkProcessor:
-        priorities: Mapping[str, Any] = spec.settings.get("priority") or {}
-        prioritized = []
-        next_missing = 0
-        for sink in sinks:
-            if sink.name in priorities and priorities[sink.name] is not None:
-                prioritized.append((sink, int(priorities[sink.name])))
-            else:  # Flume: missing priorities count down from -1 in list order
-                next_missing -= 1
-                prioritized.append((sink, next_missing))
-        return cls(prioritized, int(spec.settings.get("maxpenalty", 30000)), ctx.clock)
+        priority = spec.settings["priority"]
+        prioritized = [(sink, priority[sink.name]) for sink in sinks]
+        return cls(prioritized, spec.settings["maxpenalty"], ctx.clock)
 
     def _penalty(self, failures: int) -> float:
         return float(min(self.max_penalty_ms, FAILURE_PENALTY_MS * (1 << min(failures, 30))))
@@ -170,6 +165,14 @@ class _BackoffState:
 
 
 class LoadBalancingSinkProcessor(SinkProcessor):
+    SCHEMA = Schema(
+        keys=(
+            Key("selector", choice("round_robin", "random"), "round_robin"),
+            Key("backoff", to_bool, False),
+            Key("selector.maxTimeOut", integer(0, bits=64), 30000),
+        )
+    )
+
     def __init__(
         self,
         sinks: Sequence[Sink],
@@ -181,10 +184,6 @@ class LoadBalancingSinkProcessor(SinkProcessor):
     ) -> None:
         if not sinks:
             raise ValueError("a load_balance group needs at least one sink")
-        if selector not in ("round_robin", "random"):
-            raise ValueError(
-                f"processor.selector {selector!r} is not supported (round_robin, random)"
-            )
         self.sinks = list(sinks)
         self.selector = selector
         self.backoff = backoff
@@ -199,13 +198,7 @@ class LoadBalancingSinkProcessor(SinkProcessor):
         cls, spec: ComponentSpec, sinks: Sequence[Sink], ctx: BuildContext
     ) -> LoadBalancingSinkProcessor:
         s = spec.settings
-        return cls(
-            sinks,
-            str(s.get("selector") or "round_robin").lower(),
-            bool(s.get("backoff", False)),
-            int(s.get("selector.maxTimeOut", 30000)),
-            ctx.clock,
-        )
+        return cls(sinks, s["selector"], s["backoff"], s["selector.maxTimeOut"], ctx.clock)
 
     def order(self) -> list[int]:
         """Indices of the sinks to try for the next call, in order (backed-off ones left out)."""
@@ -247,9 +240,3 @@ class LoadBalancingSinkProcessor(SinkProcessor):
                 log.warning("load_balance: sink %s failed, trying the next: %s", sink.name, exc)
         raise EventDeliveryException("all sinks of the load_balance group failed")
 
-
-PROCESSORS: dict[str, type[SinkProcessor]] = {
-    "default": DefaultSinkProcessor,
-    "failover": FailoverSinkProcessor,
-    "load_balance": LoadBalancingSinkProcessor,
-}

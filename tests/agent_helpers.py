@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from agent.channel_processor import DefaultChannelProcessor
 from agent.channels.memory import MemoryChannel
 from agent.selectors import ReplicatingSelector
@@ -36,3 +39,30 @@ def drain(ch: MemoryChannel) -> list[Event]:
     tx.commit()
     tx.close()
     return out
+
+
+def spec(kind: str, name: str, type_: str, raw: Mapping[str, object] | None = None,
+         **wiring: Any) -> Any:
+    """A validated spec for one component, as a configuration file with ``raw`` keys gives it
+    (values may be Python values); ``wiring``: ``channels``/``channel``/``sinks``/...
+    Raises ValueError for settings validation would refuse."""
+    from agent.config.build import settings_from
+    from agent.config.model import ComponentSpec, SinkGroupSpec, SinkSpec, SourceSpec
+    from agent.config.types import lookup
+
+    kinds = {"source": SourceSpec, "sink": SinkSpec, "processor": SinkGroupSpec}
+    settings = settings_from(kind, type_, raw or {})
+    if kind == "source":
+        wiring.setdefault("selector", spec("selector", name, "replicating"))
+    return kinds.get(kind, ComponentSpec)(
+        "sinkgroup" if kind == "processor" else kind, name, lookup(kind, type_).name, settings,
+        **wiring,
+    )
+
+
+def component(kind: str, type_: str, raw: Mapping[str, object] | None = None,
+              ctx: Any = None, *extra: Any, name: str = "x") -> Any:
+    """A component built exactly as from a configuration file with ``raw`` keys."""
+    from agent.registry import BuildContext, build
+
+    return build(kind, spec(kind, name, type_, raw), ctx or BuildContext(), *extra)

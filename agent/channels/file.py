@@ -24,12 +24,18 @@ import os
 import pickle
 import struct
 import zlib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.channels.memory import MemoryChannel, MemoryTransaction
+from agent.channels.memory import (
+    KEEP_ALIVE,
+    MemoryChannel,
+    MemoryTransaction,
+    transaction_within_capacity,
+)
 from agent.components import ChannelException
+from agent.config.converters import integer, to_bool, to_list
+from agent.config.schema import Key, Schema
 from protocol.event import Event
 
 if TYPE_CHECKING:
@@ -43,7 +49,28 @@ LOG_NAME = "flumelet-channel.log"
 DEFAULT_MAX_FILE_SIZE = 2_146_435_071
 
 
+_COMPAT = "flumelet's single log needs no checkpoint"
+
+
 class FileChannel(MemoryChannel):
+    SCHEMA = Schema(
+        keys=(
+            Key("dataDirs", to_list, ["~/.flume/file-channel/data"]),
+            Key("checkpointDir", default="~/.flume/file-channel/checkpoint", ignored=_COMPAT),
+            Key("capacity", integer(1, fallback=1_000_000), 1_000_000),
+            Key("transactionCapacity", integer(1, fallback=10_000), 10_000),
+            Key("maxFileSize", integer(1, bits=64), DEFAULT_MAX_FILE_SIZE),
+            KEEP_ALIVE,
+            Key("checkpointInterval", integer(0, bits=64), 30_000, ignored=_COMPAT),
+            Key("minimumRequiredSpace", integer(0, bits=64), 524_288_000,
+                ignored="not checked before writes"),
+            Key("useDualCheckpoints", to_bool, False, ignored=_COMPAT),
+            Key("backupCheckpointDir", ignored=_COMPAT),
+            Key("checkpointOnClose", to_bool, True, ignored=_COMPAT),
+        ),
+        rules=transaction_within_capacity,
+    )
+
     def __init__(self, name: str, data_dir: str | os.PathLike[str], *,
                  max_file_size: int = DEFAULT_MAX_FILE_SIZE, **kw: Any) -> None:
         super().__init__(name, **kw)
@@ -59,15 +86,12 @@ class FileChannel(MemoryChannel):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> FileChannel:
-        s: Mapping[str, Any] = spec.settings
-        dirs = s.get("dataDirs") or ["~/.flume/file-channel/data"]
-        first = dirs[0] if isinstance(dirs, list) else str(dirs).split(",")[0]
+        s = spec.settings
         return cls(
-            spec.name, first,
-            max_file_size=int(s.get("maxFileSize", DEFAULT_MAX_FILE_SIZE)),
-            capacity=int(s.get("capacity", 1_000_000)),
-            transaction_capacity=int(s.get("transactionCapacity", 10_000)),
-            keep_alive=float(s.get("keep-alive", 3)),
+            spec.name, s["dataDirs"][0],
+            max_file_size=s["maxFileSize"],
+            capacity=s["capacity"],
+            transaction_capacity=s["transactionCapacity"],
             counter=ctx.metrics.channel(spec.name),
         )
 

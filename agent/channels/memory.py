@@ -11,7 +11,7 @@ Accounting follows Flume exactly:
   budget is ``byteCapacity * (1 - byteCapacityBufferPercentage/100)``; ``None`` (Flume: 80% of
   the JVM heap, which has no Python equivalent) or a budget under one slot means unlimited.
 
-``keep-alive`` is kept for compatibility but never waited on: in one asyncio loop a blocking
+``keep-alive`` is accepted for compatibility but never waited on: in one asyncio loop a blocking
 wait inside ``take()`` or ``commit()`` would freeze every other component, and nothing could
 free space or add events while we wait. So an empty ``take()`` returns ``None`` at once and a
 commit without room raises ``ChannelFullException`` at once; the runtime then backs off, or
@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agent.channels.transaction import _OPEN, BasicTransaction
 from agent.components import ChannelException, ChannelFullException, Component
+from agent.config.converters import integer
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, Problem, RuleContext, Schema
 from agent.metrics import ChannelCounter
 from protocol.event import Event
 
@@ -46,8 +49,37 @@ def _event_slots(event: Event) -> int:
     return (size + SLOT_SIZE - 1) // SLOT_SIZE if size else 1
 
 
+def transaction_within_capacity(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    if settings["transactionCapacity"] > settings["capacity"]:
+        return [
+            Problem(
+                IssueCode.BAD_VALUE,
+                f"transactionCapacity ({settings['transactionCapacity']}) must not exceed "
+                f"capacity ({settings['capacity']})",
+                "transactionCapacity",
+            )
+        ]
+    return []
+
+
+KEEP_ALIVE = Key("keep-alive", integer(0), 3, ignored="a take or commit never waits (see above)")
+
+
 class MemoryChannel(Component):
     """A bounded in-memory queue with transactional puts and takes."""
+
+    SCHEMA = Schema(
+        keys=(
+            Key("capacity", integer(1, fallback=100), 100),
+            Key("transactionCapacity", integer(1, fallback=100), 100),
+            KEEP_ALIVE,
+            Key("byteCapacityBufferPercentage", integer(0, 100), 20),
+            # Flume defaults to 80% of the JVM's max heap; flumelet has no heap limit, so
+            # None means "no byte limit". 0 also means unlimited, as in Flume.
+            Key("byteCapacity", integer(0, bits=64), None),
+        ),
+        rules=transaction_within_capacity,
+    )
 
     def __init__(
         self,
@@ -57,7 +89,6 @@ class MemoryChannel(Component):
         transaction_capacity: int = 100,
         byte_capacity: int | None = None,
         byte_capacity_buffer_percentage: int = 20,
-        keep_alive: float = 3,
         counter: ChannelCounter | None = None,
     ) -> None:
         super().__init__(name)
@@ -79,7 +110,6 @@ class MemoryChannel(Component):
             )
         self.capacity = capacity
         self.transaction_capacity = transaction_capacity
-        self.keep_alive = keep_alive
         self.byte_slots = UNLIMITED
         if byte_capacity is not None:
             if byte_capacity < 0:
@@ -97,14 +127,13 @@ class MemoryChannel(Component):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> MemoryChannel:
-        s: Mapping[str, Any] = spec.settings
+        s = spec.settings
         return cls(
             spec.name,
-            capacity=int(s.get("capacity", 100)),
-            transaction_capacity=int(s.get("transactionCapacity", 100)),
-            byte_capacity=None if s.get("byteCapacity") is None else int(s["byteCapacity"]),
-            byte_capacity_buffer_percentage=int(s.get("byteCapacityBufferPercentage", 20)),
-            keep_alive=float(s.get("keep-alive", 3)),
+            capacity=s["capacity"],
+            transaction_capacity=s["transactionCapacity"],
+            byte_capacity=s["byteCapacity"],
+            byte_capacity_buffer_percentage=s["byteCapacityBufferPercentage"],
             counter=ctx.metrics.channel(spec.name),
         )
 

@@ -1,6 +1,7 @@
-"""Flume properties files -> a validated, typed AgentConfig, with every problem as data."""
+"""Flume properties files -> a validated, typed AgentConfig, with every problem as data.
 
-from agent.config.issues import ConfigIssue, IssueCode, Severity
-from agent.config.loader import LoadResult, load_config, load_text
-
-__all__ = ["ConfigIssue", "IssueCode", "LoadResult", "Severity", "load_config", "load_text"]
+Entry points: ``agent.config.loader`` (``load_config``, ``load_text``), the issues they report
+(``agent.config.issues``), and the vocabulary component types declare their settings with
+(``agent.config.schema``). This package module imports nothing, so a component module can use
+that vocabulary without pulling in the loader (which resolves component types).
+"""

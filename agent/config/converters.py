@@ -88,6 +88,11 @@ def integer(
     return convert
 
 
+def to_list(raw: str) -> list[str]:
+    """Flume's comma-separated lists (``dataDirs``)."""
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
 def to_float(raw: str) -> float:
     if not _FLOAT.fullmatch(raw):
         raise ConversionError(IssueCode.BAD_NUMBER, f"{raw!r} is not a number")

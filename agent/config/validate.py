@@ -454,17 +454,15 @@ class AgentValidator:
     def _check_selector(self, source: _Source, path: str, usable: list[str]) -> bool:
         settings = source.selector.settings
         referenced: list[tuple[str, str]] = []  # (setting key, channel)
-        if source.selector.spec.alias == "replicating":
+        if source.selector.type.plugin:
+            return True  # its own business
+        if source.selector.type.name == "replicating":
             referenced += [("optional", c) for c in settings["optional"]]
         else:
             for value, chans in settings["mapping"].items():
                 referenced += [(f"mapping.{value}", c) for c in chans]
             for value, chans in settings["optional"].items():
                 referenced += [(f"optional.{value}", c) for c in chans]
-                # a channel both required and optional for a value counts as required
-                settings["optional"][value] = [
-                    c for c in chans if c not in settings["mapping"].get(value, [])
-                ]
             referenced += [("default", c) for c in settings["default"]]
         ok = True
         props = source.raw.props
@@ -485,7 +483,7 @@ class AgentValidator:
         return ok
 
     def _check_batch(self, path: str, built: Built, channels: list[tuple[str, Built]]) -> bool:
-        key = built.spec.batch_key
+        key = built.type.schema.batch_key
         if key is None:
             return True
         ok = True
@@ -530,9 +528,9 @@ class AgentValidator:
         ]
         taken: list[tuple[str, int, str]] = []
         for kind, name, built, owner in listeners:
-            if built.spec.listen is None:
+            if built.type.schema.listen is None:
                 continue
-            host_key, port_key = built.spec.listen
+            host_key, port_key = built.type.schema.listen
             host, port = built.settings[host_key], built.settings[port_key]
             if port == 0:  # an ephemeral port never conflicts
                 continue
@@ -593,8 +591,8 @@ class AgentValidator:
                 del groups[name]
 
     def _check_processor(self, group: _Group, built: Built, path: str) -> bool:
-        spec, settings = built.spec, built.settings
-        if spec.alias == "default" and len(group.sinks) > 1:
+        kind, settings = built.type.name, built.settings
+        if kind == "default" and len(group.sinks) > 1:
             self.report(
                 IssueCode.BAD_VALUE,
                 "the default sink processor takes exactly one sink; use failover or load_balance",
@@ -602,7 +600,7 @@ class AgentValidator:
                 group.raw.props.get("processor.type") or group.sinks_entry,
             )
             return False
-        if spec.alias != "failover":
+        if kind != "failover":
             return True
         priorities: dict[str, int] = settings["priority"]
         for sink in list(priorities):
@@ -645,6 +643,9 @@ class AgentValidator:
         used |= {s.channel for s in sinks.values()}
         for name in list(channels):
             if name in used:
+                continue
+            if self.reporter.fatal_count:  # nothing starts anyway: say only what matters
+                del channels[name]
                 continue
             self.report(
                 IssueCode.UNUSED_COMPONENT,
@@ -725,20 +726,20 @@ class AgentValidator:
                 name: SourceSpec(
                     kind="source",
                     name=name,
-                    type=s.built.spec.alias,
+                    type=s.built.type.name,
                     settings=s.built.settings,
                     location=self._location(s.built),
                     channels=tuple(s.channels),
                     selector=ComponentSpec(
                         "selector",
                         name,
-                        s.selector.spec.alias,
+                        s.selector.type.name,
                         s.selector.settings,
                         self._location(s.selector),
                     ),
                     interceptors=tuple(
                         ComponentSpec(
-                            "interceptor", iname, b.spec.alias, b.settings, self._location(b)
+                            "interceptor", iname, b.type.name, b.settings, self._location(b)
                         )
                         for iname, b in s.interceptors
                     ),
@@ -746,14 +747,14 @@ class AgentValidator:
                 for name, s in sources.items()
             },
             channels={
-                name: ComponentSpec("channel", name, b.spec.alias, b.settings, self._location(b))
+                name: ComponentSpec("channel", name, b.type.name, b.settings, self._location(b))
                 for name, b in channels.items()
             },
             sinks={
                 name: SinkSpec(
                     kind="sink",
                     name=name,
-                    type=s.built.spec.alias,
+                    type=s.built.type.name,
                     settings=s.built.settings,
                     location=self._location(s.built),
                     channel=s.channel,
@@ -764,7 +765,7 @@ class AgentValidator:
                 name: SinkGroupSpec(
                     kind="sinkgroup",
                     name=name,
-                    type=built.spec.alias,
+                    type=built.type.name,
                     settings=built.settings,
                     location=self._location(built),
                     sinks=tuple(g.sinks),

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent.components import Clock
+from agent.config.schema import NO_KEYS, Schema
 from protocol.event import Event
+
+if TYPE_CHECKING:
+    from agent.config.model import ComponentSpec
+    from agent.registry import BuildContext
 
 
 class Interceptor:
-    """Rewrite or drop one event; ``intercept_batch`` keeps the survivors in order."""
+    """Rewrite or drop one event; ``intercept_batch`` keeps the survivors in order.
+
+    Built by ``from_spec`` (the registry's interface), which hands the validated settings and
+    the clock to ``from_settings``; a subclass implements either.
+    """
+
+    SCHEMA: ClassVar[Schema] = NO_KEYS
+
+    @classmethod
+    def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> Interceptor:
+        return cls.from_settings(spec.settings, ctx.clock)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], clock: Clock) -> Interceptor:

@@ -8,19 +8,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agent.components import Clock
+from agent.config.converters import regex, to_bool
+from agent.config.schema import Key, Schema
 from agent.interceptors.base import Interceptor
 from protocol.event import Event
 
 
-def _flag(settings: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = settings.get(key, default)
-    if isinstance(value, str):
-        return value.strip().lower() == "true"  # Java's Boolean.parseBoolean
-    return bool(value)
-
-
 class TimestampInterceptor(Interceptor):
     """Sets ``headerName`` (``timestamp``) to the clock's epoch millis as a decimal string."""
+
+    SCHEMA = Schema(
+        keys=(Key("headerName", default="timestamp"), Key("preserveExisting", to_bool, False))
+    )
 
     def __init__(self, clock: Clock, header: str = "timestamp", preserve: bool = False) -> None:
         self.clock = clock
@@ -29,11 +28,7 @@ class TimestampInterceptor(Interceptor):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], clock: Clock) -> TimestampInterceptor:
-        return cls(
-            clock,
-            str(settings.get("headerName", "timestamp")),
-            _flag(settings, "preserveExisting", False),
-        )
+        return cls(clock, settings["headerName"], settings["preserveExisting"])
 
     def intercept(self, event: Event) -> Event | None:
         if not (self.preserve and self.header in event.headers):
@@ -57,6 +52,14 @@ class HostInterceptor(Interceptor):
     this module stays free of sockets.
     """
 
+    SCHEMA = Schema(
+        keys=(
+            Key("hostHeader", default="host"),
+            Key("useIP", to_bool, True),
+            Key("preserveExisting", to_bool, False),
+        )
+    )
+
     def __init__(self, value: str, header: str = "host", preserve: bool = False) -> None:
         self.value = value
         self.header = header
@@ -73,11 +76,8 @@ class HostInterceptor(Interceptor):
             from agent.runtime.hostinfo import local_host
 
             resolver = local_host
-        use_ip = _flag(settings, "useIP", True)
         return cls(
-            resolver(use_ip),
-            str(settings.get("hostHeader", "host")),
-            _flag(settings, "preserveExisting", False),
+            resolver(settings["useIP"]), settings["hostHeader"], settings["preserveExisting"]
         )
 
     def intercept(self, event: Event) -> Event | None:
@@ -89,6 +89,14 @@ class HostInterceptor(Interceptor):
 class StaticInterceptor(Interceptor):
     """Sets a fixed ``key`` = ``value``; ``preserveExisting`` defaults to **true** as in Flume."""
 
+    SCHEMA = Schema(
+        keys=(
+            Key("key", default="key"),
+            Key("value", default="value"),
+            Key("preserveExisting", to_bool, True),
+        )
+    )
+
     def __init__(self, key: str = "key", value: str = "value", preserve: bool = True) -> None:
         self.key = key
         self.value = value
@@ -96,11 +104,7 @@ class StaticInterceptor(Interceptor):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], clock: Clock) -> StaticInterceptor:
-        return cls(
-            str(settings.get("key", "key")),
-            str(settings.get("value", "value")),
-            _flag(settings, "preserveExisting", True),
-        )
+        return cls(settings["key"], settings["value"], settings["preserveExisting"])
 
     def intercept(self, event: Event) -> Event | None:
         if not (self.preserve and self.key in event.headers):
@@ -115,6 +119,15 @@ class RemoveHeaderInterceptor(Interceptor):
     criterion configured the interceptor does nothing, like Flume's.
     """
 
+    SCHEMA = Schema(
+        keys=(
+            Key("withName"),
+            Key("fromList"),
+            Key("fromListSeparator", regex, r"\s*,\s*"),
+            Key("matching", regex, None),
+        )
+    )
+
     def __init__(
         self,
         with_name: str | None = None,
@@ -127,21 +140,10 @@ class RemoveHeaderInterceptor(Interceptor):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], clock: Clock) -> RemoveHeaderInterceptor:
-        separator = settings.get("fromListSeparator") or r"\s*,\s*"
-        raw_list = settings.get("fromList")
-        names: list[str] = []
-        if raw_list:
-            if isinstance(raw_list, str):
-                names = [n for n in re.split(separator, raw_list) if n]
-            else:
-                names = [str(n) for n in raw_list]
-        matching = settings.get("matching")
-        try:
-            pattern = re.compile(matching) if matching else None
-        except re.error as exc:
-            raise ValueError(f"matching: invalid regex {matching!r}: {exc}") from exc
-        with_name = settings.get("withName")
-        return cls(str(with_name) if with_name else None, names, pattern)
+        from_list, matching = settings["fromList"], settings["matching"]
+        names = [n for n in re.split(settings["fromListSeparator"], from_list or "") if n]
+        pattern = re.compile(matching) if matching else None
+        return cls(settings["withName"], names, pattern)
 
     def intercept(self, event: Event) -> Event | None:
         headers = event.headers
@@ -163,6 +165,14 @@ class UUIDInterceptor(Interceptor):
     ``uuid_factory`` is injectable so tests get deterministic ids.
     """
 
+    SCHEMA = Schema(
+        keys=(
+            Key("headerName", default="id"),
+            Key("preserveExisting", to_bool, True),
+            Key("prefix", default=""),
+        )
+    )
+
     def __init__(
         self,
         header: str = "id",
@@ -177,11 +187,7 @@ class UUIDInterceptor(Interceptor):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], clock: Clock) -> UUIDInterceptor:
-        return cls(
-            str(settings.get("headerName", "id")),
-            _flag(settings, "preserveExisting", True),
-            str(settings.get("prefix", "") or ""),
-        )
+        return cls(settings["headerName"], settings["preserveExisting"], settings["prefix"])
 
     def intercept(self, event: Event) -> Event | None:
         if not (self.preserve and self.header in event.headers):

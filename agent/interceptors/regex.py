@@ -2,12 +2,11 @@
 
 Patterns are compiled with Python's ``re``; Java's ``Matcher.find()`` is ``re.search``. Common
 Java syntax carries over (classes, groups, lazy and possessive quantifiers, lookaround);
-Java-only constructs such as ``\\p{Alpha}`` are rejected when the configuration is built.
+Java-only constructs such as ``\\p{Alpha}`` are rejected when the configuration is validated.
 """
 
 from __future__ import annotations
 
-import codecs
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -15,25 +14,23 @@ from datetime import datetime
 from typing import Any
 
 from agent.components import Clock
+from agent.config.converters import charset, regex, to_bool, to_words
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, KeyFamily, Problem, RuleContext, Schema
 from agent.interceptors.base import Interceptor
-from agent.interceptors.headers import _flag
 from agent.interceptors.java_text import java_date_format, java_replacement
 from protocol.event import Event
 
 log = logging.getLogger(__name__)
 
 
-def _compile(key: str, regex: Any) -> re.Pattern[str]:
-    if regex is None or regex == "":
-        raise ValueError(f"{key} is required")
-    try:
-        return re.compile(str(regex))
-    except re.error as exc:
-        raise ValueError(f"{key}: invalid regex {regex!r}: {exc}") from exc
+_I = "org.apache.flume.interceptor"
 
 
 class RegexFilterInterceptor(Interceptor):
     """Keeps events whose body contains a match of ``regex``, or drops them (``excludeEvents``)."""
+
+    SCHEMA = Schema(keys=(Key("regex", regex, ".*"), Key("excludeEvents", to_bool, False)))
 
     def __init__(self, pattern: re.Pattern[str], exclude: bool = False) -> None:
         self.pattern = pattern
@@ -41,10 +38,7 @@ class RegexFilterInterceptor(Interceptor):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], clock: Clock) -> RegexFilterInterceptor:
-        return cls(
-            _compile("regex", settings.get("regex", ".*")),
-            _flag(settings, "excludeEvents", False),
-        )
+        return cls(re.compile(settings["regex"]), settings["excludeEvents"])
 
     def intercept(self, event: Event) -> Event | None:
         found = self.pattern.search(event.body.decode("utf-8", "replace")) is not None
@@ -76,17 +70,82 @@ def millis_serializer(java_pattern: str) -> Serializer:
     return serialize
 
 
+def _extractor_rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    """Turn ``serializers = s1 s2`` + ``serializers.<s>.*`` into an ordered list of dicts."""
+    problems: list[Problem] = []
+    raw: dict[str, str] = settings.pop("serializers.", {})
+    names = settings["serializers"]
+    result = []
+    for name in names:
+        entry = {
+            "name": raw.get(f"{name}.name"),
+            "type": raw.get(f"{name}.type", "passthrough"),
+            "pattern": raw.get(f"{name}.pattern"),
+        }
+        if not entry["name"]:
+            problems.append(
+                Problem(
+                    IssueCode.MISSING_REQUIRED, f"missing required key 'serializers.{name}.name'"
+                )
+            )
+        type_name = str(entry["type"])
+        kind = _SERIALIZER_TYPES.get(type_name) or _SERIALIZER_TYPES.get(type_name.lower())
+        if kind is None:
+            problems.append(
+                Problem(
+                    IssueCode.UNKNOWN_TYPE,
+                    f"unknown serializer type {entry['type']!r}",
+                    f"serializers.{name}.type",
+                )
+            )
+        else:
+            entry["type"] = kind
+        if kind == "millis" and entry["pattern"]:
+            try:
+                java_date_format(str(entry["pattern"]))
+            except ValueError as exc:
+                problems.append(
+                    Problem(IssueCode.BAD_VALUE, str(exc), f"serializers.{name}.pattern")
+                )
+        if kind == "millis" and not entry["pattern"]:
+            problems.append(
+                Problem(
+                    IssueCode.MISSING_REQUIRED,
+                    f"missing required key 'serializers.{name}.pattern' for the millis serializer",
+                    f"serializers.{name}.type",
+                )
+            )
+        result.append(entry)
+    for sub in raw:
+        owner, _, leaf = sub.partition(".")
+        if owner not in names or leaf not in ("name", "type", "pattern"):
+            problems.append(
+                Problem(
+                    IssueCode.UNKNOWN_KEY,
+                    f"unknown key 'serializers.{sub}' (serializers are: {' '.join(names) or '-'})",
+                    f"serializers.{sub}",
+                )
+            )
+    settings["serializers"] = result
+    return problems
+
+
+_SERIALIZER_TYPES = {  # Flume's names -> ours
+    "passthrough": "passthrough",
+    "default": "passthrough",
+    "millis": "millis",
+    f"{_I}.RegexExtractorInterceptorPassThroughSerializer": "passthrough",
+    f"{_I}.RegexExtractorInterceptorMillisSerializer": "millis",
+}
+
+
+
+
 def _serializer(spec: Mapping[str, Any]) -> Serializer:
-    kind = str(spec.get("type") or "default")
-    lowered = kind.lower()
-    if lowered in ("default", "passthrough") or lowered.endswith("passthroughserializer"):
-        return lambda value: value
-    if "millis" in lowered:
-        pattern = spec.get("pattern")
-        if not pattern:
-            raise ValueError(f"serializer {spec.get('name')!r}: millis serializer needs a pattern")
-        return millis_serializer(str(pattern))
-    raise ValueError(f"serializer type {kind!r} is not supported (use default or millis)")
+    """``spec``: one validated serializer (``type`` is ``passthrough`` or ``millis``)."""
+    if spec["type"] == "millis":
+        return millis_serializer(spec["pattern"])
+    return lambda value: value
 
 
 class RegexExtractorInterceptor(Interceptor):
@@ -96,6 +155,12 @@ class RegexExtractorInterceptor(Interceptor):
     no match leaves the event unchanged.
     """
 
+    SCHEMA = Schema(
+        keys=(Key("regex", regex, required=True), Key("serializers", to_words, [])),
+        families=(KeyFamily("serializers"),),
+        rules=_extractor_rules,
+    )
+
     def __init__(
         self, pattern: re.Pattern[str], serializers: Sequence[tuple[str, Serializer]]
     ) -> None:
@@ -104,14 +169,8 @@ class RegexExtractorInterceptor(Interceptor):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], clock: Clock) -> RegexExtractorInterceptor:
-        pattern = _compile("regex", settings.get("regex"))
-        serializers = []
-        for spec in settings.get("serializers") or ():
-            name = spec.get("name")
-            if not name:
-                raise ValueError(f"serializer {spec!r} needs a name (the header to set)")
-            serializers.append((str(name), _serializer(spec)))
-        return cls(pattern, serializers)
+        serializers = [(spec["name"], _serializer(spec)) for spec in settings["serializers"]]
+        return cls(re.compile(settings["regex"]), serializers)
 
     def intercept(self, event: Event) -> Event | None:
         match = self.pattern.search(event.body.decode("utf-8", "replace"))
@@ -127,8 +186,25 @@ class RegexExtractorInterceptor(Interceptor):
         return event
 
 
+def _replacement_rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    try:
+        java_replacement(settings["replaceString"], re.compile(settings["searchPattern"]))
+    except ValueError as exc:
+        return [Problem(IssueCode.BAD_VALUE, f"replaceString: {exc}", "replaceString")]
+    return []
+
+
 class SearchReplaceInterceptor(Interceptor):
     """Java ``replaceAll(searchPattern, replaceString)`` on the body decoded with ``charset``."""
+
+    SCHEMA = Schema(
+        keys=(
+            Key("searchPattern", regex, required=True),
+            Key("replaceString", default=""),
+            Key("charset", charset, "UTF-8"),
+        ),
+        rules=_replacement_rules,
+    )
 
     def __init__(self, pattern: re.Pattern[str], template: str, charset: str = "UTF-8") -> None:
         self.pattern = pattern
@@ -137,15 +213,9 @@ class SearchReplaceInterceptor(Interceptor):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], clock: Clock) -> SearchReplaceInterceptor:
-        pattern = _compile("searchPattern", settings.get("searchPattern"))
-        replace = settings.get("replaceString")
-        template = java_replacement("" if replace is None else str(replace), pattern)
-        charset = str(settings.get("charset") or "UTF-8")
-        try:
-            codecs.lookup(charset)
-        except LookupError as exc:
-            raise ValueError(f"charset: unknown charset {charset!r}") from exc
-        return cls(pattern, template, charset)
+        pattern = re.compile(settings["searchPattern"])
+        template = java_replacement(settings["replaceString"], pattern)
+        return cls(pattern, template, settings["charset"])
 
     def intercept(self, event: Event) -> Event | None:
         text = event.body.decode(self.charset, "replace")

@@ -8,12 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from agent.channel_processor import DefaultChannelProcessor
-from agent.components import Component, EventDrivenSource, PollableSource, Sink
+from agent.components import Component, Sink
 from agent.config.model import AgentConfig
-from agent.interceptors import build_interceptor
-from agent.registry import BuildContext, ComponentConfigError, build, resolve
+from agent.registry import BuildContext, ComponentConfigError, build
 from agent.runtime.agent import Agent
-from agent.selectors import SelectorConfigError, build_selector
+from agent.selectors import ReplicatingSelector
 from agent.sinkprocessors import DefaultSinkProcessor, SinkProcessor
 
 
@@ -26,66 +25,51 @@ class AgentBuildError(Exception):
 
 
 def build_agent(config: AgentConfig, ctx: BuildContext | None = None) -> Agent:
+    """Every component of a validated configuration, wired. Validation has resolved every
+    name and checked every setting, so a failure here is an environment problem (a file
+    that cannot be read, a directory already locked)."""
     ctx = ctx if ctx is not None else BuildContext()
     problems: list[str] = []
 
-    def attempt(action: Any, *args: Any) -> Any:
+    def attempt(kind: str, spec: Any, *extra: Any) -> Any:
         try:
-            return action(*args)
+            return build(kind, spec, ctx, *extra)
         except ComponentConfigError as exc:
             problems.append(str(exc))
         return None
 
     for name, spec in config.channels.items():
-        channel = attempt(build, "channel", spec, ctx)
+        channel = attempt("channel", spec)
         if channel is not None:
             ctx.channels[name] = channel
 
     sources: dict[str, Component] = {}
     for name, spec in config.sources.items():
-        source = attempt(build, "source", spec, ctx)
-        if source is None:
-            continue
-        if not isinstance(source, PollableSource | EventDrivenSource):
-            problems.append(str(ComponentConfigError(spec, "is neither pollable nor event-driven")))
-            continue
-        missing = [c for c in spec.channels if c not in ctx.channels]
-        if missing or not spec.channels:
-            what = f"unknown channel(s) {', '.join(missing)}" if missing else "no channels"
-            problems.append(str(ComponentConfigError(spec, what)))
-            continue
-        try:
-            selector = build_selector(spec.selector, {c: ctx.channels[c] for c in spec.channels})
-        except SelectorConfigError as exc:
-            problems.append(str(ComponentConfigError(spec, f"selector: {exc}")))
-            continue
-        interceptors = [attempt(build_interceptor, i, ctx.clock) for i in spec.interceptors]
-        if any(i is None for i in interceptors):
+        source = attempt("source", spec)
+        own = {c: ctx.channels[c] for c in spec.channels if c in ctx.channels}
+        selector = (  # no selector keys: Flume's replicating selector
+            attempt("selector", spec.selector, own) if spec.selector else ReplicatingSelector(own)
+        )
+        interceptors = [attempt("interceptor", i) for i in spec.interceptors]
+        if source is None or selector is None or None in interceptors:
             continue
         source.channel_processor = DefaultChannelProcessor(selector, interceptors)
         sources[name] = source
 
     sinks: dict[str, Sink] = {}
     for name, spec in config.sinks.items():
-        sink = attempt(build, "sink", spec, ctx)
-        if sink is None:
-            continue
-        if spec.channel not in ctx.channels:
-            problems.append(str(ComponentConfigError(spec, f"unknown channel {spec.channel!r}")))
-            continue
-        sink.channel = ctx.channels[spec.channel]
-        sinks[name] = sink
+        sink = attempt("sink", spec)
+        if sink is not None and spec.channel in ctx.channels:
+            sink.channel = ctx.channels[spec.channel]
+            sinks[name] = sink
 
     processors: dict[str, SinkProcessor] = {}
     grouped: set[str] = set()
     for name, spec in config.sinkgroups.items():
-        members = [sinks[s] for s in spec.sinks if s in sinks]
         grouped.update(spec.sinks)
-        try:
-            cls = resolve("sinkgroup", spec.type)
-            processors[name] = cls.from_spec(spec, members, ctx)
-        except (LookupError, ValueError, TypeError) as exc:
-            problems.append(str(ComponentConfigError(spec, str(exc))))
+        processor = attempt("processor", spec, [sinks[s] for s in spec.sinks if s in sinks])
+        if processor is not None:
+            processors[name] = processor
     for name, sink in sinks.items():
         if name not in grouped:
             processors[name] = DefaultSinkProcessor(sink)

@@ -14,10 +14,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from agent.components import Clock, Sink, Status
+from agent.config.converters import choice, integer
+from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
 from agent.sinks import EventDeliveryException, drain_batch
-from agent.tls import TlsConfigError, client_context
+from agent.tls import CLIENT_KEYS, TlsConfigError, client_context, client_rules
 from protocol.codec import encode_event_array
 from protocol.event import Event
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
@@ -31,6 +33,23 @@ log = logging.getLogger(__name__)
 
 
 class AvroSink(Sink):
+    SCHEMA = Schema(
+        keys=(
+            Key("hostname", required=True),
+            Key("port", integer(1, 65535), required=True),
+            Key("batch-size", integer(), 100, floor=1),
+            Key("connect-timeout", integer(bits=64), 20000, floor=1000),
+            Key("request-timeout", integer(bits=64), 20000, floor=1000),
+            Key("reset-connection-interval", integer(0), 0),
+            Key("compression-type", choice("none", "deflate"), "none"),
+            Key("compression-level", integer(-1, 9), 6),
+            *CLIENT_KEYS,
+            Key("maxIoWorkers", integer(), None, floor=1, ignored="one asyncio loop"),
+        ),
+        batch_key="batch-size",
+        rules=client_rules,
+    )
+
     def __init__(
         self, name: str, client: RpcClient, batch_size: int, counter: CounterGroup,
         clock: Clock, reset_interval: float = 0.0,
@@ -51,16 +70,15 @@ class AvroSink(Sink):
         except TlsConfigError as exc:
             raise ComponentConfigError(spec, str(exc)) from exc
         client = RpcClient(
-            AVRO_SOURCE_PROTOCOL, s["hostname"], int(s["port"]),
-            connect_timeout=int(s.get("connect-timeout", 20000)) / 1000,
-            request_timeout=int(s.get("request-timeout", 20000)) / 1000,
-            deflate=s.get("compression-type") == "deflate",
-            compression_level=int(s.get("compression-level", 6)),
+            AVRO_SOURCE_PROTOCOL, s["hostname"], s["port"],
+            connect_timeout=s["connect-timeout"] / 1000,
+            request_timeout=s["request-timeout"] / 1000,
+            deflate=s["compression-type"] == "deflate",
+            compression_level=s["compression-level"],
             ssl=tls,
         )
-        return cls(spec.name, client, int(s.get("batch-size", 100)),
-                   ctx.metrics.sink(spec.name), ctx.clock,
-                   float(s.get("reset-connection-interval", 0)))
+        return cls(spec.name, client, s["batch-size"], ctx.metrics.sink(spec.name), ctx.clock,
+                   s["reset-connection-interval"])
 
     async def stop(self) -> None:
         await self.client.close()

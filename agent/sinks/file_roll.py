@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from agent.components import Clock, Sink, Status, SystemClock
+from agent.config.converters import choice, integer, to_bool
+from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
 from agent.sinks import drain_batch
 from protocol.event import Event
@@ -47,6 +49,32 @@ class PathManager:
 
 
 class RollingFileSink(Sink):
+    SCHEMA = Schema(
+        keys=(
+            Key("sink.directory", required=True),
+            Key("sink.rollInterval", integer(0, bits=64), 30),
+            Key(
+                "sink.serializer",
+                choice(
+                    "TEXT",
+                    upper=True,
+                    aliases={"org.apache.flume.serialization.BodyTextEventSerializer$Builder":
+                             "TEXT"},
+                    unavailable=("HEADER_AND_TEXT", "AVRO_EVENT"),
+                ),
+                "TEXT",
+                ignored="TEXT is the only serializer",
+            ),
+            Key("sink.serializer.appendNewline", to_bool, True),
+            Key("sink.batchSize", integer(1), 100),
+            Key("sink.pathManager", choice("DEFAULT", upper=True), "DEFAULT",
+                ignored="DEFAULT is the only path manager"),
+            Key("sink.pathManager.prefix", default=""),
+            Key("sink.pathManager.extension", default=""),
+        ),
+        batch_key="sink.batchSize",
+    )
+
     def __init__(
         self,
         name: str,
@@ -81,20 +109,14 @@ class RollingFileSink(Sink):
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> RollingFileSink:
         s = spec.settings
-        directory = s.get("sink.directory")
-        if not directory:
-            raise ValueError("sink.directory is required")
-        serializer = str(s.get("sink.serializer") or "TEXT")
-        if serializer.upper() != "TEXT":
-            raise ValueError(f"sink.serializer {serializer!r} is not supported (only TEXT)")
         return cls(
             spec.name,
-            str(directory),
-            roll_interval=float(s.get("sink.rollInterval", 30)),
-            batch_size=int(s.get("sink.batchSize", 100)),
-            append_newline=bool(s.get("sink.serializer.appendNewline", True)),
-            prefix=str(s.get("sink.pathManager.prefix") or ""),
-            extension=str(s.get("sink.pathManager.extension") or ""),
+            s["sink.directory"],
+            roll_interval=s["sink.rollInterval"],
+            batch_size=s["sink.batchSize"],
+            append_newline=s["sink.serializer.appendNewline"],
+            prefix=s["sink.pathManager.prefix"],
+            extension=s["sink.pathManager.extension"],
             clock=ctx.clock,
             counter=ctx.metrics.sink(spec.name),
         )

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from agent.components import Sink, Status
+from agent.config.converters import integer
+from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
 from agent.sinks import drain_batch
 from protocol.event import Event
@@ -49,6 +51,9 @@ def dump_event(event: Event, max_bytes: int = 16) -> str:
 
 
 class LoggerSink(Sink):
+    # Flume falls back to the default for a non-positive maxBytesToLog
+    SCHEMA = Schema(keys=(Key("maxBytesToLog", integer(), 16, floor=1),))
+
     def __init__(
         self, name: str, max_bytes_to_log: int = 16, counter: CounterGroup | None = None
     ) -> None:
@@ -58,10 +63,7 @@ class LoggerSink(Sink):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> LoggerSink:
-        max_bytes = int(spec.settings.get("maxBytesToLog", 16))
-        if max_bytes <= 0:
-            max_bytes = 16  # Flume falls back to the default for non-positive values
-        return cls(spec.name, max_bytes, ctx.metrics.sink(spec.name))
+        return cls(spec.name, spec.settings["maxBytesToLog"], ctx.metrics.sink(spec.name))
 
     async def process(self) -> Status:
         return await drain_batch(self.channel, self.counter, 1, self._log)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agent.components import Sink, Status
+from agent.config.converters import integer
+from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
 from agent.sinks import drain_batch
 from protocol.event import Event
@@ -15,6 +17,8 @@ if TYPE_CHECKING:
 
 
 class NullSink(Sink):
+    SCHEMA = Schema(keys=(Key("batchSize", integer(1), 100),), batch_key="batchSize")
+
     def __init__(self, name: str, batch_size: int = 100, counter: CounterGroup | None = None):
         super().__init__(name)
         if batch_size <= 0:
@@ -24,7 +28,7 @@ class NullSink(Sink):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> NullSink:
-        return cls(spec.name, int(spec.settings.get("batchSize", 100)), ctx.metrics.sink(spec.name))
+        return cls(spec.name, spec.settings["batchSize"], ctx.metrics.sink(spec.name))
 
     async def process(self) -> Status:
         return await drain_batch(self.channel, self.counter, self.batch_size, _discard)

@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.components import Sink, Status, Transaction
+from agent.config.converters import integer
+from agent.config.limits import LISTENER_KEYS, limits_from, limits_rules
+from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
 from agent.sinks import count_batch, rollback_quietly, take_batch
 from protocol import ackproof
@@ -60,6 +63,19 @@ class _Outstanding:
 
 
 class SparkSink(Sink):
+    SCHEMA = Schema(
+        keys=(
+            Key("hostname", default="0.0.0.0"),
+            Key("port", integer(0, 65535), required=True),
+            Key("threads", integer(1), 10),
+            Key("timeout", integer(1), 60),
+            Key("backoffInterval", integer(0), 200),
+            *LISTENER_KEYS,
+        ),
+        rules=limits_rules,
+        listen=("hostname", "port"),
+    )
+
     def __init__(
         self, name: str, host: str, port: int, *, threads: int = 10, timeout: float = 60.0,
         backoff_interval: float = 0.2, counter: CounterGroup | None = None,
@@ -98,11 +114,9 @@ class SparkSink(Sink):
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> SparkSink:
         s = spec.settings
-        return cls(spec.name, s.get("hostname", "0.0.0.0"), int(s["port"]),
-                   threads=int(s.get("threads", 10)), timeout=float(s.get("timeout", 60)),
-                   backoff_interval=int(s.get("backoffInterval", 200)) / 1000,
-                   counter=ctx.metrics.sink(spec.name),
-                   limits=ListenerLimits().with_settings(s))
+        return cls(spec.name, s["hostname"], s["port"], threads=s["threads"],
+                   timeout=s["timeout"], backoff_interval=s["backoffInterval"] / 1000,
+                   counter=ctx.metrics.sink(spec.name), limits=limits_from(s))
 
     @property
     def port(self) -> int:

@@ -14,12 +14,15 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from agent.components import ChannelException, EventDrivenSource
+from agent.config.converters import choice, integer, ip_filter_rules, to_bool
+from agent.config.issues import IssueCode
+from agent.config.limits import LISTENER_KEYS, limits_from, limits_rules
+from agent.config.schema import Key, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
 from agent.sources.ipfilter import allowed
-from agent.tls import TlsConfigError, server_context
+from agent.tls import SERVER_KEYS, TlsConfigError, server_context, server_rules
 from protocol.event import Event
-from protocol.limits import ListenerLimits
 from protocol.rpc import CallRequest
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
 from protocol.transport import Connection, RpcServer
@@ -31,7 +34,32 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    problems = server_rules(settings, ctx) + limits_rules(settings, ctx)
+    if settings["ipFilter"] and not settings["ipFilterRules"]:
+        problems.append(
+            Problem(IssueCode.MISSING_REQUIRED, "ipFilter = true needs 'ipFilterRules'", "ipFilter")
+        )
+    return problems
+
+
 class AvroSource(EventDrivenSource):
+    SCHEMA = Schema(
+        keys=(
+            Key("bind", required=True),
+            Key("port", integer(0, 65535), required=True),
+            Key("threads", integer(), None, ignored="one asyncio loop serves every connection"),
+            Key("compression-type", choice("none", "deflate"), "none"),
+            Key("compression-level", integer(-1, 9), 6),
+            *SERVER_KEYS,
+            Key("ipFilter", to_bool, False),
+            Key("ipFilterRules", ip_filter_rules, None),
+            *LISTENER_KEYS,
+        ),
+        rules=_rules,
+        listen=("bind", "port"),
+    )
+
     def __init__(self, name: str, server: RpcServer, counter: CounterGroup) -> None:
         super().__init__(name)
         self.server = server
@@ -45,19 +73,19 @@ class AvroSource(EventDrivenSource):
             tls = server_context(s)
         except TlsConfigError as exc:
             raise ComponentConfigError(spec, str(exc)) from exc
-        rules = s.get("ipFilterRules") or []
+        rules = s["ipFilterRules"] or []
         accept = None
-        if s.get("ipFilter"):
+        if s["ipFilter"]:
             by_name = any(kind.lower() == "name" for _, kind, _ in rules)
 
             def accept(ip: str) -> bool:
                 return allowed(rules, ip, _hostname(ip) if by_name else None)
         server = RpcServer(
-            AVRO_SOURCE_PROTOCOL, _unset_handler, s["bind"], int(s["port"]),
-            deflate=s.get("compression-type") == "deflate",
-            compression_level=int(s.get("compression-level", 6)),
+            AVRO_SOURCE_PROTOCOL, _unset_handler, s["bind"], s["port"],
+            deflate=s["compression-type"] == "deflate",
+            compression_level=s["compression-level"],
             ssl=tls, accept=accept, name=f"source {spec.name}",
-            limits=ListenerLimits().with_settings(s),  # a bad combination: ValueError
+            limits=limits_from(s),
         )
         return cls(spec.name, server, ctx.metrics.source(spec.name))
 

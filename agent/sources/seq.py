@@ -11,6 +11,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from agent.components import ChannelException, PollableSource, Status
+from agent.config.converters import JAVA_LONG_MAX, integer
+from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
 from protocol.event import Event
 
@@ -22,6 +24,14 @@ log = logging.getLogger(__name__)
 
 
 class SequenceGeneratorSource(PollableSource):
+    SCHEMA = Schema(
+        keys=(
+            Key("totalEvents", integer(0, bits=64), JAVA_LONG_MAX),
+            Key("batchSize", integer(1), 1),
+        ),
+        batch_key="batchSize",
+    )
+
     def __init__(
         self,
         name: str,
@@ -41,13 +51,8 @@ class SequenceGeneratorSource(PollableSource):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> SequenceGeneratorSource:
-        total = spec.settings.get("totalEvents")
-        return cls(
-            spec.name,
-            None if total is None else int(total),
-            int(spec.settings.get("batchSize", 1)),
-            ctx.metrics.source(spec.name),
-        )
+        s = spec.settings
+        return cls(spec.name, s["totalEvents"], s["batchSize"], ctx.metrics.source(spec.name))
 
     async def process(self) -> Status:
         start = self.sent

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from agent.components import ManualClock, Status
-from agent.config.model import ComponentSpec, SinkSpec
 from agent.metrics import MetricsRegistry
 from agent.registry import BuildContext
 from agent.sinks import EventDeliveryException
@@ -18,23 +17,27 @@ from agent.sources.avro import AvroSource
 from protocol.rpc import CallRequest
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
 from protocol.transport import Connection, RpcClient, RpcServer
-from tests.agent_helpers import channel, drain, fill, processor
+from tests.agent_helpers import channel, drain, fill, processor, spec
 from tests.tls import make_cert
 from tests.vectors import load
 
 
 def _source(port: int = 0, **settings: Any) -> tuple[AvroSource, Any]:
-    spec = ComponentSpec("source", "r1", "avro", {"bind": "127.0.0.1", "port": port, **settings})
-    src = AvroSource.from_spec(spec, BuildContext())
+    src = AvroSource.from_spec(
+        spec("source", "r1", "avro", {"bind": "127.0.0.1", "port": port, **settings}),
+        BuildContext(),
+    )
     ch = channel()
     src.channel_processor = processor(ch)
     return src, ch
 
 
 def _sink(port: int, host: str = "127.0.0.1", **settings: Any) -> AvroSink:
-    spec = SinkSpec("sink", "k1", "avro", {"hostname": host, "port": port, "batch-size": 100,
-                                           **settings}, channel="c1")
-    sink = AvroSink.from_spec(spec, BuildContext(clock=ManualClock(), metrics=MetricsRegistry()))
+    sink = AvroSink.from_spec(
+        spec("sink", "k1", "avro", {"hostname": host, "port": port, "batch-size": 100,
+                                    **settings}, channel="c1"),
+        BuildContext(clock=ManualClock(), metrics=MetricsRegistry()),
+    )
     sink.channel = channel()
     return sink
 
@@ -233,7 +236,7 @@ def test_source_answers_recorded_flume_client_streams(name: str) -> None:
 
 def test_ip_filter_denies_loopback() -> None:
     async def main() -> None:
-        src, dest = _source(ipFilter=True, ipFilterRules=[("deny", "ip", "127.*")])
+        src, dest = _source(ipFilter=True, ipFilterRules="deny:ip:127.*")
         await src.start()
         client = RpcClient(AVRO_SOURCE_PROTOCOL, "127.0.0.1", src.port, request_timeout=2)
         try:

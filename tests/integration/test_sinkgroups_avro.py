@@ -14,12 +14,11 @@ from collections.abc import Callable
 from agent.channels.memory import MemoryChannel
 from agent.components import ManualClock
 from agent.config.loader import load_text
-from agent.config.model import ComponentSpec
 from agent.registry import BuildContext
 from agent.runtime import Agent, BackoffPolicy, build_agent
 from agent.sinkprocessors import FailoverSinkProcessor, LoadBalancingSinkProcessor
 from agent.sources.avro import AvroSource
-from tests.agent_helpers import drain, fill, processor
+from tests.agent_helpers import drain, fill, processor, spec
 
 FAST = BackoffPolicy(step=0.02, maximum=0.1, error=0.02)
 BATCH = 100
@@ -29,8 +28,8 @@ class Peer:
     """An Avro source on a fixed port writing into its own channel; can go down and up."""
 
     def __init__(self, name: str) -> None:
-        spec = ComponentSpec("source", name, "avro", {"bind": "127.0.0.1", "port": 0})
-        self.source = AvroSource.from_spec(spec, BuildContext())
+        validated = spec("source", name, "avro", {"bind": "127.0.0.1", "port": 0})
+        self.source = AvroSource.from_spec(validated, BuildContext())
         self.channel = MemoryChannel(f"{name}-out", capacity=100_000,
                                      transaction_capacity=100_000)  # drained at once
         self.source.channel_processor = processor(self.channel)

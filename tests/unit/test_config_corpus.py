@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import LoadResult, load_config
 from agent.config.issues import ConfigIssue, IssueCode
+from agent.config.loader import LoadResult, load_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "configs"
 _DIRECTIVE = re.compile(r"#\s*(rule|expect|fatal|runs|agent):\s*(.*)")

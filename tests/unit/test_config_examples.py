@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import load_config
+from agent.config.loader import load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 MINE = {

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from agent.config import IssueCode, LoadResult, load_text
+from agent.config.issues import IssueCode
+from agent.config.loader import LoadResult, load_text
 from agent.config.model import AgentConfig
 from protocol.limits import ListenerLimits
+from tests.tls import make_cert
 
 C = IssueCode
 BASE = """\
@@ -92,7 +95,13 @@ def test_spooldir_defaults_and_deprecated_line_length() -> None:
     assert settings["decodeErrorPolicy"] == "FAIL" and settings["deserializer"] == "LINE"
     assert settings["deserializer.maxLineLength"] == 300  # the deprecated key overrides
     assert settings["deserializer.outputCharset"] == "UTF-8"
-    assert settings["deserializer.schemaType"] == "LITERAL"
+    assert "deserializer.schemaType" not in settings  # an AVRO deserializer key: ignored
+    result = load(
+        base=BASE.replace("type = seq", "type = spooldir"),
+        extra="a1.sources.r1.spoolDir = /in\na1.sources.r1.deserializer.schemaType = LITERAL\n",
+        strict=False,
+    )
+    assert [(i.code, i.line) for i in result.issues] == [(C.UNKNOWN_KEY, 10)]
 
 
 def test_avro_source_and_sink_keys() -> None:
@@ -134,12 +143,19 @@ def test_request_timeout_fallback_is_a_visible_warning() -> None:
     assert not result.issues[0].is_error
 
 
-def test_ssl_source_needs_a_keystore_unless_the_environment_gives_one() -> None:
+def test_ssl_source_needs_a_keystore_unless_the_environment_gives_one(tmp_path: Path) -> None:
     base = BASE.replace("type = seq", "type = avro")
     extra = "a1.sources.r1.bind = h\na1.sources.r1.port = 1\na1.sources.r1.ssl = true\n"
     assert codes(load(extra, base=base)) == [(C.MISSING_REQUIRED, 11)]
-    config = ok(extra, base=base, env={"FLUME_SSL_KEYSTORE_PATH": "/etc/agent.pem"})
-    assert config.sources["r1"].settings["keystore"] == "/etc/agent.pem"
+    cert, key = make_cert(tmp_path)
+    pem = tmp_path / "agent.pem"
+    pem.write_bytes(cert.read_bytes() + key.read_bytes())
+    config = ok(extra, base=base, env={"FLUME_SSL_KEYSTORE_PATH": str(pem)})
+    assert config.sources["r1"].settings["keystore"] == str(pem)
+    # a key store that cannot be loaded is found by validation, not at start
+    missing = load(extra, base=base, env={"FLUME_SSL_KEYSTORE_PATH": "/nonexistent.pem"})
+    assert codes(missing) == [(C.BAD_VALUE, 4)]
+    assert "cannot load keystore /nonexistent.pem" in missing.issues[0].message
 
 
 def test_spark_sink_by_alias_and_class_name() -> None:
@@ -174,6 +190,13 @@ def test_listener_limits_are_keys_of_the_avro_source() -> None:
                extra="a1.sources.r1.bind = h\na1.sources.r1.port = 1\n"
                      "a1.sources.r1.max-connections = 0\n")
     assert [code for code, _ in codes(bad)] == [C.BAD_VALUE]
+    # a combination the limits refuse is found by validation, not at start
+    small = load(base=BASE.replace("type = seq", "type = avro"),
+                 extra="a1.sources.r1.bind = h\na1.sources.r1.port = 1\n"
+                       "a1.sources.r1.max-buffered-bytes = 1000\n")
+    assert [(i.code, "max-buffered-bytes" in i.message) for i in small.issues] == [
+        (C.BAD_VALUE, True)
+    ]
 
 
 def test_class_names_are_case_sensitive_but_aliases_are_not() -> None:
@@ -181,7 +204,7 @@ def test_class_names_are_case_sensitive_but_aliases_are_not() -> None:
     fqcn = "org.apache.flume.channel.MemoryChannel"
     assert ok(base=BASE.replace("type = memory", f"type = {fqcn}")).channels["c1"].type == "memory"
     result = load(base=BASE.replace("type = memory", f"type = {fqcn.upper()}"))
-    assert codes(result) == [(C.UNKNOWN_TYPE, 6)]
+    assert codes(result) == [(C.UNAVAILABLE, 6)]  # no such Python module: a Java class
 
 
 def test_file_roll_and_null_sinks() -> None:

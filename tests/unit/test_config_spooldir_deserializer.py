@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import load_text
+from agent.config.loader import load_text
 
 BASE = """a1.sources = r1
 a1.channels = c1

@@ -8,19 +8,20 @@ from datetime import UTC, datetime
 import pytest
 
 from agent.components import ManualClock
-from agent.config.model import ComponentSpec
-from agent.interceptors import build_interceptor
+from agent.config.build import settings_from
+from agent.config.types import TypeLookupError
 from agent.interceptors.base import InterceptorChain
 from agent.interceptors.headers import HostInterceptor, UUIDInterceptor
 from agent.interceptors.java_text import java_date_format, java_replacement
-from agent.registry import ComponentConfigError
+from agent.registry import BuildContext
 from protocol.event import Event
+from tests.agent_helpers import component
 
 CLOCK = ManualClock(1_700_000_000.123)
 
 
 def make(type_: str, **settings):
-    return build_interceptor(ComponentSpec("interceptor", "i1", type_, settings), CLOCK)
+    return component("interceptor", type_, settings, BuildContext(clock=CLOCK), name="i1")
 
 
 def test_timestamp_sets_epoch_millis_and_respects_preserve():
@@ -39,12 +40,16 @@ def test_host_uses_resolver_once_with_use_ip_flag():
         calls.append(use_ip)
         return "10.1.2.3" if use_ip else "box.example"
 
-    ip = HostInterceptor.from_settings({}, CLOCK, resolver)
-    name = HostInterceptor.from_settings({"useIP": False, "hostHeader": "h"}, CLOCK, resolver)
+    def host(**raw):
+        return HostInterceptor.from_settings(settings_from("interceptor", "host", raw), CLOCK,
+                                             resolver)
+
+    ip = host()
+    name = host(useIP=False, hostHeader="h")
     assert ip.intercept(Event()).headers == {"host": "10.1.2.3"}
     assert name.intercept(Event()).headers == {"h": "box.example"}
     assert calls == [True, False]
-    keep = HostInterceptor.from_settings({"preserveExisting": True}, CLOCK, resolver)
+    keep = host(preserveExisting=True)
     assert keep.intercept(Event({"host": "x"})).headers == {"host": "x"}
 
 
@@ -88,31 +93,34 @@ def test_regex_filter_keeps_or_excludes_substring_matches():
     assert make("regex_filter").intercept(Event({}, b"")) is not None  # default .* keeps all
 
 
+def extractor(regex: str, *serializers: dict[str, str]):
+    """regex_extractor with Flume's keys: serializers = s0 s1 ..., serializers.s0.name = ..."""
+    keys = {"serializers": " ".join(f"s{n}" for n in range(len(serializers)))}
+    for n, serializer in enumerate(serializers):
+        keys.update({f"serializers.s{n}.{k}": v for k, v in serializer.items()})
+    return make("regex_extractor", regex=regex, **keys)
+
+
 def test_regex_extractor_maps_groups_to_serializer_names():
-    i = make(
-        "regex_extractor",
-        regex=r"(\d):(\d):(\d)",
-        serializers=[{"name": "one"}, {"name": "two", "type": "default"}],
-    )
+    i = extractor(r"(\d):(\d):(\d)", {"name": "one"}, {"name": "two", "type": "default"})
     e = i.intercept(Event({}, b"x 1:2:3 y 4:5:6"))
     assert e.headers == {"one": "1", "two": "2"}  # first match, extra group ignored
     assert i.intercept(Event({"k": "v"}, b"nothing")).headers == {"k": "v"}
 
 
 def test_regex_extractor_skips_groups_that_did_not_match():
-    i = make("regex_extractor", regex=r"(a)?(b)", serializers=[{"name": "A"}, {"name": "B"}])
+    i = extractor(r"(a)?(b)", {"name": "A"}, {"name": "B"})
     assert i.intercept(Event({}, b"b")).headers == {"B": "b"}
 
 
 def test_regex_extractor_millis_serializer_with_java_pattern():
-    i = make(
-        "regex_extractor",
-        regex=r"^\[([^\]]+)\]",
-        serializers=[{
+    i = extractor(
+        r"^\[([^\]]+)\]",
+        {
             "name": "timestamp",
             "type": "org.apache.flume.interceptor.RegexExtractorInterceptorMillisSerializer",
             "pattern": "dd/MMM/yyyy:HH:mm:ss.SSS Z",
-        }],
+        },
     )
     e = i.intercept(Event({}, b"[10/Oct/2000:13:55:36.250 -0700] GET /"))
     expected = datetime(2000, 10, 10, 20, 55, 36, 250000, tzinfo=UTC)
@@ -154,15 +162,17 @@ def test_search_replace_with_group_refs_and_charset():
     assert blank.intercept(Event({}, b"a b  c")).body == b"abc"
 
 
-def test_bad_settings_name_the_interceptor():
-    with pytest.raises(ComponentConfigError, match=r"interceptor i1.*searchPattern is required"):
+def test_bad_settings_are_refused_by_validation():
+    with pytest.raises(ValueError, match=r"missing required key 'searchPattern'"):
         make("search_replace")
-    with pytest.raises(ComponentConfigError, match="invalid regex"):
+    with pytest.raises(ValueError, match="invalid regular expression"):
         make("regex_filter", regex="(")
-    with pytest.raises(ComponentConfigError, match="unknown interceptor type"):
+    with pytest.raises(TypeLookupError, match="unknown interceptor type 'morphline'"):
         make("morphline")
-    with pytest.raises(ComponentConfigError, match="not supported"):
-        make("regex_extractor", regex="(a)", serializers=[{"name": "n", "type": "com.X"}])
+    with pytest.raises(ValueError, match=r"unknown serializer type 'com\.X'"):
+        extractor("(a)", {"name": "n", "type": "com.X"})
+    with pytest.raises(ValueError, match="illegal group reference"):
+        make("search_replace", searchPattern="a", replaceString="$x")
 
 
 def test_chain_applies_in_order_and_stops_at_drop():

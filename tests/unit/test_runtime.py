@@ -8,7 +8,8 @@ import itertools
 import pytest
 
 from agent.components import ManualClock, Status
-from agent.config.model import AgentConfig, ComponentSpec, SinkGroupSpec, SinkSpec, SourceSpec
+from agent.config.loader import load_text
+from agent.config.model import AgentConfig
 from agent.registry import BuildContext
 from agent.runtime import (
     AgentBuildError,
@@ -125,24 +126,32 @@ def test_runner_loops_on_ready_yielding_to_others():
     assert ticks == 10 and n >= 10
 
 
-def base_config(**overrides) -> AgentConfig:
-    fields = dict(
-        name="a",
-        channels={"c": ComponentSpec("channel", "c", "memory",
-                                     {"capacity": 100, "transactionCapacity": 100})},
-        sources={"r": SourceSpec("source", "r", "seq", {"totalEvents": 10}, channels=("c",))},
-        sinks={"k1": SinkSpec("sink", "k1", "null", {}, channel="c"),
-               "k2": SinkSpec("sink", "k2", "null", {}, channel="c")},
-    )
-    fields.update(overrides)
-    return AgentConfig(**fields)
+BASE = """\
+a.sources = r
+a.channels = c
+a.sinks = k1 k2
+a.sources.r.type = seq
+a.sources.r.totalEvents = 10
+a.sources.r.channels = c
+a.channels.c.type = memory
+a.sinks.k1.type = null
+a.sinks.k1.channel = c
+a.sinks.k2.type = null
+a.sinks.k2.channel = c
+"""
+
+
+def base_config(extra: str = "") -> AgentConfig:
+    """BASE with ``extra``'s keys (a key set again replaces BASE's: a warning, not a problem)."""
+    result = load_text(BASE + extra, "a")
+    assert result.config is not None and {i.code for i in result.issues} <= {"DUPLICATE_KEY"}
+    return result.config
 
 
 def test_build_agent_wires_groups_and_default_processors():
-    cfg = base_config(sinkgroups={"g": SinkGroupSpec("sinkgroup", "g", "failover",
-                                                     {"priority": {"k1": 1, "k2": 2},
-                                                      "maxpenalty": 30000},
-                                                     sinks=("k1", "k2"))})
+    cfg = base_config(
+        "a.sinkgroups = g\na.sinkgroups.g.sinks = k1 k2\na.sinkgroups.g.processor.type = failover\n"
+    )
     agent = build_agent(cfg, BuildContext(clock=ManualClock()))
     assert set(agent.processors) == {"g"}
     assert isinstance(agent.processors["g"], FailoverSinkProcessor)
@@ -151,21 +160,19 @@ def test_build_agent_wires_groups_and_default_processors():
     assert agent.sinks["k1"].channel is agent.channels["c"]
 
 
-def test_build_agent_collects_every_problem():
+def test_build_agent_collects_every_environment_problem(tmp_path):
+    (tmp_path / "not-a-dir").write_text("")
     cfg = base_config(
-        sources={"r": SourceSpec("source", "r", "seq", {}, channels=("nope",)),
-                 "r2": SourceSpec("source", "r2", "exec", {}, channels=("c",))},
-        sinks={"k": SinkSpec("sink", "k", "null", {"batchSize": 0}, channel="c"),
-               "k2": SinkSpec("sink", "k2", "null", {}, channel="zz")},
+        "a.channels = c f1 f2\na.sinks = k1 k2 k3\n"
+        f"a.channels.f1.type = file\na.channels.f1.dataDirs = {tmp_path}/not-a-dir/x\n"
+        f"a.channels.f2.type = file\na.channels.f2.dataDirs = {tmp_path}/not-a-dir/y\n"
+        "a.sources.r.channels = c f1\na.sinks.k3.type = null\na.sinks.k3.channel = f2\n"
     )
     with pytest.raises(AgentBuildError) as info:
         build_agent(cfg)
-    text = str(info.value)
-    assert len(info.value.problems) == 4
-    assert "unknown channel(s) nope" in text
-    assert "unknown source type 'exec'" in text
-    assert "batchSize must be > 0" in text
-    assert "unknown channel 'zz'" in text
+    assert len(info.value.problems) == 2
+    assert all("not-a-dir" in p for p in info.value.problems)
+    assert "channel f1 (<string>:" in str(info.value)
 
 
 def test_serve_agent_runs_until_stopped():
@@ -180,7 +187,10 @@ def test_serve_agent_runs_until_stopped():
     assert asyncio.run(go()) == {"c": 0}
 
 
-def test_run_agent_returns_1_when_the_graph_cannot_be_built(caplog):
-    cfg = base_config(sinks={"k": SinkSpec("sink", "k", "null", {}, channel="zz")})
+def test_run_agent_returns_1_when_the_graph_cannot_be_built(caplog, tmp_path):
+    (tmp_path / "file").write_text("")
+    cfg = base_config(
+        f"a.channels.c.type = file\na.channels.c.dataDirs = {tmp_path}/file/data\n"
+    )
     assert run_agent(cfg, grace=0.1) == 1
-    assert "unknown channel 'zz'" in caplog.text
+    assert f"{tmp_path}/file/data" in caplog.text

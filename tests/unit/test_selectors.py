@@ -8,16 +8,14 @@ import pytest
 
 from agent.channel_processor import DefaultChannelProcessor
 from agent.channels import MemoryChannel
-from agent.components import ChannelException, ChannelFullException, ManualClock
-from agent.config.model import ComponentSpec
-from agent.interceptors import build_interceptor
+from agent.components import ChannelException, ChannelFullException
 from agent.selectors import (
     MultiplexingSelector,
     ReplicatingSelector,
     SelectorConfigError,
-    build_selector,
 )
 from protocol.event import Event
+from tests.agent_helpers import component
 
 
 def channels(*names: str, capacity: int = 100) -> dict[str, MemoryChannel]:
@@ -35,11 +33,12 @@ def drain(ch: MemoryChannel) -> list[bytes]:
 
 def test_replicating_all_required_except_optional():
     chs = channels("a", "b", "c")
-    sel = build_selector(ComponentSpec("selector", "s", "replicating", {"optional": ["c"]}), chs)
+    sel = component("selector", "replicating", {"optional": ["c"]}, None, chs)
     required, optional = sel.select(Event())
     assert [c.name for c in required] == ["a", "b"]
     assert [c.name for c in optional] == ["c"]
-    assert [c.name for c in build_selector(None, chs).select(Event())[0]] == ["a", "b", "c"]
+    every = component("selector", "replicating", {}, None, chs)
+    assert [c.name for c in every.select(Event())[0]] == ["a", "b", "c"]
 
 
 def test_replicating_rejects_unknown_optional_channel():
@@ -49,13 +48,14 @@ def test_replicating_rejects_unknown_optional_channel():
 
 def test_multiplexing_routes_by_header_with_default_and_optional():
     chs = channels("a", "b", "c", "d")
-    spec = ComponentSpec("selector", "s", "multiplexing", {
+    sel = component("selector", "multiplexing", {
         "header": "state",
-        "mapping": {"CA": ["a"], "AZ": ["b", "c"]},
-        "optional": {"CA": ["b", "a"], "NY": ["d"]},
-        "default": ["d"],
-    })
-    sel = build_selector(spec, chs)
+        "mapping.CA": "a",
+        "mapping.AZ": "b c",
+        "optional.CA": "b a",
+        "optional.NY": "d",
+        "default": "d",
+    }, None, chs)
 
     def names(headers):
         req, opt = sel.select(Event(headers))
@@ -81,9 +81,7 @@ def test_multiplexing_default_header_and_bad_mappings():
 
 def test_processor_runs_interceptors_then_writes_each_required_channel():
     chs = channels("a", "b")
-    static = build_interceptor(
-        ComponentSpec("interceptor", "i", "static", {"key": "k", "value": "v"}), ManualClock()
-    )
+    static = component("interceptor", "static", {"key": "k", "value": "v"})
     cp = DefaultChannelProcessor(ReplicatingSelector(chs), [static])
     cp.process_event_batch([Event({}, b"1"), Event({}, b"2")])
     cp.process_event(Event({}, b"3"))
@@ -136,10 +134,7 @@ def test_full_required_channel_surfaces_channel_full():
 
 def test_dropped_event_writes_nothing():
     chs = channels("a")
-    drop = build_interceptor(
-        ComponentSpec("interceptor", "i", "regex_filter", {"regex": "x", "excludeEvents": True}),
-        ManualClock(),
-    )
+    drop = component("interceptor", "regex_filter", {"regex": "x", "excludeEvents": True})
     cp = DefaultChannelProcessor(ReplicatingSelector(chs), [drop])
     cp.process_event(Event({}, b"x"))
     cp.process_event_batch([Event({}, b"xx")])

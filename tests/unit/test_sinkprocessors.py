@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from agent.components import ManualClock, Sink, Status
-from agent.config.model import SinkGroupSpec
+from agent.config.loader import load_text
 from agent.registry import BuildContext
 from agent.sinkprocessors import (
     DefaultSinkProcessor,
@@ -94,24 +94,33 @@ def test_failover_penalty_doubles_up_to_maxpenalty():
     assert log[:2] == ["bad", "good"]
 
 
-def test_failover_all_failed_raises_and_duplicate_priority_is_dropped():
+def test_failover_all_failed_raises():
     log: list[str] = []
     a, b = FakeSink("a", log, fail=True), FakeSink("b", log, fail=True)
-    dup = FakeSink("dup", log)
-    p = FailoverSinkProcessor([(a, 1), (b, 2), (dup, 2)], clock=ManualClock())
+    p = FailoverSinkProcessor([(a, 1), (b, 2)], clock=ManualClock())
     assert p.sinks == [a, b]
     with pytest.raises(EventDeliveryException, match="nothing left to fail over to"):
         call(p)
+    with pytest.raises(ValueError, match="different priorities"):  # validation prevents it
+        FailoverSinkProcessor([(a, 1), (b, 1)], clock=ManualClock())
 
 
-def test_failover_from_spec_assigns_missing_priorities_in_list_order():
+def test_failover_from_spec_takes_the_priorities_validation_resolved():
+    text = "".join(
+        f"a1.sinks.{k}.type = null\na1.sinks.{k}.channel = c1\n" for k in ("x", "y", "z")
+    ) + (
+        "a1.sources = r1\na1.channels = c1\na1.sinks = x y z\na1.sinkgroups = g\n"
+        "a1.sources.r1.type = seq\na1.sources.r1.channels = c1\na1.channels.c1.type = memory\n"
+        "a1.sinkgroups.g.sinks = x y z\na1.sinkgroups.g.processor.type = failover\n"
+        "a1.sinkgroups.g.processor.priority.z = 0\n"
+    )
+    config = load_text(text, "a1", strict=True).config
+    assert config is not None
     log: list[str] = []
     sinks = [FakeSink("x", log), FakeSink("y", log), FakeSink("z", log)]
-    spec = SinkGroupSpec(
-        "sinkgroup", "g", "failover", {"priority": {"z": 0}}, sinks=("x", "y", "z")
-    )
+    spec = config.sinkgroups["g"]
     p = FailoverSinkProcessor.from_spec(spec, sinks, BuildContext(clock=ManualClock()))
-    assert p.live == {-1: sinks[0], -2: sinks[1], 0: sinks[2]}
+    assert p.live == {-1: sinks[0], -2: sinks[1], 0: sinks[2]}  # Flume's -1, -2 ... in order
     call(p)
     assert log == ["z"]
 

@@ -11,7 +11,7 @@ import pytest
 from agent.channel_processor import DefaultChannelProcessor
 from agent.channels import MemoryChannel
 from agent.components import ManualClock, Status
-from agent.config.model import ComponentSpec, SinkSpec, SourceSpec
+from agent.config.model import SinkSpec
 from agent.registry import BuildContext, ComponentConfigError, build
 from agent.selectors import ReplicatingSelector
 from agent.sinks.file_roll import RollingFileSink
@@ -19,6 +19,7 @@ from agent.sinks.logger import LoggerSink, dump_event
 from agent.sinks.null import NullSink
 from agent.sources.seq import SequenceGeneratorSource
 from protocol.event import Event
+from tests.agent_helpers import component
 
 
 def fill(channel: MemoryChannel, bodies: list[bytes]) -> None:
@@ -135,7 +136,7 @@ def make_file_sink(tmp_path: Path, clock: ManualClock, **settings) -> RollingFil
     base = {"sink.directory": str(tmp_path / "out"), "sink.rollInterval": 30}
     base.update(settings)
     ctx = BuildContext(clock=clock)
-    sink = build("sink", SinkSpec("sink", "k", "file_roll", base), ctx)
+    sink = component("sink", "file_roll", base, ctx, name="k")
     assert isinstance(sink, RollingFileSink)
     return sink
 
@@ -214,21 +215,17 @@ def test_file_roll_write_failure_rolls_back(tmp_path):
 
 
 def test_file_roll_refuses_unknown_serializer_and_missing_directory():
-    with pytest.raises(ComponentConfigError, match=r"sink k.*only TEXT"):
-        build("sink", SinkSpec("sink", "k", "file_roll", {"sink.directory": "/tmp",
-                                                          "sink.serializer": "avro_event"}),
-              BuildContext())
-    with pytest.raises(ComponentConfigError, match=r"sink\.directory is required"):
-        build("sink", SinkSpec("sink", "k", "file_roll", {}), BuildContext())
+    with pytest.raises(ValueError, match=r"'avro_event' exists in Flume but is not available"):
+        component("sink", "file_roll", {"sink.directory": "/tmp", "sink.serializer": "avro_event"})
+    with pytest.raises(ValueError, match=r"missing required key 'sink\.directory'"):
+        component("sink", "file_roll", {})
 
 
-def test_registry_builds_by_alias_and_reports_unknown_types():
+def test_registry_builds_by_alias_and_reports_unavailable_types():
     ctx = BuildContext()
-    ch = build("channel", ComponentSpec("channel", "c", "memory", {"capacity": 5,
-                                                                     "transactionCapacity": 5}),
-               ctx)
+    ch = component("channel", "memory", {"capacity": 5, "transactionCapacity": 5}, ctx)
     assert isinstance(ch, MemoryChannel) and ch.capacity == 5
-    src = build("source", SourceSpec("source", "r", "SEQ", {"totalEvents": 3}), ctx)
+    src = component("source", "SEQ", {"totalEvents": 3}, ctx)
     assert isinstance(src, SequenceGeneratorSource) and src.total_events == 3
-    with pytest.raises(ComponentConfigError, match="unknown sink type 'hdfs'"):
-        build("sink", SinkSpec("sink", "k", "hdfs", {}), ctx)
+    with pytest.raises(ComponentConfigError, match=r"sink type .irc.*is not available"):
+        build("sink", SinkSpec("sink", "k", "irc", {}), ctx)

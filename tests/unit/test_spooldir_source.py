@@ -695,12 +695,11 @@ def test_the_shipped_configs_advice_on_in_progress_files_is_true(spool_dir: Path
 
 
 def test_from_spec_uses_the_metrics_registry() -> None:
-    from agent.config.model import SourceSpec
     from agent.metrics import MetricsRegistry
     from agent.registry import BuildContext
+    from tests.agent_helpers import spec
 
     ctx = BuildContext(clock=ManualClock(), metrics=MetricsRegistry())
-    spec = SourceSpec(kind="source", name="r1", type="spooldir", settings={"spoolDir": "/x"})
-    src = SpoolDirSource.from_spec(spec, ctx)
+    src = SpoolDirSource.from_spec(spec("source", "r1", "spooldir", {"spoolDir": "/x"}), ctx)
     assert src.counters is ctx.metrics.source("r1").counters
     assert src.counters["EventReadFail"] == 0

@@ -1,8 +1,9 @@
-"""Typed spooldir settings read from Flume's own property keys.
+"""The spooldir source's declaration (``SCHEMA``: Flume's keys, defaults and rules) and the
+typed view the source runs on (``SpoolDirSettings``), built from validated settings only.
 
-The config layer normally applies defaults and converts values; this module applies them
-again (cheaply) so the source also works when built from a bare mapping in tests, and it
-checks the cross-field rules Flume checks in ``configure()``.
+Validation (the config layer) is the only place that checks a value; ``from_settings`` just
+reshapes what it produced (milliseconds to seconds, patterns compiled, codec names
+normalised), so ``--validate`` and start cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,70 +14,93 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULTS: dict[str, Any] = {
-    "fileSuffix": ".COMPLETED",
-    "deletePolicy": "never",
-    "fileHeader": False,
-    "fileHeaderKey": "file",
-    "basenameHeader": False,
-    "basenameHeaderKey": "basename",
-    "includePattern": "^.*$",
-    "ignorePattern": "^$",
-    "trackerDir": ".flumespool",
-    "trackingPolicy": "rename",
-    "consumeOrder": "oldest",
-    "pollDelay": 500,
-    "recursiveDirectorySearch": False,
-    "followSymlinks": True,
-    "maxBackoff": 4000,
-    "batchSize": 100,
-    "inputCharset": "UTF-8",
-    "decodeErrorPolicy": "FAIL",
-    "deserializer": "LINE",
-    "deserializer.maxLineLength": 2048,
-    "deserializer.outputCharset": "UTF-8",
-    "deserializer.maxBlobLength": 100_000_000,
-    "bufferMaxLineLength": None,
-}
+from agent.config.build import settings_from
+from agent.config.converters import charset, choice, integer, regex, to_bool
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, Problem, RuleContext, Schema
 
-_LINE_NAMES = {"line", "org.apache.flume.serialization.linedeserializer$builder"}
-_BLOB_NAMES = {"blob", "org.apache.flume.sink.solr.morphline.blobdeserializer$builder"}
+_PKG = "org.apache.flume"
 _ERRORS = {"FAIL": "strict", "REPLACE": "replace", "IGNORE": "ignore"}
 # Codecs in which the byte 0x0A can be something other than a whole "\n" character.
 _NOT_LINE_SAFE = {"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be", "utf-7"}
 
 
-def _bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise ValueError(f"{key} must be true or false, got {value!r}")
+def _rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    problems: list[Problem] = []
+    line = settings["deserializer"] == "LINE"
+    if line and codecs.lookup(settings["inputCharset"]).name in _NOT_LINE_SAFE:
+        problems.append(
+            Problem(
+                IssueCode.BAD_VALUE,
+                f"inputCharset {settings['inputCharset']!r} is not supported by the LINE "
+                "deserializer (only charsets where byte 0x0A is always a newline, e.g. UTF-8, "
+                "ISO-8859-*)",
+                "inputCharset",
+            )
+        )
+    # The deprecated key wins only when given explicitly and the LINE deserializer is used.
+    if "bufferMaxLineLength" in ctx.present and line:
+        settings["deserializer.maxLineLength"] = settings["bufferMaxLineLength"]
+        problems.append(
+            Problem(
+                IssueCode.BAD_KEY,
+                "bufferMaxLineLength is deprecated; it overrides deserializer.maxLineLength",
+                "bufferMaxLineLength",
+                warning=True,
+            )
+        )
+    return problems
 
 
-def _int(key: str, value: Any, minimum: int) -> int:
-    try:
-        number = int(str(value).strip()) if not isinstance(value, int) else value
-    except ValueError:
-        raise ValueError(f"{key} must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{key} must be >= {minimum}, got {number}")
-    return number
-
-
-def _codec(key: str, name: Any) -> str:
-    try:
-        return codecs.lookup(str(name)).name
-    except LookupError:
-        raise ValueError(f"{key}: unknown charset {name!r}") from None
-
-
-def _pattern(key: str, text: Any) -> re.Pattern[str]:
-    try:
-        return re.compile(str(text))
-    except re.error as exc:
-        raise ValueError(f"{key}: invalid regular expression {text!r}: {exc}") from None
+SCHEMA = Schema(
+    keys=(
+        Key("spoolDir", required=True),
+        Key("fileSuffix", default=".COMPLETED"),
+        Key("deletePolicy", choice("never", "immediate"), "never"),
+        Key("fileHeader", to_bool, False),
+        Key("fileHeaderKey", default="file"),
+        Key("basenameHeader", to_bool, False),
+        Key("basenameHeaderKey", default="basename"),
+        Key("includePattern", regex, "^.*$"),
+        Key("ignorePattern", regex, "^$"),
+        Key("trackerDir", default=".flumespool"),
+        Key("trackingPolicy", choice("rename", "tracker_dir"), "rename"),
+        Key("consumeOrder", choice("oldest", "youngest", "random"), "oldest"),
+        Key("pollDelay", integer(0), 500),
+        Key("recursiveDirectorySearch", to_bool, False),
+        Key("maxBackoff", integer(1), 4000),
+        Key("batchSize", integer(1), 100),
+        Key("inputCharset", charset, "UTF-8"),
+        Key("decodeErrorPolicy", choice("FAIL", "REPLACE", "IGNORE", upper=True), "FAIL"),
+        Key(
+            "deserializer",
+            choice(
+                "LINE",
+                "BLOB",
+                upper=True,
+                aliases={
+                    f"{_PKG}.serialization.LineDeserializer$Builder": "LINE",
+                    f"{_PKG}.sink.solr.morphline.BlobDeserializer$Builder": "BLOB",
+                },
+                unavailable=("AVRO", f"{_PKG}.serialization.AvroEventDeserializer$Builder"),
+            ),
+            "LINE",
+        ),
+        Key("deserializer.maxLineLength", integer(1), 2048),
+        Key("deserializer.outputCharset", charset, "UTF-8"),
+        Key("deserializer.maxBlobLength", integer(1), 100_000_000),
+        Key(
+            "bufferMaxLineLength",
+            integer(1),
+            None,
+            ignored="deprecated: validation folds it into deserializer.maxLineLength",
+        ),
+        Key("bufferMaxLines", integer(), None, ignored="deprecated and unused, as in Flume"),
+        Key("followSymlinks", to_bool, True),  # flumelet's (Flume always follows)
+    ),
+    rules=_rules,
+    batch_key="batchSize",
+)
 
 
 @dataclass(frozen=True)
@@ -104,77 +128,36 @@ class SpoolDirSettings:
     follow_symlinks: bool = True  # flumelet's followSymlinks: read files through links
 
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> SpoolDirSettings:
-        """Raise ValueError naming the offending key for anything Flume would reject."""
-        s = dict(DEFAULTS)
-        s.update({k: v for k, v in raw.items() if v is not None or k == "bufferMaxLineLength"})
-        spool_dir = s.get("spoolDir")
-        if not spool_dir or not str(spool_dir).strip():
-            raise ValueError("spoolDir is required")
-        delete_policy = str(s["deletePolicy"]).strip().lower()
-        if delete_policy not in ("never", "immediate"):
-            raise ValueError(f"deletePolicy must be never or immediate, got {s['deletePolicy']!r}")
-        tracking = str(s["trackingPolicy"]).strip().lower()
-        if tracking not in ("rename", "tracker_dir"):
-            raise ValueError(
-                f"trackingPolicy must be rename or tracker_dir, got {s['trackingPolicy']!r}"
-            )
-        order = str(s["consumeOrder"]).strip().lower()
-        if order not in ("oldest", "youngest", "random"):
-            raise ValueError(
-                f"consumeOrder must be oldest, youngest or random, got {s['consumeOrder']!r}"
-            )
-        policy = str(s["decodeErrorPolicy"]).strip().upper()
-        if policy not in _ERRORS:
-            raise ValueError(
-                f"decodeErrorPolicy must be FAIL, REPLACE or IGNORE, got {s['decodeErrorPolicy']!r}"
-            )
-        kind = str(s["deserializer"]).strip().lower()
-        if kind in _LINE_NAMES:
-            deserializer = "LINE"
-        elif kind in _BLOB_NAMES:
-            deserializer = "BLOB"
-        else:
-            raise ValueError(
-                f"deserializer {s['deserializer']!r} is not supported (LINE or BLOB)"
-            )
-        input_charset = _codec("inputCharset", s["inputCharset"])
-        if deserializer == "LINE" and input_charset in _NOT_LINE_SAFE:
-            raise ValueError(
-                f"inputCharset {s['inputCharset']!r} is not supported by the LINE deserializer "
-                "(only charsets where byte 0x0A is always a newline, e.g. UTF-8, ISO-8859-*)"
-            )
-        max_line = _int("deserializer.maxLineLength", s["deserializer.maxLineLength"], 1)
-        if s.get("bufferMaxLineLength") is not None and deserializer == "LINE":
-            max_line = _int("bufferMaxLineLength", s["bufferMaxLineLength"], 1)
-        suffix = str(s["fileSuffix"])
-        if not suffix:
-            raise ValueError("fileSuffix must not be empty")
-        tracker_dir = str(s["trackerDir"])
-        if not tracker_dir.strip():
-            raise ValueError("trackerDir must not be empty")
+    def from_settings(cls, s: Mapping[str, Any]) -> SpoolDirSettings:
+        """The typed view of settings validated against ``SCHEMA``."""
+        never_delete = s["deletePolicy"] == "never"
+        file_key, basename_key = s["fileHeaderKey"], s["basenameHeaderKey"]
         return cls(
-            spool_dir=str(spool_dir),
-            file_suffix=suffix,
-            delete_immediately=delete_policy == "immediate",
-            file_header_key=str(s["fileHeaderKey"]) if _bool("fileHeader", s["fileHeader"])
-            else None,
-            basename_header_key=str(s["basenameHeaderKey"])
-            if _bool("basenameHeader", s["basenameHeader"]) else None,
-            include=_pattern("includePattern", s["includePattern"]),
-            ignore=_pattern("ignorePattern", s["ignorePattern"]),
-            tracker_dir=tracker_dir,
-            tracker_dir_policy=tracking == "tracker_dir" and delete_policy == "never",
-            consume_order=order,
-            poll_delay=_int("pollDelay", s["pollDelay"], 0) / 1000.0,
-            recursive=_bool("recursiveDirectorySearch", s["recursiveDirectorySearch"]),
-            max_backoff=_int("maxBackoff", s["maxBackoff"], 1) / 1000.0,
-            batch_size=_int("batchSize", s["batchSize"], 1),
-            input_charset=input_charset,
-            errors=_ERRORS[policy],
-            deserializer=deserializer,
-            max_line_length=max_line,
-            output_charset=_codec("deserializer.outputCharset", s["deserializer.outputCharset"]),
-            max_blob_length=_int("deserializer.maxBlobLength", s["deserializer.maxBlobLength"], 1),
-            follow_symlinks=_bool("followSymlinks", s["followSymlinks"]),
+            spool_dir=s["spoolDir"],
+            file_suffix=s["fileSuffix"],
+            delete_immediately=not never_delete,
+            file_header_key=file_key if s["fileHeader"] else None,
+            basename_header_key=basename_key if s["basenameHeader"] else None,
+            include=re.compile(s["includePattern"]),
+            ignore=re.compile(s["ignorePattern"]),
+            tracker_dir=s["trackerDir"],
+            tracker_dir_policy=s["trackingPolicy"] == "tracker_dir" and never_delete,
+            consume_order=s["consumeOrder"],
+            poll_delay=s["pollDelay"] / 1000.0,
+            recursive=s["recursiveDirectorySearch"],
+            max_backoff=s["maxBackoff"] / 1000.0,
+            batch_size=s["batchSize"],
+            input_charset=codecs.lookup(s["inputCharset"]).name,
+            errors=_ERRORS[s["decodeErrorPolicy"]],
+            deserializer=s["deserializer"],
+            max_line_length=s["deserializer.maxLineLength"],
+            output_charset=codecs.lookup(s["deserializer.outputCharset"]).name,
+            max_blob_length=s["deserializer.maxBlobLength"],
+            follow_symlinks=s["followSymlinks"],
         )
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, object]) -> SpoolDirSettings:
+        """From plain keys (``{"spoolDir": "/x", "batchSize": 5}``), validated exactly as a
+        configuration file's are; ValueError names every problem."""
+        return cls.from_settings(settings_from("source", "spooldir", raw))

@@ -35,7 +35,7 @@ import contextlib
 import logging
 import os
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.components import (
     BackoffPolicy,
@@ -49,12 +49,13 @@ from agent.sources.spooldir import spool
 from agent.sources.spooldir.decisions import shown
 from agent.sources.spooldir.reader import BLOCK_SIZE, FileReader
 from agent.sources.spooldir.reasons import FileFailure
-from agent.sources.spooldir.settings import SpoolDirSettings
+from agent.sources.spooldir.settings import SCHEMA, SpoolDirSettings
 from agent.sources.spooldir.watcher import ChangeInbox, DirectoryWatcher
 from protocol.event import Event
 
 if TYPE_CHECKING:
     from agent.config.model import SourceSpec
+    from agent.registry import BuildContext
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ COUNTER_KEYS = (
 
 class SpoolDirSource(PollableSource):
     """Flume's ``spooldir`` source (see the module docstring for how it differs on errors)."""
+
+    SCHEMA = SCHEMA  # its keys, defaults and rules: agent/sources/spooldir/settings.py
 
     def __init__(
         self,
@@ -103,11 +106,10 @@ class SpoolDirSource(PollableSource):
         self._stopped = False
 
     @classmethod
-    def from_spec(cls, spec: SourceSpec, ctx: Any) -> SpoolDirSource:
-        settings = SpoolDirSettings.from_mapping(spec.settings)
-        metrics: Any = getattr(ctx, "metrics", None)
-        counters = metrics.source(spec.name).counters if hasattr(metrics, "source") else None
-        return cls(spec.name, settings, clock=getattr(ctx, "clock", None), counters=counters)
+    def from_spec(cls, spec: SourceSpec, ctx: BuildContext) -> SpoolDirSource:
+        settings = SpoolDirSettings.from_settings(spec.settings)
+        counters = ctx.metrics.source(spec.name).counters
+        return cls(spec.name, settings, clock=ctx.clock, counters=counters)
 
     def backoff_policy(self, default: BackoffPolicy) -> BackoffPolicy:
         """Idle: rescan every ``pollDelay``; refused batch: 250 ms doubling to ``maxBackoff``."""

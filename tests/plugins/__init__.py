@@ -1,0 +1,1 @@
+"""Example plug-ins: Python classes named by ``type = tests.plugins.greeting.GreetingSource``."""
