@@ -12,6 +12,8 @@ Figures, all from this run:
   a file into the spool directory until the last window the watermark closes is written;
 * consumer alone: a second process pushes pre-encoded ``appendBatch`` frames (1000 events,
   the headers the agent sends) as fast as the consumer answers, timed the same way;
+* top_k: the same job with ``top_k`` (k=10) of client hosts per URL instead of ``count``,
+  consumer alone, checked against its own oracle (the target: at most 2x count's time);
 * lambdas: the same job written as a pyspark.streaming-style script (``.py``: a regex in a
   ``map``, ``eventTimeWindow`` with lambdas, ``foreachRDD`` writing JSON lines), consumer alone;
 * baseline: a plain Python loop over the same files (regex + cached strptime + Counter per
@@ -19,7 +21,7 @@ Figures, all from this run:
   window the final watermark closes must be there;
 * the consumer's peak RSS (VmHWM of its process tree) in the pipeline run.
 
-    python bench/pipeline.py [--quick] [--lines N] [--only pipeline alone lambdas]
+    python bench/pipeline.py [--quick] [--lines N] [--only pipeline alone topk lambdas]
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -65,7 +68,7 @@ name: w1
 receiver: {{type: push, host: 127.0.0.1, port: {port}}}
 parser: apache_combined
 key: url
-aggregation: count
+{aggregation}
 event_time: {{field: time, format: apache}}
 window: {window}
 slide: {slide}
@@ -122,7 +125,10 @@ ssc.start()
 ssc.awaitTermination()
 '''
 
-Windows = dict[tuple[int, int], dict[str, int]]
+Windows = dict[tuple[int, int], dict[str, Any]]
+TOP_K = 10
+AGGREGATIONS = {"count": "aggregation: count",
+                "top_k": f"aggregation: {{type: top_k, k: {TOP_K}}}\nvalue: host"}
 
 
 # ---- the workload and the oracle ----------------------------------------------------------
@@ -174,6 +180,41 @@ def plain_loop(paths: Sequence[Path]) -> tuple[Windows, int, float]:
             if total:
                 windows[(w_start * 1000, (w_start + WINDOW_S) * 1000)] = dict(total)
     return windows, n, time.perf_counter() - start
+
+
+def top_hosts_oracle(paths: Sequence[Path]) -> Windows:
+    """The oracle of the top_k job: per closed window and URL, the ``TOP_K`` most frequent
+    client hosts as ``[host, count]``, count descending, ties by host."""
+    match = LOG_RE.match
+    epochs: dict[str, int] = {}
+    per_slide: dict[int, dict[str, Counter[str]]] = {}
+    newest = None
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                m = match(line.rstrip("\n"))
+                if m is None:
+                    continue
+                text = m.group(4)
+                ts = epochs.get(text)
+                if ts is None:
+                    ts = epochs[text] = int(datetime.strptime(text, APACHE_TIME).timestamp())
+                urls = per_slide.setdefault(ts - ts % SLIDE_S, {})
+                urls.setdefault(m.group(6), Counter())[m.group(1)] += 1
+                newest = ts if newest is None else max(newest, ts)
+    windows: Windows = {}
+    if newest is None:
+        return windows
+    for w_start in range(min(per_slide) - WINDOW_S + SLIDE_S, newest - WINDOW_S + 1, SLIDE_S):
+        total: dict[str, Counter[str]] = {}
+        for s in range(w_start, w_start + WINDOW_S, SLIDE_S):
+            for url, hosts in per_slide.get(s, {}).items():
+                total.setdefault(url, Counter()).update(hosts)
+        if total:
+            windows[(w_start * 1000, (w_start + WINDOW_S) * 1000)] = {
+                url: [[h, c] for h, c in sorted(hosts.items(), key=lambda hc: (-hc[1], hc[0]))
+                      [:TOP_K]] for url, hosts in total.items()}
+    return windows
 
 
 def check(written: list[dict], oracle: Windows) -> list[str]:
@@ -339,9 +380,10 @@ def start_consumer(work: Path, kind: str, port: int, out: Path) -> subprocess.Po
         job.write_text(JOB_SCRIPT.format(window=WINDOW_S, slide=SLIDE_S))
         args = [*console_script("flume-consumer"), "run", str(job), str(port), str(out)]
     else:
-        job = work / "w1.yaml"
-        job.write_text(JOB_YAML.format(port=port, out=json.dumps(str(out)), window=WINDOW_S,
-                                       slide=SLIDE_S))
+        job = work / f"w1-{kind}.yaml"
+        job.write_text(JOB_YAML.format(
+            port=port, out=json.dumps(str(out)), window=WINDOW_S, slide=SLIDE_S,
+            aggregation=AGGREGATIONS["top_k" if kind == "topk" else "count"]))
         args = [*console_script("flume-consumer"), "run", str(job)]
     proc = spawn(args, log)
     wait_listening(port, proc, log)
@@ -473,8 +515,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="100k lines instead of 1M")
     ap.add_argument("--lines", type=int, help="lines in total (default 1M, quick 100k)")
-    ap.add_argument("--only", nargs="+", choices=("pipeline", "alone", "lambdas"),
-                    default=("pipeline", "alone", "lambdas"))
+    ap.add_argument("--only", nargs="+", choices=("pipeline", "alone", "topk", "lambdas"),
+                    default=("pipeline", "alone", "topk", "lambdas"))
     ap.add_argument("--keep", type=Path, help="work in this directory and keep it")
     ap.add_argument("--feed", type=int, metavar="PORT", help=argparse.SUPPRESS)
     ap.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
@@ -503,6 +545,8 @@ def main() -> None:
         for kind in args.only:
             if kind == "pipeline":
                 results[kind] = run_pipeline(work, paths, oracle, timeout)
+            elif kind == "topk":
+                results[kind] = run_alone(work, kind, paths, top_hosts_oracle(paths), timeout)
             else:
                 results[kind] = run_alone(work, kind, paths, oracle, timeout)
             r = results[kind]
@@ -519,10 +563,13 @@ def main() -> None:
     print("|---|---|")
     for label, key in (("W1 pipeline, drop -> last window", "pipeline"),
                        ("consumer alone, W1 YAML job", "alone"),
-                       ("consumer alone, W1 PySpark-style lambdas", "lambdas")):
+                       ("consumer alone, W1 PySpark-style lambdas", "lambdas"),
+                       (f"consumer alone, W1 with top_k (k={TOP_K}) of hosts per URL", "topk")):
         if key in rate:
             print(f"| {label} | {rate[key]:,.0f} |")
     print(f"| plain-Python loop (baseline) | {baseline:,.0f} |")
+    if "alone" in rate and "topk" in rate:
+        print(f"| top_k / count time, same job | {rate['alone'] / rate['topk']:.2f}x |")
     if "pipeline" in results:
         print(f"| consumer peak RSS (pipeline) | {results['pipeline'].peak_rss_mib:,.0f} MiB |")
     head = "pipeline" if "pipeline" in rate else next(iter(rate))
@@ -531,6 +578,7 @@ def main() -> None:
                "target": TARGET if head == "pipeline" else None,
                "consumer_alone": round(rate.get("alone", 0.0), 1),
                "lambdas": round(rate.get("lambdas", 0.0), 1),
+               "top_k": round(rate.get("topk", 0.0), 1),
                "peak_rss_mib": round(max(r.peak_rss_mib for r in results.values()), 1),
                "exact": not failures}
     print(json.dumps(summary))

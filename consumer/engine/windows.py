@@ -43,6 +43,7 @@ __all__ = [
     "EventWindow",
     "Pane",
     "ReducedWindow",
+    "WindowBlock",
     "check_window",
     "fresh",
     "is_valid_time",
@@ -271,6 +272,16 @@ class EventWindow(NamedTuple):
     value: Any
 
 
+class WindowBlock(NamedTuple):
+    """A finalised event-time window whole: its keys in order and their values (the
+    ``EventWindow`` rows of one window, without a tuple per key)."""
+
+    start: float
+    end: float
+    keys: list[Any]
+    values: list[Any]
+
+
 class Pane(NamedTuple):
     """Records already grouped: all of them have event times in ``[start_ms, start_ms +
     pane_ms(window, slide))``, so they fall in the same windows and are too late or not
@@ -329,32 +340,34 @@ class EventTimeWindows:
         self.watermark_ms: int | None = None
         self.late_records = 0
 
-    def _open_starts(self, ts_ms: int) -> list[int]:
+    def _open_starts(self, ts_ms: int) -> range:
         """Starts of the windows holding ``ts_ms`` that the watermark has not finalised,
-        newest first."""
-        wm = self.watermark_ms
-        start = ts_ms - ts_ms % self.slide_ms
-        starts = []
-        while start > ts_ms - self.window_ms:
-            if wm is None or start + self.window_ms > wm:
-                starts.append(start)
-            start -= self.slide_ms
-        return starts
+        newest first: multiples of the slide in ``(ts - window, ts]`` whose window ends after
+        the watermark."""
+        lowest = ts_ms - self.window_ms  # (exclusive)
+        if self.watermark_ms is not None and self.watermark_ms - self.window_ms > lowest:
+            lowest = self.watermark_ms - self.window_ms
+        return range(ts_ms - ts_ms % self.slide_ms, lowest, -self.slide_ms)
 
     def add(self, ts_ms: int, key: Any, value: Any) -> bool:
-        """Add one record; False (and counted) if all its windows are already final."""
+        """Add one record; False (and counted) if all its windows are already final.
+        (Called once per record by ``eventTimeWindow``: kept free of calls it can avoid.)"""
         starts = self._open_starts(ts_ms)
         if not starts:
             self.late_records += 1
             return False
         windows, reduce = self.windows, self.reduce
+        own = type(value) in _IMMUTABLE  # else each window gets its own copy
         for start in starts:
             d = windows.get(start)
             if d is None:
-                windows[start] = {key: fresh(value)}
+                windows[start] = {key: value if own else fresh(value)}
                 continue
             cur = d.get(key, _MISSING)
-            d[key] = fresh(value) if cur is _MISSING else reduce(cur, value)
+            if cur is _MISSING:
+                d[key] = value if own else fresh(value)
+            else:
+                d[key] = reduce(cur, value)
         if self.max_event_ms is None or ts_ms > self.max_event_ms:
             self.max_event_ms = ts_ms
         return True
@@ -393,21 +406,28 @@ class EventTimeWindows:
 
     def advance(self) -> list[EventWindow]:
         """Move the watermark to (max event time - lateness); return newly final windows."""
+        out: list[EventWindow] = []
+        for block in self.advance_blocks():
+            n = len(block.keys)
+            # EventWindow(start, end, key, value) per key, built without a Python call per key
+            out.extend(map(_new_window, zip(repeat(block.start, n), repeat(block.end, n),
+                                            block.keys, block.values, strict=True)))
+        return out
+
+    def advance_blocks(self) -> list[WindowBlock]:
+        """``advance``, one ``WindowBlock`` per window (no tuple per key)."""
         if self.max_event_ms is None:
             return []
         candidate = self.max_event_ms - self.lateness_ms
         if self.watermark_ms is None or candidate > self.watermark_ms:
             self.watermark_ms = candidate
         wm = self.watermark_ms
-        out: list[EventWindow] = []
+        out: list[WindowBlock] = []
         for start in sorted(s for s in self.windows if s + self.window_ms <= wm):
             values = self.windows.pop(start)
             keys = _key_order(values)
-            n = len(keys)
-            bounds = repeat(start / 1000.0, n), repeat((start + self.window_ms) / 1000.0, n)
-            # EventWindow(lo, hi, key, value) per key, built without a Python call per key
-            out.extend(map(_new_window, zip(*bounds, keys, map(values.__getitem__, keys),
-                                            strict=True)))
+            out.append(WindowBlock(start / 1000.0, (start + self.window_ms) / 1000.0, keys,
+                                   list(map(values.__getitem__, keys))))
         return out
 
     def snapshot(self) -> dict[str, Any]:

@@ -25,11 +25,14 @@ last bits; integer sums are exact.
 from __future__ import annotations
 
 import heapq
+import itertools
 import operator
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import polars as pl
 
 __all__ = ["AGGREGATIONS", "Aggregation", "make_aggregation", "rank_top_k"]
 
@@ -47,11 +50,19 @@ class Aggregation:
     inverse: Callable[[Any, Any], Any] | None
     keep: Callable[[Any], bool]
     finalize: Callable[[Any], Any]
+    k: int = 10
 
     @property
     def final_is_value(self) -> bool:
         """The reported value is the accumulator itself (nothing to finalize)."""
         return self.finalize is _identity
+
+    def finalize_all(self, accs: list[Any]) -> list[Any]:
+        """``finalize`` of each accumulator (a window's keys at once: top_k ranks them all
+        in one sort)."""
+        if self.name == "top_k":
+            return rank_top_k_all(accs, self.k)
+        return list(map(self.finalize, accs))
 
 
 def _count_batch(pairs: Iterable[Pair]) -> dict[Any, Any]:
@@ -146,6 +157,35 @@ def rank_top_k(counts: Counter[Any], k: int) -> list[tuple[Any, int]]:
 _first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 
+def rank_top_k_all(accs: list[Counter[Any]], k: int) -> list[list[tuple[Any, int]]]:
+    """``rank_top_k`` of many counters (a window's keys) in one polars sort: count
+    descending, then value text, within each counter. Counters whose values are not all
+    strings (or all integers) of one type are ranked one by one."""
+    if k <= 0 or len(accs) < 64:
+        return [rank_top_k(acc, k) for acc in accs]
+    kinds = set(map(type, itertools.chain.from_iterable(accs)))
+    if kinds not in ({str}, {int}):
+        return [rank_top_k(acc, k) for acc in accs]
+    sizes = list(map(len, accs))
+    values = list(itertools.chain.from_iterable(accs))
+    frame = pl.DataFrame({
+        "g": pl.Series(range(len(accs)), dtype=pl.UInt32).repeat_by(
+            pl.Series(sizes, dtype=pl.UInt32)).explode(),
+        "v": values,
+        "n": list(itertools.chain.from_iterable(acc.values() for acc in accs)),
+    }, strict=False)
+    text = pl.col("v") if kinds == {str} else pl.col("v").cast(pl.String)
+    top = (frame.sort(["g", "n", text], descending=[False, True, False], maintain_order=True)
+           .group_by("g", maintain_order=True).head(k))
+    ranked = top["v"].to_list(), top["n"].to_list()
+    out, i = [], 0
+    for size in sizes:  # head(k) kept min(size, k) rows of each counter, in counter order
+        m = min(size, k)
+        out.append(list(zip(ranked[0][i:i + m], ranked[1][i:i + m], strict=True)))
+        i += m
+    return out
+
+
 def _always(_acc: Any) -> bool:
     return True
 
@@ -192,5 +232,5 @@ def make_aggregation(name: str, k: int = 10) -> Aggregation:
     if name == "top_k":
         return Aggregation(name, True, False, _counter_batch, lambda v: Counter({v: 1}),
                            _counter_add, _counter_sub, _nonempty,
-                           lambda acc: rank_top_k(acc, k))
+                           lambda acc: rank_top_k(acc, k), k)
     raise ValueError(f"unknown aggregation {name!r}")

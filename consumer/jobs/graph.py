@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from itertools import groupby
+from itertools import repeat
 from typing import Any
 
 from consumer.engine.rdd import RDD
-from consumer.engine.windows import EventWindow, to_ms
+from consumer.engine.windows import EventWindow, WindowBlock, to_ms
 from consumer.jobs.aggregations import Aggregation
 from consumer.jobs.chunks import EventChunk
 from consumer.jobs.extract import JobCounters
@@ -115,19 +115,20 @@ def build_job(ssc: Any, spec: JobSpec, events: Any, *,
             None, windowDuration=spec.window, slideDuration=spec.slide,
             allowedLateness=spec.event_time.allowed_lateness, reduce=agg.combine, panes=True)
         built.event_windows = windows
-        finalize = agg.finalize
-        results = windows.map(_same if agg.final_is_value else
-                              lambda w: _new_window((w[0], w[1], w[2], finalize(w[3]))))
+        results = windows.map(_same if agg.final_is_value else lambda b: WindowBlock(
+            b.start, b.end, b.keys, agg.finalize_all(b.values)))
+        blocks = True
 
         def to_rows(t_ms: int, data: list[Any]) -> tuple[list[ResultRow], list[Any]]:
             rows: list[Any] = []
-            for (lo, hi), group in groupby(data, _bounds):  # times in ms once per window
-                start, end = round(lo * 1000), round(hi * 1000)
-                rows.extend([(start, end, k, v) for _, _, k, v in group])
+            for start, end, keys, values in _blocks_ms(data):
+                n = len(keys)
+                rows.extend(zip(repeat(start, n), repeat(end, n), keys, values, strict=True))
             return rows, []
     else:
         partials = marked.mapPartitions(step.partials)
         results = _windowed(partials, spec, agg, checkpointed=spec.checkpoint is not None)
+        blocks = False
 
         def to_rows(t_ms: int, data: list[Any]) -> tuple[list[ResultRow], list[Any]]:
             start = t_ms - window_ms
@@ -135,7 +136,8 @@ def build_job(ssc: Any, spec: JobSpec, events: Any, *,
 
     for out in spec.outputs:
         if out.kind == "console":
-            results.transform(lambda rdd: RDD(rank_results(rdd.collect()), rdd.ctx)) \
+            shown = results.flatMap(_rows_of_block) if blocks else results
+            shown.transform(lambda rdd: RDD(rank_results(rdd.collect()), rdd.ctx)) \
                 .pprint(out.top)
         else:
             assert out.path is not None
@@ -144,7 +146,13 @@ def build_job(ssc: Any, spec: JobSpec, events: Any, *,
         writers = list(built.writers)
 
         def write(when: datetime, rdd: RDD) -> None:
-            rows, windows = to_rows(ms_of(when), rdd.collect())
+            data = rdd.collect()
+            if blocks and all(hasattr(w, "write_windows") for w in writers):
+                whole = _blocks_ms(data)
+                for w in writers:
+                    w.write_windows(whole)  # type: ignore[attr-defined]
+                return
+            rows, windows = to_rows(ms_of(when), data)
             for w in writers:
                 w.write(rows, windows)
 
@@ -181,8 +189,17 @@ def count_events(records: list[Any]) -> int:
     return len(records)
 
 
-_bounds = operator.itemgetter(0, 1)
 _new_window = partial(tuple.__new__, EventWindow)  # EventWindow(*fields), without a Python call
+
+
+def _rows_of_block(block: WindowBlock) -> list[EventWindow]:
+    n = len(block.keys)
+    return list(map(_new_window, zip(repeat(block.start, n), repeat(block.end, n),
+                                     block.keys, block.values, strict=True)))
+
+
+def _blocks_ms(blocks: list[WindowBlock]) -> list[tuple[int, int, list[Any], list[Any]]]:
+    return [(round(b.start * 1000), round(b.end * 1000), b.keys, b.values) for b in blocks]
 
 
 def _same(x: Any) -> Any:

@@ -125,6 +125,21 @@ class JsonLinesOutput(_AppendFile):
         self._sync()
 
 
+    def write_windows(self, windows: Sequence[tuple[int, int, list[Any], list[Any]]]) -> None:
+        """The same lines for whole event-time windows ``(start, end, keys, values)``: the
+        part before the key is built once per window."""
+        if not any(keys for _, _, keys, _ in windows):
+            return
+        fh = self._open()
+        text, enc, num = json_text, _encode_str, int.__repr__
+        for start, end, keys, values in windows:
+            head = f'{{"window_start": {num(start)}, "window_end": {num(end)}, "key": '
+            fh.writelines(f'{head}{enc(k) if type(k) is str else text(k)}, '
+                          f'"value": {num(v) if type(v) is int else text(v)}}}\n'
+                          for k, v in zip(keys, values, strict=True))
+        self._sync()
+
+
 class CsvOutput(_AppendFile):
     """``window_start,window_end,key,value`` with a header line when the file is new."""
 

@@ -312,8 +312,15 @@ class BatchEvaluator:
             return list(zip(grouped["s"].to_list(), grouped["n"].to_list(), strict=True))
         if agg in ("min", "max"):
             return grouped["x"].to_list()
-        return [_counter(zip(vs, ns, strict=True))
-                for vs, ns in zip(grouped["v"].to_list(), grouped["n"].to_list(), strict=True)]
+        sizes = grouped["v"].list.len().to_list()
+        flat = grouped.select(pl.col("v").explode(), pl.col("n").explode())
+        vs, ns = flat["v"].to_list(), flat["n"].to_list()  # flat lists: no list per group
+        out, i = [], 0
+        for size in sizes:
+            j = i + size
+            out.append(_counter(zip(vs[i:j], ns[i:j], strict=True)))
+            i = j
+        return out
 
     @staticmethod
     def _key_values(grouped: pl.DataFrame, key_names: list[str]) -> list[Any]:
@@ -333,6 +340,10 @@ class BatchStep:
         self.pipeline = RecordPipeline(spec, counters)
         self.evaluator = (BatchEvaluator(spec, counters, window_ms, slide_ms)
                           if vectorised and BatchEvaluator.supports(spec) else None)
+        if self.evaluator is not None:
+            # polars sets up its threads and arenas on first use: at start-up, not in the
+            # middle of the first busy batch
+            BatchEvaluator(spec, JobCounters(), window_ms, slide_ms).evaluate([({}, "-")])
         self.pane_ms = pane_ms(window_ms, slide_ms)
         self.batches = 0
         self.fallbacks = 0

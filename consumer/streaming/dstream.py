@@ -388,8 +388,9 @@ class DStream:
         exact rules are :class:`consumer.engine.windows.EventTimeWindows`.
 
         ``panes=True``: the elements are ``Pane``s, records grouped already (declarative
-        jobs merge one value per key and window instead of one per record); ``timestamp``,
-        ``key`` and ``value`` are then not used."""
+        jobs merge one value per key and window instead of one per record; ``timestamp``,
+        ``key`` and ``value`` are then not used), and the stream emits one ``WindowBlock``
+        per finalised window instead of one ``EventWindow`` per key."""
         if timestamp is None and not panes:
             raise TypeError("eventTimeWindow needs a timestamp function")
         return EventTimeWindowDStream(self, timestamp, windowDuration, slideDuration,
@@ -556,7 +557,7 @@ class EventTimeWindowDStream(DStream):
             add_pane = self._windows.add_pane
             for pane in parent_rdds[0]._data:
                 add_pane(pane)
-            return RDD(self._windows.advance(), self.ctx)
+            return RDD(self._windows.advance_blocks(), self.ctx)
         add = self._windows.add
         ts, key, value = self._timestamp, self._key, self._value
         assert ts is not None

@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -37,8 +38,15 @@ def _push(port: int, batches: list[list[tuple[dict[str, str], bytes]]]) -> list[
     return asyncio.run(main())
 
 
+def _wait(cond: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
 def _running(headers: tuple[str, ...] = ()) -> tuple[StreamingContext, ManualClock, Any,
-                                                      list[list[Any]]]:
+                                                      list[list[Any]], Any]:
     clock = ManualClock(T0)
     ssc = StreamingContext(SparkContext(appName="test"), 1, clock=clock)
     receiver = ProcessPushReceiver("127.0.0.1", 0, headers=headers)
@@ -46,16 +54,18 @@ def _running(headers: tuple[str, ...] = ()) -> tuple[StreamingContext, ManualClo
     got: list[list[Any]] = []
     stream.foreachRDD(lambda rdd: got.append(rdd.collect()))
     ssc.start()
-    return ssc, clock, receiver, got
+    return ssc, clock, receiver, got, stream
 
 
 def test_calls_arrive_as_chunks_with_the_headers_read_and_text_bodies() -> None:
-    ssc, clock, receiver, got = _running(headers=("host",))
+    ssc, clock, receiver, got, stream = _running(headers=("host",))
     try:
         assert receiver.port != 0
         assert _push(receiver.port, [[({"host": "a", "other": "x"}, b"one"),
                                       ({}, "caf\xe9".encode("latin-1"))],
                                      [({"host": "b"}, "é".encode())]]) == ["OK", "OK"]
+        # answered means queued for the parent; stored into the block a moment later
+        _wait(lambda: stream.buffer.pending_count() == 2)
         clock.set(T0 + 700)
         assert ssc.awaitBatchCompleted(T0 + 700)
     finally:
@@ -67,7 +77,7 @@ def test_calls_arrive_as_chunks_with_the_headers_read_and_text_bodies() -> None:
 
 
 def test_stop_flushes_every_answered_call_into_the_last_batch() -> None:
-    ssc, _clock, receiver, got = _running()
+    ssc, _clock, receiver, got, _stream = _running()
     port = receiver.port
     assert _push(port, [[({}, b"%d" % i) for i in range(100)]] * 20) == ["OK"] * 20
     ssc.stop(stopSparkContext=False, stopGraceFully=True)  # the last batch takes the rest
@@ -88,7 +98,7 @@ def test_a_port_in_use_fails_the_start() -> None:
 
 
 def test_a_child_that_dies_stops_the_context_with_an_error() -> None:
-    ssc, _clock, receiver, _got = _running()
+    ssc, _clock, receiver, _got, _stream = _running()
     assert receiver._proc is not None
     os.kill(receiver._proc.pid, signal.SIGKILL)
     with pytest.raises(RuntimeError, match="push receiver's process ended unexpectedly"):

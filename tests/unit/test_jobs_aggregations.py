@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consumer.engine.windows import fresh
-from consumer.jobs.aggregations import AGGREGATIONS, make_aggregation, rank_top_k
+from consumer.jobs.aggregations import (
+    AGGREGATIONS,
+    make_aggregation,
+    rank_top_k,
+    rank_top_k_all,
+)
 
 PAIRS = [("a", 3), ("b", 1), ("a", 5), ("a", 3), ("b", 2)]
 
@@ -102,6 +107,15 @@ def test_rank_top_k_is_the_plain_sort(pairs, k):
     counts = Counter(dict(pairs))
     assert rank_top_k(counts, k) == sorted(counts.items(),
                                            key=lambda vc: (-vc[1], str(vc[0])))[:k]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.text(max_size=2), st.integers(1, 4)), max_size=12),
+                min_size=60, max_size=90), st.integers(0, 4), st.booleans())
+def test_rank_top_k_all_ranks_each_counter_as_rank_top_k(groups, k, as_ints):
+    accs = [Counter({(len(v) * 7 + ord(v[0]) if v else 0) if as_ints else v: n
+                     for v, n in pairs}) for pairs in groups]
+    assert rank_top_k_all(accs, k) == [rank_top_k(acc, k) for acc in accs]
 
 
 def test_rank_top_k_orders_by_count_then_value_text():

@@ -141,6 +141,22 @@ def test_jsonl_text_is_exactly_what_json_dumps_writes(tmp_path_factory, rows_):
     assert (path.read_text(encoding="utf-8") if rows_ else "") == want
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**45), st.lists(st.tuples(values, values),
+                                                        max_size=4)), max_size=4))
+def test_jsonl_whole_windows_are_written_as_their_rows_are(tmp_path_factory, windows):
+    path = tmp_path_factory.mktemp("jsonl")
+    by_rows, by_windows = JsonLinesOutput(str(path / "a")), JsonLinesOutput(str(path / "b"))
+    by_rows.write([ResultRow(s, s + 300, k, v) for s, kvs in windows for k, v in kvs], [])
+    by_windows.write_windows([(s, s + 300, [k for k, _ in kvs], [v for _, v in kvs])
+                              for s, kvs in windows])
+    by_rows.close()
+    by_windows.close()
+    read = [(path / n).read_text(encoding="utf-8") if (path / n).exists() else ""
+            for n in "ab"]
+    assert read[0] == read[1]
+
+
 def test_csv_writes_header_once_and_quotes(tmp_path):
     path = tmp_path / "out.csv"
     out = CsvOutput(str(path))
