@@ -46,6 +46,7 @@ class SystemProperties:
     overrides: dict[str, str] = field(default_factory=dict)
     metrics_port: int | None = None
     log_level: int = logging.INFO
+    resolve_env: bool = True  # ${VAR} in values (Flume: with EnvVarResolverProperties)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -84,6 +85,14 @@ def interpret_system_properties(pairs: tuple[str, ...], agent_name: str) -> Syst
         result.warnings.append(
             "flume.monitoring.port is ignored without flume.monitoring.type=http"
         )
+    implementation = raw.pop("propertiesImplementation", None)
+    if implementation is not None:
+        if implementation == "java.util.Properties":
+            result.resolve_env = False
+        elif not implementation.endswith(".EnvVarResolverProperties"):
+            result.warnings.append(
+                f"propertiesImplementation={implementation} is not known; ${{VAR}} is resolved"
+            )
     root_logger = raw.pop("flume.root.logger", None)
     if root_logger is not None:
         level_name = root_logger.split(",")[0].strip().upper()
@@ -125,7 +134,9 @@ def _component_words(path: str) -> str:
         "-D options: flume.monitoring.type=http and flume.monitoring.port=N (default 41414) "
         "serve JSON metrics at /metrics; flume.root.logger=LEVEL,console sets the log level; "
         "-D<agent>.<key>=<value> (a flumelet extension) overrides or adds a key of the "
-        "configuration file, e.g. -Da1.sinks.k1.port=4545."
+        "configuration file, e.g. -Da1.sinks.k1.port=4545. ${VAR} in values is replaced by "
+        "the environment variable (Flume's EnvVarResolverProperties); "
+        "-DpropertiesImplementation=java.util.Properties turns that off."
     ),
 )
 @click.argument("command", nargs=-1, metavar="[agent]")
@@ -174,7 +185,10 @@ def main(
 
     if lenient and strict:
         raise click.UsageError("--lenient and --strict contradict each other")
-    result = load_config(conf_file, agent_name, overrides=props.overrides, strict=strict)
+    result = load_config(
+        conf_file, agent_name, overrides=props.overrides, strict=strict,
+        resolve_env=props.resolve_env,
+    )
     _print_issues(result, conf_file, agent_name)
     if result.config is None:
         errors = len(result.errors)

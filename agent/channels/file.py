@@ -14,18 +14,23 @@ it reads: ``dataDirs`` (the log's directory; default ``~/.flume/file-channel/dat
 ``checkpointOnClose`` and ``minimumRequiredSpace`` are accepted for compatibility.
 A failed log write makes the channel refuse further commits (ChannelException) rather than
 pretend durability.
+
+Like Flume's, the channel locks its directory (``in_use.lock``, an exclusive ``flock``) for
+as long as it runs: a second file channel on the same directory, in this agent or another
+process, is refused with "the directory is already locked" instead of sharing the log.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import pickle
 import struct
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from agent.channels.memory import (
     KEEP_ALIVE,
@@ -46,6 +51,7 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">II")
 LOG_NAME = "flumelet-channel.log"
+LOCK_NAME = "in_use.lock"  # Flume's name
 DEFAULT_MAX_FILE_SIZE = 2_146_435_071
 
 
@@ -69,6 +75,7 @@ class FileChannel(MemoryChannel):
             Key("checkpointOnClose", to_bool, True, ignored=_COMPAT),
         ),
         rules=transaction_within_capacity,
+        exclusive_dir="dataDirs",
     )
 
     def __init__(self, name: str, data_dir: str | os.PathLike[str], *,
@@ -82,6 +89,7 @@ class FileChannel(MemoryChannel):
         self._file: Any = None
         self._size = 0
         self.broken: str | None = None
+        self._lock: IO[bytes] | None = None
         self._open()
 
     @classmethod
@@ -101,8 +109,17 @@ class FileChannel(MemoryChannel):
         return self.dir / LOG_NAME
 
     def _open(self) -> None:
-        """Replay the log into the queue, then rewrite it with the live events only."""
+        """Lock the directory, replay the log into the queue, then rewrite it with the live
+        events only."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_directory(self.dir, self.name)
+        try:
+            self._load()
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _load(self) -> None:
         if self.path.exists():
             self._replay(self.path.read_bytes())
         for seq in sorted(self._live):
@@ -190,6 +207,33 @@ class FileChannel(MemoryChannel):
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._unlock()
+
+    def _unlock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.close()  # closing the descriptor releases the flock
+
+
+class DirectoryLockedError(OSError):
+    """Another file channel, here or in another process, holds the directory's lock."""
+
+
+def lock_directory(directory: Path, channel: str) -> IO[bytes]:
+    """Flume's ``in_use.lock``: an exclusive lock held while the returned file is open."""
+    handle = open(directory / LOCK_NAME, "ab")  # noqa: SIM115 - held until the channel stops
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DirectoryLockedError(
+            f"cannot lock {directory}: the directory is already locked (by another file "
+            f"channel or process) [channel={channel}]"
+        ) from None
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
 class FileTransaction(MemoryTransaction):

@@ -24,9 +24,11 @@ class IssueCode(enum.StrEnum):
     DUPLICATE_NAME = "DUPLICATE_NAME"  # a name listed twice, or a sink in two sink groups
     DUPLICATE_KEY = "DUPLICATE_KEY"  # the same key twice in the file: the last one wins
     PORT_CONFLICT = "PORT_CONFLICT"  # two components would listen on the same host:port
+    DIRECTORY_CONFLICT = "DIRECTORY_CONFLICT"  # two components would lock one directory
     UNKNOWN_KEY = "UNKNOWN_KEY"  # a key the component's type does not know
     BAD_KEY = "BAD_KEY"  # a key that does not follow Flume's naming scheme
     EMPTY_VALUE = "EMPTY_VALUE"
+    UNSET_VARIABLE = "UNSET_VARIABLE"  # ${VAR} not in the environment, a filter without a value
     BATCH_EXCEEDS_TRANSACTION = "BATCH_EXCEEDS_TRANSACTION"
     INVALID_SELECTOR = "INVALID_SELECTOR"
     UNUSED_COMPONENT = "UNUSED_COMPONENT"  # a channel no valid source or sink uses (removed)

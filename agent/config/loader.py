@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.config.build import Reporter
+from agent.config.filters import CommandRunner, filter_layout, resolve_environment, run_command
 from agent.config.issues import ConfigIssue, IssueCode, Severity
 from agent.config.model import AgentConfig
 from agent.config.properties import PropertiesSyntaxError, RawProperty, parse_properties
@@ -45,6 +46,8 @@ def load_config(
     overrides: Mapping[str, str] | None = None,
     strict: bool = False,
     env: Mapping[str, str] | None = None,
+    resolve_env: bool = True,
+    run: CommandRunner = run_command,
 ) -> LoadResult:
     """Load ``agent_name`` from a Flume properties file.
 
@@ -54,7 +57,9 @@ def load_config(
     fails. ``strict=True`` makes every issue an error, so ``config`` is None unless the file
     is spotless.
     ``overrides`` (from ``-D<agent>.key=value``) replace or add keys after the file is read.
-    ``env`` is consulted for FLUME_SSL_* defaults (os.environ when None).
+    ``env`` (os.environ when None) gives ``${VAR}`` values (unless ``resolve_env`` is false),
+    the ``env`` config filter's and FLUME_SSL_* defaults; ``run`` runs ``external`` config
+    filters' commands (agent.config.filters).
     """
     file = os.fspath(path)
     try:
@@ -65,7 +70,8 @@ def load_config(
         return _failed(file, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
     except OSError as exc:
         return _failed(file, f"cannot read: {exc.strerror or exc}")
-    return load_text(text, agent_name, file=file, overrides=overrides, strict=strict, env=env)
+    return load_text(text, agent_name, file=file, overrides=overrides, strict=strict, env=env,
+                     resolve_env=resolve_env, run=run)
 
 
 def load_text(
@@ -76,9 +82,17 @@ def load_text(
     overrides: Mapping[str, str] | None = None,
     strict: bool = False,
     env: Mapping[str, str] | None = None,
+    resolve_env: bool = True,
+    run: CommandRunner = run_command,
 ) -> LoadResult:
     """``load_config`` for text already in memory (``file`` names it in issues)."""
     reporter = Reporter(file, strict)
+    environment = os.environ if env is None else env
+
+    def report(code: IssueCode, message: str, entry: Entry) -> None:
+        if entry.key.startswith(agent_name + "."):  # other agents' problems are theirs
+            reporter.report(code, message, _component_of(entry.key), entry)
+
     try:
         parsed = parse_properties(text)
     except PropertiesSyntaxError as exc:
@@ -92,6 +106,8 @@ def load_text(
             _entry(earlier, file),
         )
     entries = {key: _entry(raw, file) for key, raw in parsed.entries.items()}
+    if resolve_env:
+        entries = {k: resolve_environment(e, environment, report) for k, e in entries.items()}
     agents = agents_in(list(entries.values()))
     for key, value in (overrides or {}).items():
         entries[key.strip()] = Entry(key.strip(), value.strip(), OVERRIDE_SOURCE, 0)
@@ -113,7 +129,8 @@ def load_text(
         )
         return LoadResult(None, reporter.issues, agents)
     layout = layout_agent(agent_name, list(entries.values()))
-    config = AgentValidator(layout, reporter, os.environ if env is None else env).run()
+    filter_layout(layout, environment, run, report)
+    config = AgentValidator(layout, reporter, environment).run()
     if any(issue.is_error for issue in reporter.issues):
         config = None
     return LoadResult(config, _in_file_order(reporter.issues, file), agents)

@@ -70,7 +70,9 @@ class Schema:
     """What one component type accepts.
 
     ``batch_key`` is compared with the channel's ``transactionCapacity``; ``listen`` names the
-    (host key, port key) of a socket the type binds, for port-conflict checks.
+    (host key, port key) of a socket the type binds, for port-conflict checks;
+    ``exclusive_dir`` names the key of a directory the type locks (a list: its first), which
+    two components of an agent cannot share.
     """
 
     keys: tuple[Key, ...] = ()
@@ -78,6 +80,7 @@ class Schema:
     rules: Rules | None = None
     batch_key: str | None = None
     listen: tuple[str, str] | None = None
+    exclusive_dir: str | None = None
 
     def key(self, name: str) -> Key:
         return next(k for k in self.keys if k.name == name)

@@ -10,6 +10,7 @@ import difflib
 from dataclasses import dataclass, field
 
 KINDS = ("sources", "channels", "sinks", "sinkgroups")
+FILTERS = "configfilters"
 SINGULAR = {"sources": "source", "channels": "channel", "sinks": "sink", "sinkgroups": "sinkgroup"}
 
 
@@ -57,7 +58,7 @@ class AgentLayout:
         default_factory=lambda: {kind: {} for kind in KINDS}
     )
     bad_keys: list[BadKey] = field(default_factory=list)
-    unsupported: list[Entry] = field(default_factory=list)  # e.g. <agent>.configfilters
+    filters: dict[str, RawComponent] = field(default_factory=dict)  # <agent>.configfilters.*
 
 
 def agents_in(entries: list[Entry]) -> list[str]:
@@ -77,13 +78,16 @@ def layout_agent(agent: str, entries: list[Entry]) -> AgentLayout:
         if not entry.key.startswith(prefix):
             continue
         rest = entry.key[len(prefix) :]
-        if rest in KINDS:
+        if rest in (*KINDS, FILTERS):
             layout.lists[rest] = NameList(entry.value.split(), entry)
             continue
         kind, dot, tail = rest.partition(".")
-        if kind == "configfilters":
-            layout.unsupported.append(entry)
-            continue
+        if kind == FILTERS:
+            name, dot, key = tail.partition(".")
+            if name and dot and key:
+                filters = layout.filters.setdefault(name, RawComponent(kind, name))
+                filters.props[key] = entry
+                continue
         if kind not in KINDS or not dot:
             close = difflib.get_close_matches(kind, [*KINDS, "configfilters"], n=1, cutoff=0.6)
             hint = f"; did you mean '{agent}.{close[0]}'?" if close else ""

@@ -10,6 +10,7 @@ component dropped is named in a DROPPED warning (Flume only logs it among its IN
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,7 @@ class AgentValidator:
             built = self._build_plain("channels", name)
             if built is not None:
                 channels[name] = built
+        self._check_directories(channels)
         sources = {n: b for n in names["sources"] if (b := self._build_source(n)) is not None}
         sinks = {n: k for n in names["sinks"] if (k := self._build_sink(n)) is not None}
         groups = {n: g for n in names["sinkgroups"] if (g := self._build_group(n)) is not None}
@@ -107,13 +109,6 @@ class AgentValidator:
                 f"invalid key: {bad.reason}; Flume ignores it",
                 self.agent,
                 bad.entry,
-            )
-        for entry in self.layout.unsupported:
-            self.report(
-                IssueCode.UNKNOWN_KEY,
-                f"'{entry.key}' (config filters) is not supported by flumelet",
-                self.agent,
-                entry,
             )
 
     def _names(self, kind: str) -> list[str]:
@@ -519,6 +514,30 @@ class AgentValidator:
                 del sinks[name]
             elif not self._check_batch(path, sink.built, [(sink.channel, channels[sink.channel])]):
                 del sinks[name]
+
+    def _check_directories(self, channels: dict[str, Built]) -> None:
+        """A directory a type locks (a file channel's data directory) serves one channel."""
+        owners: dict[str, str] = {}
+        for name in list(channels):
+            built = channels[name]
+            key = built.type.schema.exclusive_dir
+            if key is None or not built.settings[key]:
+                continue
+            value = built.settings[key]
+            directory = os.path.realpath(os.path.expanduser(value[0] if isinstance(
+                value, list) else value))
+            path = self.path("channels", name)
+            if directory in owners:
+                self.report(
+                    IssueCode.DIRECTORY_CONFLICT,
+                    f"{key} {directory} is already used by channel '{owners[directory]}': the "
+                    "second channel would find it locked, as in Flume",
+                    path,
+                    self._entry_of(path, key) or built.anchor,
+                )
+                del channels[name]
+            else:
+                owners[directory] = name
 
     def _check_ports(self, sources: dict[str, _Source], sinks: dict[str, _Sink]) -> None:
         """Two listeners on one port clash when their hosts are equal or either is a wildcard."""

@@ -225,6 +225,8 @@ class AgentThread:
     def kill(self) -> None:
         """Vanish at once: connections and port closed, nothing settled."""
         self.call(self.sink.server.stop())
+        if isinstance(self.channel, FileChannel):
+            self.channel._unlock()  # the system releases a killed process's directory lock
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
@@ -628,6 +630,23 @@ def test_pull_from_a_sink_without_ack_proofs_trusts_only_an_unbroken_ack_connect
     address = f"127.0.0.1:{sink.port}"
     proven = (cp / "receivers" / "pull-acks.log").read_text().splitlines()
     assert proven == [f"{address} i0-1", f"{address} i1-2"]  # not i0-2
+
+
+def test_the_redelivery_horizon_runs_on_the_contexts_clock_not_wall_time() -> None:
+    """A ManualClock drives how long counted events are awaited (only while the agent is
+    reachable), so tests never sleep through the horizon."""
+    from consumer.engine.receiver import BlockBuffer, ReceiverContext
+    from consumer.flume.redelivery import digest
+
+    clock = ManualClock(T0)
+    receiver = FlumePollingReceiver(object(), [("h", 1)], 1000, 1, lambda b: b, horizon=30)
+    receiver._ctx = ReceiverContext(0, 1000, clock, BlockBuffer())
+    receiver.ledger.expect("h:1", [digest({"headers": {}, "body": b"x"})])
+    receiver.ledger.reachable("h:1", True, receiver._now())
+    clock.advance(30_000 - 1)
+    assert receiver.ledger.expire(receiver._now()) == []
+    clock.advance(1)
+    assert receiver.ledger.expire(receiver._now()) == [("h:1", 1)]
 
 
 def test_pull_graceful_stop_then_restart_counts_once(tmp_path: Path) -> None:

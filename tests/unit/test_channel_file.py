@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.channels.file import LOG_NAME, FileChannel
+from agent.channels.file import LOG_NAME, DirectoryLockedError, FileChannel
 from agent.components import ChannelFullException
 from protocol.event import Event
 
@@ -33,17 +33,24 @@ def _bodies(ch: FileChannel) -> list[str]:
     return [e.body.decode() for e in ch.queue]
 
 
+def _killed(ch: FileChannel) -> FileChannel:
+    """As after kill -9: nothing closed or flushed, but the system releases its lock."""
+    ch._unlock()
+    return ch
+
+
 def test_committed_puts_survive_and_committed_takes_stay_taken(tmp_path: Path) -> None:
     ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
     _put(ch, ["a", "b", "c"])
     _put(ch, ["d"])
     assert _take(ch, 2) == ["a", "b"]
     assert _take(ch, 1, commit=False) == ["c"]  # rolled back: still in the channel
-    # no close(): a kill -9 as far as the log is concerned
+    _killed(ch)  # no close(): a kill -9 as far as the log is concerned
     again = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
     assert _bodies(again) == ["c", "d"]
     assert again.queue[0].headers == {"b": "c"}
     assert _take(again, 10) == ["c", "d"]
+    _killed(again)
     assert _bodies(FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)) == []
 
 
@@ -52,6 +59,7 @@ def test_a_refused_commit_writes_nothing(tmp_path: Path) -> None:
     _put(ch, ["a", "b"])
     with pytest.raises(ChannelFullException):
         _put(ch, ["c", "d"])
+    _killed(ch)
     assert _bodies(FileChannel("c1", tmp_path, capacity=3, transaction_capacity=3)) == ["a", "b"]
 
 
@@ -60,6 +68,7 @@ def test_torn_tail_is_ignored(tmp_path: Path) -> None:
     _put(ch, ["a"])
     with open(tmp_path / LOG_NAME, "ab") as f:
         f.write(b"\x00\x00\x10\x00\xde\xad")  # a commit cut short by the crash
+    _killed(ch)
     assert _bodies(FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)) == ["a"]
 
 
@@ -70,6 +79,7 @@ def test_log_is_rewritten_with_live_events_when_it_grows(tmp_path: Path) -> None
         _take(ch, 1)
     _put(ch, ["last"])
     assert (tmp_path / LOG_NAME).stat().st_size < 4096 + 1024
+    _killed(ch)
     assert _bodies(FileChannel("c1", tmp_path, capacity=1000, transaction_capacity=100)) == ["last"]
 
 
@@ -101,4 +111,41 @@ def test_a_failed_log_write_commits_nothing_and_stops_takes(tmp_path: Path) -> N
         tx.take_batch(1)
     tx.rollback()
     tx.close()
+    _killed(ch)
     assert _bodies(FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)) == ["a"]
+
+
+def test_a_directory_serves_one_channel_at_a_time(tmp_path: Path) -> None:
+    """As Flume's in_use.lock: a second channel on the directory is refused until the first
+    stops (two channels on one log would each replay and rewrite the other's events)."""
+    import asyncio
+
+    first = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    _put(first, ["a"])
+    with pytest.raises(DirectoryLockedError, match="the directory is already locked") as info:
+        FileChannel("c2", tmp_path, capacity=100, transaction_capacity=10)
+    assert str(tmp_path) in str(info.value) and "[channel=c2]" in str(info.value)
+    asyncio.run(first.stop())
+    second = FileChannel("c2", tmp_path, capacity=100, transaction_capacity=10)
+    assert _bodies(second) == ["a"]
+    asyncio.run(second.stop())
+
+
+def test_another_process_holding_the_lock_is_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys; f = open(sys.argv[1] + '/in_use.lock', 'ab'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()",
+         str(tmp_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        with pytest.raises(DirectoryLockedError):
+            FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    finally:
+        holder.communicate("")
+    FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)._unlock()
