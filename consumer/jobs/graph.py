@@ -178,8 +178,12 @@ def _windowed(partials: Any, spec: JobSpec, agg: Aggregation, checkpointed: bool
                                                  filterFunc=lambda kv: keep(kv[1]))
     else:
         windowed = partials.reduceByKeyAndWindow(agg.combine, None, w, s)
-    finalize = agg.finalize
-    return windowed.map(lambda kv: (kv[0], finalize(kv[1])))
+    def finalize_all(rdd: RDD) -> RDD:
+        pairs = rdd.collect()
+        values = agg.finalize_all([v for _, v in pairs])
+        return RDD(list(zip([k for k, _ in pairs], values, strict=True)), rdd.ctx)
+
+    return windowed.transform(finalize_all)
 
 
 def count_events(records: list[Any]) -> int:
