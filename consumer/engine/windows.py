@@ -382,12 +382,17 @@ class EventTimeWindows:
             return False
         windows, reduce = self.windows, self.reduce
         items = list(zip(pane.keys, pane.values, strict=True))
-        immutable = all(type(v) in _IMMUTABLE for v in pane.values[:1])
+        kind = type(pane.values[0]) if pane.values else int
+        immutable = kind in _IMMUTABLE
         for i, start in enumerate(starts):
             d = windows.get(start)
             if d is None:  # the first window takes the pane's values, the others copies
-                windows[start] = dict(items) if immutable or i == 0 else \
-                    {k: fresh(v) for k, v in items}
+                if immutable or i == 0:
+                    windows[start] = dict(items)
+                elif kind is list:
+                    windows[start] = {k: v[:] for k, v in items}
+                else:
+                    windows[start] = {k: fresh(v) for k, v in items}
             elif reduce is operator.add and immutable:
                 get = d.get
                 for key, value in items:

@@ -57,9 +57,13 @@ class Aggregation:
         """The reported value is the accumulator itself (nothing to finalize)."""
         return self.finalize is _identity
 
+    bags: bool = False  # accumulators are bags of counters (event-time top_k/distinct_count)
+
     def finalize_all(self, accs: list[Any]) -> list[Any]:
         """``finalize`` of each accumulator (a window's keys at once: top_k ranks them all
         in one sort)."""
+        if self.bags:
+            return rank_bags(accs, self.k) if self.name == "top_k" else count_bags(accs)
         if self.name == "top_k":
             return rank_top_k_all(accs, self.k)
         return list(map(self.finalize, accs))
@@ -186,6 +190,75 @@ def rank_top_k_all(accs: list[Counter[Any]], k: int) -> list[list[tuple[Any, int
     return out
 
 
+# ---- bags of counters: top_k and distinct_count over event-time windows -------------------
+# A window holds the list of the value counters merged into it (a pane's counter is shared by
+# the pane's windows, never changed), and merges them once, when the window is final: all the
+# window's keys in one polars group-by. Adding a pane to a window costs O(1) per key instead
+# of a Python loop over its values; memory holds each pane's counter once, not a merged copy
+# per window.
+Bag = list[Counter[Any]]
+
+
+def _bag_extend(a: Bag, b: Bag) -> Bag:
+    a.extend(b)
+    return a
+
+
+def _merged(bag: Bag) -> Counter[Any]:
+    total: Counter[Any] = Counter()
+    for counter in bag:
+        _counter_add(total, counter)
+    return total
+
+
+def _bag_frame(bags: list[Bag]) -> tuple[pl.DataFrame, set[type]] | None:
+    """Every key's value counts (``g`` the key's index), summed; None when the values are
+    not all strings or all integers (then the bags are merged one by one)."""
+    counters = list(itertools.chain.from_iterable(bags))
+    kinds = set(map(type, itertools.chain.from_iterable(counters)))
+    if kinds not in ({str}, {int}):
+        return None
+    per_bag = [sum(map(len, bag)) for bag in bags]
+    frame = pl.DataFrame({
+        "g": pl.Series(range(len(bags)), dtype=pl.UInt32).repeat_by(
+            pl.Series(per_bag, dtype=pl.UInt32)).explode(),
+        "v": list(itertools.chain.from_iterable(counters)),
+        "n": list(itertools.chain.from_iterable(c.values() for c in counters)),
+    }, strict=False)
+    return frame.group_by(["g", "v"]).agg(pl.col("n").sum()), kinds
+
+
+def rank_bags(bags: list[Bag], k: int) -> list[list[tuple[Any, int]]]:
+    """``rank_top_k`` of each bag's merged counter, a window's keys at once."""
+    summed = _bag_frame(bags) if k > 0 and len(bags) >= 64 else None
+    if summed is None:
+        return [rank_top_k(_merged(bag), k) for bag in bags]
+    frame, kinds = summed
+    text = pl.col("v") if kinds == {str} else pl.col("v").cast(pl.String)
+    top = (frame.sort(["g", "n", text], descending=[False, True, False])
+           .group_by("g", maintain_order=True).head(k))
+    ranked = list(zip(top["v"].to_list(), top["n"].to_list(), strict=True))
+    sizes = dict(top.group_by("g").len().iter_rows())
+    out, i = [], 0
+    for g in range(len(bags)):  # rows are in key order, at most k per key
+        m = sizes.get(g, 0)
+        out.append(ranked[i:i + m])
+        i += m
+    return out
+
+
+def count_bags(bags: list[Bag]) -> list[int]:
+    """Distinct values of each bag's merged counter, a window's keys at once."""
+    summed = _bag_frame(bags) if len(bags) >= 64 else None
+    if summed is None:
+        return [len(_merged(bag)) for bag in bags]
+    per_key = summed[0].group_by("g").len()
+    out = [0] * len(bags)
+    for g, n in zip(per_key["g"].to_list(), per_key["len"].to_list(), strict=True):
+        out[g] = n
+    return out
+
+
 def _always(_acc: Any) -> bool:
     return True
 
@@ -213,8 +286,15 @@ def _mean(acc: tuple[Any, int]) -> float:
 AGGREGATIONS = ("count", "sum", "avg", "min", "max", "distinct_count", "top_k")
 
 
-def make_aggregation(name: str, k: int = 10) -> Aggregation:
-    """The aggregation called ``name`` (``k`` only matters for ``top_k``)."""
+def make_aggregation(name: str, k: int = 10, event_time: bool = False) -> Aggregation:
+    """The aggregation called ``name`` (``k`` only matters for ``top_k``). ``event_time``:
+    for event-time windows, where top_k and distinct_count keep bags of counters (nothing
+    ever subtracts from an event-time window)."""
+    if event_time and name in ("top_k", "distinct_count"):
+        finalize = ((lambda bag: rank_top_k(_merged(bag), k)) if name == "top_k"
+                    else (lambda bag: len(_merged(bag))))
+        return Aggregation(name, True, False, _counter_batch, lambda v: [Counter({v: 1})],
+                           _bag_extend, None, _nonempty, finalize, k, bags=True)
     if name == "count":
         return Aggregation("count", False, False, _count_batch, lambda _v: 1, operator.add,
                            operator.sub, _positive, _identity)

@@ -315,10 +315,13 @@ class BatchEvaluator:
         sizes = grouped["v"].list.len().to_list()
         flat = grouped.select(pl.col("v").explode(), pl.col("n").explode())
         vs, ns = flat["v"].to_list(), flat["n"].to_list()  # flat lists: no list per group
-        out, i = [], 0
+        out: list[Any] = []
+        i = 0
+        bag = self.time is not None  # event-time windows keep bags of counters
         for size in sizes:
             j = i + size
-            out.append(_counter(zip(vs[i:j], ns[i:j], strict=True)))
+            counter = _counter(zip(vs[i:j], ns[i:j], strict=True))
+            out.append([counter] if bag else counter)
             i = j
         return out
 
@@ -336,7 +339,7 @@ class BatchStep:
 
     def __init__(self, spec: JobSpec, counters: JobCounters, window_ms: int, slide_ms: int,
                  vectorised: bool = True) -> None:
-        self.agg = make_aggregation(spec.aggregation, spec.k)
+        self.agg = make_aggregation(spec.aggregation, spec.k, spec.event_time is not None)
         self.pipeline = RecordPipeline(spec, counters)
         self.evaluator = (BatchEvaluator(spec, counters, window_ms, slide_ms)
                           if vectorised and BatchEvaluator.supports(spec) else None)

@@ -118,6 +118,22 @@ def test_rank_top_k_all_ranks_each_counter_as_rank_top_k(groups, k, as_ints):
     assert rank_top_k_all(accs, k) == [rank_top_k(acc, k) for acc in accs]
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.lists(st.tuples(st.sampled_from("abcdefg"), st.integers(1, 3)),
+                                  min_size=1, max_size=4), min_size=1, max_size=3),
+                min_size=60, max_size=80), st.integers(1, 4))
+def test_bags_of_counters_finalize_as_their_merged_counter(bags, k):
+    """Event-time top_k/distinct_count keep the partial counters and merge them once."""
+    as_bags = [[Counter(dict(pairs)) for pairs in bag] for bag in bags]
+    merged = [sum(bag, Counter()) for bag in as_bags]
+    top_k = make_aggregation("top_k", k, event_time=True)
+    distinct = make_aggregation("distinct_count", event_time=True)
+    assert top_k.finalize_all(as_bags) == [rank_top_k(m, k) for m in merged]
+    assert [top_k.finalize(b) for b in as_bags] == [rank_top_k(m, k) for m in merged]
+    assert distinct.finalize_all(as_bags) == [len(m) for m in merged]
+    assert [distinct.finalize(b) for b in as_bags] == [len(m) for m in merged]
+
+
 def test_rank_top_k_orders_by_count_then_value_text():
     assert rank_top_k(Counter({"b": 2, "a": 2, "c": 5, "d": 1}), 3) == \
         [("c", 5), ("a", 2), ("b", 2)]
