@@ -8,11 +8,14 @@ or BACKOFF (nothing to do or a transient failure: the runner waits, or wakes on 
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+# the shared clock, re-exported: every component is handed one (agent.registry.BuildContext)
+from common.clock import Clock as Clock
+from common.clock import ManualClock as ManualClock
+from common.clock import SystemClock as SystemClock
 from protocol.event import Event
 
 
@@ -42,40 +45,6 @@ class BackoffPolicy:
 
     def after_retries(self, count: int) -> float:
         return min(self.retry * 2 ** min(count - 1, 62), self.retry_maximum)
-
-
-class Clock(Protocol):
-    """Wall time for headers and file names, monotonic time for deadlines (both in seconds)."""
-
-    def time(self) -> float: ...
-
-    def monotonic(self) -> float: ...
-
-
-class SystemClock:
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-
-class ManualClock:
-    """A clock tests move by hand."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._now = start
-        self._mono = 0.0
-
-    def time(self) -> float:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._mono
-
-    def advance(self, seconds: float) -> None:
-        self._now += seconds
-        self._mono += seconds
 
 
 class ChannelException(Exception):

@@ -22,7 +22,7 @@ from agent.channels.memory import MemoryChannel
 from agent.sinks.spark import SparkSink
 from bench.common import apache_line, report
 from bench.rpc_throughput import REPEAT, loopback
-from consumer.engine.clock import SystemClock
+from common.clock import SystemClock
 from consumer.engine.receiver import BlockBuffer, ReceiverContext
 from consumer.flume.receivers import FlumePollingReceiver
 from protocol.event import Event

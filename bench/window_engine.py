@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common.clock import ManualClock
 from consumer import SparkContext
-from consumer.engine.clock import ManualClock
 from consumer.streaming import StreamingContext
 
 WINDOW_S, SLIDE_S = 300, 60

@@ -26,9 +26,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import pickle
-import struct
-import zlib
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -41,6 +38,7 @@ from agent.channels.memory import (
 from agent.components import ChannelException
 from agent.config.converters import integer, to_bool, to_list
 from agent.config.schema import Key, Schema
+from common import records
 from protocol.event import Event
 
 if TYPE_CHECKING:
@@ -49,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_HEADER = struct.Struct(">II")
 LOG_NAME = "flumelet-channel.log"
 LOCK_NAME = "in_use.lock"  # Flume's name
 DEFAULT_MAX_FILE_SIZE = 2_146_435_071
@@ -132,14 +129,8 @@ class FileChannel(MemoryChannel):
         self._rewrite()
 
     def _replay(self, data: bytes) -> None:
-        pos = 0
-        while pos + _HEADER.size <= len(data):
-            length, crc = _HEADER.unpack_from(data, pos)
-            body = data[pos + _HEADER.size: pos + _HEADER.size + length]
-            if len(body) < length or zlib.crc32(body) != crc:
-                break
-            pos += _HEADER.size + length
-            kind, items = pickle.loads(body)
+        logged, pos = records.scan(data)
+        for _end, (kind, items) in logged:
             if kind == "P":
                 for seq, headers, payload in items:
                     self._live[seq] = Event(headers, payload)
@@ -155,7 +146,7 @@ class FileChannel(MemoryChannel):
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
             items = [(seq, e.headers, e.body) for seq, e in sorted(self._live.items())]
-            f.write(_record(("P", items)) if items else b"")
+            f.write(records.encode(("P", items)) if items else b"")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
@@ -170,8 +161,8 @@ class FileChannel(MemoryChannel):
         first = self._next_seq
         put_items = [(first + i, e.headers, e.body) for i, e in enumerate(puts)]
         take_seqs = [self._seq_of[id(e)] for e in takes if id(e) in self._seq_of]
-        data = (_record(("P", put_items)) if put_items else b"") + \
-            (_record(("T", take_seqs)) if take_seqs else b"")
+        data = (records.encode(("P", put_items)) if put_items else b"") + \
+            (records.encode(("T", take_seqs)) if take_seqs else b"")
         if data:
             good = self._size
             try:
@@ -259,11 +250,6 @@ class FileTransaction(MemoryTransaction):
         self._check_room()  # a refused commit writes nothing
         channel._append(self._puts, self._takes)  # durable first ...
         self._apply_commit()  # ... then visible
-
-
-def _record(obj: Any) -> bytes:
-    body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(body), zlib.crc32(body)) + body
 
 
 def _fsync_dir(path: Path) -> None:

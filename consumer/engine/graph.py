@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from consumer.engine.clock import Clock
+from common.clock import Clock
 from consumer.engine.errors import CheckpointMismatch, IllegalStateException
 from consumer.engine.rdd import RDD
 from consumer.engine.receiver import Block, BlockBuffer, ReceiverContext

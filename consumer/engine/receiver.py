@@ -46,7 +46,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from consumer.engine.clock import Clock
+from common.clock import Clock
 
 log = logging.getLogger(__name__)
 

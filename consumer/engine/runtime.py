@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from consumer.engine.clock import Clock
+from common.clock import Clock
 from consumer.engine.receiver import Block
 from consumer.engine.scheduler import BatchPipeline, receiver_hooks
 

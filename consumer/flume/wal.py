@@ -7,8 +7,8 @@ that a later run that does not resume from the checkpoint (``open_fresh``) can s
 skips. Appends from concurrent connections share one fsync (group commit). A torn tail left
 by a crash is cut off on open, with a warning.
 
-Layout of an entry: ``length:u32 | crc32:u32 | payload`` (big-endian), payload = pickled
-list of ``(headers, body)``. Pickle is safe here: we only read files we wrote ourselves.
+An entry is one :mod:`common.records` record (``length:u32 | crc32:u32 | pickle``, the format
+the agent's file channel writes too) holding a list of ``(headers, body)``.
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ import itertools
 import logging
 import os
 import pickle
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
+from common import records
+
 log = logging.getLogger(__name__)
 
-_HEADER = struct.Struct(">II")
 SEGMENT_BYTES = 64 * 1024 * 1024
 ACKED_FILE = "acked"
 
@@ -93,14 +92,8 @@ class WriteAheadLog:
     def _scan(self, start: int, path: Path, last: bool
               ) -> tuple[int, list[tuple[int, Records]]]:
         data = path.read_bytes()
-        pos, entries = 0, []
-        while pos + _HEADER.size <= len(data):
-            length, crc = _HEADER.unpack_from(data, pos)
-            body = data[pos + _HEADER.size : pos + _HEADER.size + length]
-            if len(body) < length or zlib.crc32(body) != crc:
-                break
-            pos += _HEADER.size + length
-            entries.append((start + pos, pickle.loads(body)))
+        logged, pos = records.scan(data)
+        entries = [(start + end, recs) for end, recs in logged]
         if pos != len(data):
             log.warning("write-ahead log %s: cutting %d bytes of torn or corrupt tail",
                         path, len(data) - pos)
@@ -145,9 +138,9 @@ class WriteAheadLog:
         ends = []
         try:
             for payload in payloads:
-                self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)))
+                self._file.write(records.header(payload))
                 self._file.write(payload)
-                self._end += _HEADER.size + len(payload)
+                self._end += records.HEADER.size + len(payload)
                 ends.append(self._end)
             self._file.flush()
             os.fsync(self._file.fileno())

@@ -8,7 +8,7 @@ Two ways to run a context:
 * ``step()`` (flumelet extension, for tests and tools): run the next batch synchronously in
   the caller's thread, with whatever receivers stored so far; receivers are not started.
 
-A third knob for tests: ``StreamingContext(sc, 1, clock=ManualClock(...))`` (or
+A third knob for tests: ``StreamingContext(sc, 1, clock=ManualClock(...))`` (``common.clock``; or
 ``StreamingContext.defaultClock``) makes batch boundaries follow a manual clock.
 
 The context is the PySpark facade only: the graph DStreams add themselves to is its public
@@ -26,8 +26,8 @@ import os
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from common.clock import Clock, SystemClock
 from consumer.engine.checkpoint import CheckpointStore
-from consumer.engine.clock import Clock, SystemClock
 from consumer.engine.errors import IllegalStateException
 from consumer.engine.graph import StreamGraph
 from consumer.engine.rdd import RDD

@@ -11,8 +11,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from common.clock import ManualClock
 from consumer import SparkContext
-from consumer.engine.clock import ManualClock
 from consumer.engine.windows import EventWindow
 from consumer.jobs.default import default_job_data
 from consumer.jobs.graph import build_job
@@ -44,7 +44,7 @@ def yaml_spec(tmp_path: Path, text: str) -> JobSpec:
 
 
 def run_steps(spec: JobSpec, batches: list[list[tuple]], clock_ms: int = 0):
-    ssc = StreamingContext(SparkContext(), spec.batch, clock=ManualClock(clock_ms))
+    ssc = StreamingContext(SparkContext(), spec.batch, clock=ManualClock(clock_ms / 1000))
     if spec.checkpoint:
         ssc.checkpoint(spec.checkpoint)
     job = build_job(ssc, spec, ssc.queueStream(batches, default=[]))

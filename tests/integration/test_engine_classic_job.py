@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from consumer.engine.clock import ManualClock
+from common.clock import ManualClock
 from consumer.streaming import StreamingContext
 
 JOB = '''
@@ -65,7 +65,7 @@ DASHES = "-" * 43
 
 def test_classic_job_prints_windowed_top_urls(tmp_path, monkeypatch, capsys, utc):
     monkeypatch.chdir(tmp_path)
-    clock = ManualClock(1_700_000_000_300)
+    clock = ManualClock(1_700_000_000.3)
     monkeypatch.setattr(StreamingContext, "defaultClock", clock)
     errors: list[BaseException] = []
 
@@ -83,7 +83,7 @@ def test_classic_job_prints_windowed_top_urls(tmp_path, monkeypatch, capsys, utc
     ssc = StreamingContext.getActive()
     assert ssc is not None, errors
     for t in (1_700_000_001_000, 1_700_000_002_000, 1_700_000_003_000):
-        clock.set(t)
+        clock.set_ms(t)
         assert ssc.awaitBatchCompleted(t)
     ssc.stop()
     job.join(10)

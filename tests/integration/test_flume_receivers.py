@@ -15,8 +15,8 @@ import pytest
 from agent.channels.file import FileChannel
 from agent.channels.memory import MemoryChannel
 from agent.sinks.spark import SparkSink
+from common.clock import ManualClock
 from consumer import SparkContext
-from consumer.engine.clock import ManualClock
 from consumer.flume import FlumeUtils
 from consumer.flume.receivers import FlumePollingReceiver, FlumePushReceiver
 from consumer.streaming import StreamingContext
@@ -62,7 +62,7 @@ def _context(clock: ManualClock, checkpoint: Path | None = None) -> StreamingCon
 
 @pytest.mark.parametrize("deflate", [False, True])
 def test_push_stream_delivers_headers_and_decoded_bodies(deflate: bool) -> None:
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     ssc = _context(clock)
     stream = FlumeUtils.createStream(ssc, "127.0.0.1", 0, enableDecompression=deflate)
     got: list[Any] = []
@@ -72,7 +72,7 @@ def test_push_stream_delivers_headers_and_decoded_bodies(deflate: bool) -> None:
         receiver = stream.receiver
         assert isinstance(receiver, FlumePushReceiver)
         assert _push(receiver.port, [["a", "b"], ["é"]], deflate) == ["OK", "OK"]
-        clock.set(T0 + 700)
+        clock.set_ms(T0 + 700)
         assert ssc.awaitBatchCompleted(T0 + 700)
     finally:
         ssc.stop()
@@ -93,7 +93,7 @@ def _counting_job(clock: ManualClock, checkpoint: Path, make_stream: Callable[[A
 
 
 def test_push_with_checkpoint_replays_the_write_ahead_log_after_a_crash(tmp_path: Path) -> None:
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     results: list[dict[str, int]] = []
     port = _free_port()  # the log lives under the receiver's address: keep it across restarts
 
@@ -105,19 +105,19 @@ def test_push_with_checkpoint_replays_the_write_ahead_log_after_a_crash(tmp_path
     ssc.start()
     receiver = ssc.graph.inputs[0].receiver
     assert _push(receiver.port, [["a", "b"]]) == ["OK"]  # durable in the log
-    clock.set(T0 + 700)
+    clock.set_ms(T0 + 700)
     assert ssc.awaitBatchCompleted(T0 + 700)
     assert results[-1] == {"a": 1, "b": 1}
     assert _push(receiver.port, [["b", "c"]]) == ["OK"]  # logged, never processed
     ssc.stop(stopGraceFully=False)  # a crash as far as batch T0+1700 is concerned
 
-    clock2 = ManualClock(T0 + 1_000)
+    clock2 = ManualClock((T0 + 1_000) / 1000)
     results2: list[dict[str, int]] = []
     setup2 = _counting_job(clock2, tmp_path / "cp", stream, results2)
     ssc2 = StreamingContext.getOrCreate(str(tmp_path / "cp"), setup2)
     ssc2.start()
     try:
-        clock2.set(T0 + 1_700)
+        clock2.set_ms(T0 + 1_700)
         assert ssc2.awaitBatchCompleted(T0 + 1_700)
     finally:
         ssc2.stop()
@@ -142,7 +142,7 @@ def test_push_into_a_fresh_context_never_replays_a_previous_runs_log(
         try:
             for batch in batches:
                 assert _push(port, [batch]) == ["OK"]
-            clock.advance(1_000)
+            clock.advance(1)
             assert ssc.awaitBatchCompleted(clock.now_ms())
             if leave:
                 assert _push(port, [["logged", "never", "processed"]]) == ["OK"]
@@ -150,15 +150,15 @@ def test_push_into_a_fresh_context_never_replays_a_previous_runs_log(
             ssc.stop(stopGraceFully=False)
         return results
 
-    assert run(ManualClock(T0 - 300), [["a", "b"]])[-1] == {"a": 1, "b": 1}
+    assert run(ManualClock((T0 - 300) / 1000), [["a", "b"]])[-1] == {"a": 1, "b": 1}
     caplog.set_level("WARNING", logger="consumer.flume")
-    again = run(ManualClock(T0 + 10_000 - 300), [], leave=False)
+    again = run(ManualClock((T0 + 10_000 - 300) / 1000), [], leave=False)
     assert again[-1] == {}, "a fresh context counted the previous run's events"
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("skipping 3 events (1 batches)" in w and "getOrCreate" in w
                for w in warnings), warnings
     caplog.clear()
-    run(ManualClock(T0 + 20_000 - 300), [])
+    run(ManualClock((T0 + 20_000 - 300) / 1000), [])
     assert not any("skipping" in r.getMessage() for r in caplog.records), "skipped twice"
 
 
@@ -239,7 +239,7 @@ def agent() -> Any:
 
 
 def test_pull_stream_acks_after_each_batch(agent: AgentThread) -> None:
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     ssc = _context(clock)
     stream = FlumeUtils.createPollingStream(ssc, [("127.0.0.1", agent.sink.port)],
                                             maxBatchSize=7, parallelism=2)
@@ -249,7 +249,7 @@ def test_pull_stream_acks_after_each_batch(agent: AgentThread) -> None:
     try:
         agent.fill([f"e{i}" for i in range(20)])
         _wait(lambda: stream.buffer.pending_count() == 20)
-        clock.set(T0 + 700)
+        clock.set_ms(T0 + 700)
         assert ssc.awaitBatchCompleted(T0 + 700)
     finally:
         ssc.stop()
@@ -259,7 +259,7 @@ def test_pull_stream_acks_after_each_batch(agent: AgentThread) -> None:
 
 def test_pull_with_checkpoint_acks_only_after_the_checkpoint(agent: AgentThread,
                                                               tmp_path: Path) -> None:
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     results: list[dict[str, int]] = []
 
     def stream(ssc: Any) -> Any:
@@ -272,7 +272,7 @@ def test_pull_with_checkpoint_acks_only_after_the_checkpoint(agent: AgentThread,
         agent.fill(["x", "y", "x"])
         _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 3)
         assert agent.sink.outstanding == 1  # held open in the agent until the checkpoint
-        clock.set(T0 + 700)
+        clock.set_ms(T0 + 700)
         assert ssc.awaitBatchCompleted(T0 + 700)
         _wait(lambda: agent.size() == 0)
     finally:
@@ -282,7 +282,7 @@ def test_pull_with_checkpoint_acks_only_after_the_checkpoint(agent: AgentThread,
 
 def test_pull_exactly_once_when_the_crash_falls_between_checkpoint_and_ack(
         agent: AgentThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     results: list[dict[str, int]] = []
 
     def stream(ssc: Any) -> Any:
@@ -299,21 +299,21 @@ def test_pull_exactly_once_when_the_crash_falls_between_checkpoint_and_ack(
     ssc.start()
     agent.fill(["x", "y", "x"])
     _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() == 3)
-    clock.set(T0 + 700)
+    clock.set_ms(T0 + 700)
     assert ssc.awaitBatchCompleted(T0 + 700)
     ssc.stop()  # connections close: the agent rolls the unacked batch back
     monkeypatch.undo()
     _wait(lambda: agent.sink.outstanding == 0 and agent.channel.size() == 3)
     assert results[-1] == {"x": 2, "y": 1}
 
-    clock2 = ManualClock(T0 + 1_000)
+    clock2 = ManualClock((T0 + 1_000) / 1000)
     results2: list[dict[str, int]] = []
     ssc2 = StreamingContext.getOrCreate(str(cp), _counting_job(clock2, cp, stream, results2))
     ssc2.start()
     try:
         agent.fill(["y", "z"])
         _wait(lambda: ssc2.graph.inputs[0].buffer.pending_count() == 2)
-        clock2.set(T0 + 1_700)
+        clock2.set_ms(T0 + 1_700)
         assert ssc2.awaitBatchCompleted(T0 + 1_700)
         _wait(lambda: agent.size() == 0)
     finally:
@@ -399,20 +399,20 @@ def test_receiver_drives_the_recorded_sink_conversation(tmp_path: Path) -> None:
         return make
 
     try:
-        clock = ManualClock(T0)
+        clock = ManualClock(T0 / 1000)
         ssc = StreamingContext.getOrCreate(str(cp), setup(clock, "job bug"))
         ssc.start()
         for t in (T0 + 700, T0 + 1_700):
             _wait(lambda: ssc.graph.inputs[0].buffer.pending_count() > 0)
-            clock.set(t)
+            clock.set_ms(t)
             ssc.awaitBatchCompleted(t)
         with pytest.raises(RuntimeError, match="job bug"):
             ssc.awaitTermination(10)
-        clock2 = ManualClock(T0 + 2_000)
+        clock2 = ManualClock((T0 + 2_000) / 1000)
         ssc2 = StreamingContext.getOrCreate(str(cp), setup(clock2, None))
         ssc2.start()
         _wait(lambda: ssc2.graph.inputs[0].buffer.pending_count() > 0)
-        clock2.set(T0 + 2_700)
+        clock2.set_ms(T0 + 2_700)
         assert ssc2.awaitBatchCompleted(T0 + 2_700)
         _wait(lambda: len(settled) == 3)
         ssc2.stop()
@@ -433,7 +433,7 @@ def _pull_job(clock: ManualClock, cp: Path, port: int,
 
 
 def _batch(ssc: StreamingContext, clock: ManualClock, t: int) -> None:
-    clock.set(t)
+    clock.set_ms(t)
     assert ssc.awaitBatchCompleted(t, timeout=20)
 
 
@@ -445,7 +445,7 @@ def test_pull_digests_of_a_batch_whose_ack_failed_survive_a_consumer_crash(
     cp, data = tmp_path / "cp", tmp_path / "channel"
     agent = AgentThread(data=data)
     port = agent.sink.port
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     results: list[dict[str, int]] = []
     ssc = _pull_job(clock, cp, port, results)
     ssc.start()
@@ -461,7 +461,7 @@ def test_pull_digests_of_a_batch_whose_ack_failed_survive_a_consumer_crash(
     again = AgentThread(data=data, port=port)
     try:
         assert again.channel.size() == 3  # the file channel replays the unacked batch
-        clock2 = ManualClock(T0 + 3_000)
+        clock2 = ManualClock((T0 + 3_000) / 1000)
         results2: list[dict[str, int]] = []
         ssc2 = _pull_job(clock2, cp, port, results2)
         ssc2.start()
@@ -487,7 +487,7 @@ def test_pull_an_ack_answered_by_a_restarted_agent_does_not_count_as_one(
     cp, data = tmp_path / "cp", tmp_path / "channel"
     agent = AgentThread(data=data)
     port = agent.sink.port
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     results: list[dict[str, int]] = []
     ssc = _pull_job(clock, cp, port, results)
     ssc.start()
@@ -518,7 +518,7 @@ def test_pull_a_batch_replayed_before_it_was_counted_is_counted_once(tmp_path: P
     cp, data = tmp_path / "cp", tmp_path / "channel"
     agent = AgentThread(data=data)
     port = agent.sink.port
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     results: list[dict[str, int]] = []
     ssc = _pull_job(clock, cp, port, results)
     ssc.start()
@@ -605,7 +605,7 @@ def test_pull_from_a_sink_without_ack_proofs_trusts_only_an_unbroken_ack_connect
     restarted) it proves nothing, and the replayed batch is counted once."""
     sink = JavaLikeSink([["a", "b"], ["c", "a"]])
     cp = tmp_path / "cp"
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     results: list[dict[str, int]] = []
 
     def stream(ssc: Any) -> Any:
@@ -638,14 +638,14 @@ def test_the_redelivery_horizon_runs_on_the_contexts_clock_not_wall_time() -> No
     from consumer.engine.receiver import BlockBuffer, ReceiverContext
     from consumer.flume.redelivery import digest
 
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     receiver = FlumePollingReceiver(object(), [("h", 1)], 1000, 1, lambda b: b, horizon=30)
     receiver._ctx = ReceiverContext(0, 1000, clock, BlockBuffer())
     receiver.ledger.expect("h:1", [digest({"headers": {}, "body": b"x"})])
     receiver.ledger.reachable("h:1", True, receiver._now())
-    clock.advance(30_000 - 1)
+    clock.set_ms(T0 + 30_000 - 1)
     assert receiver.ledger.expire(receiver._now()) == []
-    clock.advance(1)
+    clock.set_ms(T0 + 30_000)
     assert receiver.ledger.expire(receiver._now()) == [("h:1", 1)]
 
 
@@ -655,7 +655,7 @@ def test_pull_graceful_stop_then_restart_counts_once(tmp_path: Path) -> None:
     not count the same events again."""
     agent = AgentThread(close_grace=5.0)
     try:
-        clock = ManualClock(T0)
+        clock = ManualClock(T0 / 1000)
         results: list[dict[str, int]] = []
 
         def stream(ssc: Any) -> Any:
@@ -670,14 +670,14 @@ def test_pull_graceful_stop_then_restart_counts_once(tmp_path: Path) -> None:
         assert results[-1] == {"x": 2, "y": 1}
         assert agent.size() == 0  # the final batch's acks were committed
 
-        clock2 = ManualClock(T0 + 1_000)
+        clock2 = ManualClock((T0 + 1_000) / 1000)
         results2: list[dict[str, int]] = []
         ssc2 = StreamingContext.getOrCreate(str(cp), _counting_job(clock2, cp, stream, results2))
         ssc2.start()
         try:
             agent.fill(["z"])
             _wait(lambda: ssc2.graph.inputs[0].buffer.pending_count() == 1)
-            clock2.set(T0 + 1_700)
+            clock2.set_ms(T0 + 1_700)
             assert ssc2.awaitBatchCompleted(T0 + 1_700)
         finally:
             ssc2.stop()

@@ -72,6 +72,17 @@ def test_torn_tail_is_ignored(tmp_path: Path) -> None:
     assert _bodies(FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)) == ["a"]
 
 
+def test_a_zero_filled_tail_is_ignored(tmp_path: Path) -> None:
+    """What some file systems leave after a crash; eight zeros pass the length and crc32
+    checks, and the channel used to fail to open with EOFError."""
+    ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    _put(ch, ["a"])
+    with open(tmp_path / LOG_NAME, "ab") as f:
+        f.write(bytes(4096))
+    _killed(ch)
+    assert _bodies(FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)) == ["a"]
+
+
 def test_log_is_rewritten_with_live_events_when_it_grows(tmp_path: Path) -> None:
     ch = FileChannel("c1", tmp_path, capacity=1000, transaction_capacity=100, max_file_size=4096)
     for i in range(50):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("protocol", "agent", "consumer")
+PACKAGES = ("protocol", "common", "agent", "consumer")
 # What "no I/O, asyncio, threading or time" means for a pure module.
 IO_MODULES = {
     "asyncio", "concurrent", "fcntl", "glob", "mmap", "multiprocessing", "os", "pathlib",
@@ -27,6 +27,7 @@ IO_MODULES = {
 }
 # Modules that must stay pure (their docstring says so: it starts with "PURE" or "Pure").
 MUST_BE_PURE = {
+    "common.records",
     "consumer.engine.windows", "consumer.engine.state", "consumer.engine.checkpoint_format",
     "consumer.jobs.aggregations", "consumer.jobs.extract", "consumer.jobs.parsers",
     "agent.sources.spooldir.decisions", "agent.sources.spooldir.selection",
@@ -218,6 +219,14 @@ def consumer_layer(module: str) -> int | None:
         return None
     return next((i for i, p in enumerate(CONSUMER_LAYERS) if _in(module, (p,))),
                 len(CONSUMER_LAYERS))
+
+
+def test_common_imports_only_the_standard_library() -> None:
+    """agent/ and consumer/ both build on common/, so it can import neither (nor protocol/)."""
+    for module in modules():
+        if _in(module, ("common",)):
+            project = top_level_imports(module) & set(PACKAGES)
+            assert project <= {"common"}, f"{module} imports {sorted(project - {'common'})}"
 
 
 def test_consumer_layers_import_only_downwards() -> None:

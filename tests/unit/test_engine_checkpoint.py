@@ -9,10 +9,10 @@ import os
 
 import pytest
 
+from common.clock import ManualClock
 from consumer import SparkContext
 from consumer.engine.checkpoint import CheckpointStore
 from consumer.engine.checkpoint_format import CheckpointCorrupt, decode, encode
-from consumer.engine.clock import ManualClock
 from consumer.engine.errors import CheckpointMismatch
 from consumer.streaming import StreamingContext
 
@@ -73,7 +73,7 @@ def graph(kind: str):
 
     def setup(ckpt: str, out: list, receiver: ListReceiver):
         def build():
-            ssc = StreamingContext(SparkContext(), 1, clock=ManualClock(10_500))
+            ssc = StreamingContext(SparkContext(), 1, clock=ManualClock(10.5))
             words = ssc.receiverStream(receiver)
             pairs = words.map(lambda w: (w, 1))
             if kind == "incremental":

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
+from common.clock import ManualClock
 from consumer import SparkContext
-from consumer.engine.clock import ManualClock
 from consumer.engine.windows import EventTimeWindows, EventWindow
 from consumer.streaming import StreamingContext
 

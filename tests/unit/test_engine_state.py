@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from common.clock import ManualClock
 from consumer import SparkContext
-from consumer.engine.clock import ManualClock
 from consumer.engine.errors import IllegalArgumentException
 from consumer.engine.state import State, StateError, StateSpec
 from consumer.streaming import StreamingContext

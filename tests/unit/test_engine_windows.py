@@ -7,15 +7,15 @@ import random
 
 import pytest
 
+from common.clock import ManualClock
 from consumer import SparkContext
-from consumer.engine.clock import ManualClock
 from consumer.streaming import StreamingContext
 
 START_MS = 1_700_000_000_500  # first batch time is then ...001000 with a 1 s interval
 
 
 def make_ssc(tmp_path, batch: float = 1, checkpoint: bool = True) -> StreamingContext:
-    ssc = StreamingContext(SparkContext(appName="t"), batch, clock=ManualClock(START_MS))
+    ssc = StreamingContext(SparkContext(appName="t"), batch, clock=ManualClock(START_MS / 1000))
     if checkpoint:
         ssc.checkpoint(str(tmp_path / "ckpt"))
     return ssc

@@ -192,3 +192,18 @@ def test_blob_whole_file_is_one_event_and_large_files_are_split() -> None:
     assert bodies == [b"0123", b"4567", b"89"]
     assert marks == [4, 8, 10]
     assert drain(BlobDeserializer(), b"")[0] == []
+
+
+def test_the_first_cut_line_is_remembered_for_one_warning() -> None:
+    short = LineDeserializer(max_line_length=4)
+    short.feed(b"abc\nabcdefghij\nxyzxyzxyz\n")
+    short.end_input()
+    assert short.take(100)[:3] == [b"abc", b"abcd", b"efgh"]
+    assert short.first_cut == 4  # where the first over-long line starts
+    huge = LineDeserializer(max_line_length=4, start=10)
+    huge.feed(b"ok\n" + b"z" * (2 << 20))
+    huge.feed(b"z")  # unterminated: cut while it streams in
+    assert huge.first_cut == 13
+    plain = LineDeserializer()
+    plain.feed(b"short\nlines\n")
+    assert plain.first_cut is None and BlobDeserializer().first_cut is None

@@ -10,14 +10,14 @@ from datetime import datetime
 
 import pytest
 
+from common.clock import ManualClock
 from consumer import SparkContext
-from consumer.engine.clock import ManualClock
 from consumer.engine.errors import IllegalArgumentException, IllegalStateException
 from consumer.streaming import StreamingContext
 
 
 def ssc_at(ms: int = 0, batch: float = 1) -> tuple[StreamingContext, ManualClock]:
-    clock = ManualClock(ms)
+    clock = ManualClock(ms / 1000)
     return StreamingContext(SparkContext(), batch, clock=clock), clock
 
 
@@ -145,10 +145,10 @@ def test_receiver_runs_on_the_loop_and_tokens_ack_after_outputs_and_checkpoint(t
         assert receiver.events[0] == ("start", "flumelet-streaming")
         receiver.ctx.store([({"h": "1"}, "one"), ({}, "two")], token="seq-1")
         receiver.ctx.store([({}, "three")], token="seq-2")
-        clock.set(1_001_000)
+        clock.set_ms(1_001_000)
         assert ssc.awaitBatchCompleted(1_001_000)
         receiver.ctx.store([({}, "four")])  # no token: never acknowledged
-        clock.set(1_002_000)
+        clock.set_ms(1_002_000)
         assert ssc.awaitBatchCompleted(1_002_000)
     finally:
         ssc.stop(stopSparkContext=False)
@@ -175,7 +175,7 @@ def test_failed_batch_nacks_stops_the_context_and_await_termination_raises():
     ssc.start()
     assert receiver.started.wait(5)
     receiver.ctx.store(["x"], token=7)
-    clock.set(1_000)
+    clock.set_ms(1_000)
     with pytest.raises(RuntimeError, match="boom"):
         ssc.awaitTermination(5)
     assert ("failed", [7], "boom") in receiver.events
@@ -220,7 +220,7 @@ def test_checkpoint_interval_holds_acks_until_a_checkpoint_covers_them(tmp_path)
         assert receiver.started.wait(5)
         for i, t in enumerate((1_001_000, 1_002_000, 1_003_000, 1_004_000), start=1):
             receiver.ctx.store([({}, "x")], token=f"seq-{i}")
-            clock.set(t)
+            clock.set_ms(t)
             assert ssc.awaitBatchCompleted(t)
             done = [e for e in receiver.events if e[0] == "done"]
             if t < 1_003_000:

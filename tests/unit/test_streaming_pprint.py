@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from common.clock import ManualClock
 from consumer import SparkContext
-from consumer.engine.clock import ManualClock
 from consumer.streaming import StreamingContext
 
 DASHES = "-" * 43
 
 
 def test_pprint_format_with_more_than_num_elements_and_empty_batches(utc, capsys):
-    ssc = StreamingContext(SparkContext(), 1, clock=ManualClock(1_700_000_000_200))
+    ssc = StreamingContext(SparkContext(), 1, clock=ManualClock(1_700_000_000.2))
     s = ssc.queueStream([[("/a", 12), ("/b", 3)], list(range(12)), []])
     s.pprint()
     s.pprint(num=2)
@@ -30,7 +30,7 @@ def test_pprint_format_with_more_than_num_elements_and_empty_batches(utc, capsys
 
 
 def test_pprint_time_shows_microseconds_only_when_nonzero(utc, capsys):
-    ssc = StreamingContext(SparkContext(), 0.5, clock=ManualClock(1_700_000_000_100))
+    ssc = StreamingContext(SparkContext(), 0.5, clock=ManualClock(1_700_000_000.1))
     ssc.queueStream([["x"], ["y"]]).pprint()
     ssc.step()
     ssc.step()

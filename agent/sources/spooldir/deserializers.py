@@ -65,6 +65,7 @@ class LineDeserializer:
         self._pos = 0
         self._error: DecodeFailure | None = None  # raised once the bodies before it are taken
         self._ended = False
+        self.first_cut: int | None = None  # file offset of the first line cut at the limit
 
     # -- input ---------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -185,6 +186,8 @@ class LineDeserializer:
         if units < self.max_line_length or (units == self.max_line_length and not terminated):
             return [self._encode(text)], [len(raw) + newline], None
         pieces = _pieces(text, self.max_line_length)
+        if self.first_cut is None:
+            self.first_cut = offset
         byte_end = self._byte_end_function(raw, text)
         bodies, costs, done = [], [], 0
         for piece, end_char in pieces:
@@ -218,6 +221,8 @@ class LineDeserializer:
         pieces = _pieces(text, self.max_line_length)
         if len(pieces) < 2:
             return
+        if self.first_cut is None:
+            self.first_cut = self._buf_start
         keep_from = pieces[-2][1]  # char index where the last (possibly short) piece starts
         consumed_text = text[:keep_from]
         consumed = len(consumed_text.encode(self.input_charset, "surrogatepass"))
@@ -314,6 +319,7 @@ class BlobDeserializer:
     def __init__(self, *, max_blob_length: int = 100_000_000, start: int = 0) -> None:
         self.max_blob_length = max_blob_length
         self.mark = start
+        self.first_cut: int | None = None  # blobs are cut by design: never reported
         self._buf = bytearray()
         self._bodies: list[bytes] = []
         self._ended = False

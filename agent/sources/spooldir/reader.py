@@ -63,6 +63,7 @@ class FileReader:
         self._first_read = True
         self._lines_taken = 0
         self._offset = start  # bytes of the file read so far
+        self._cut_reported = False
 
     @classmethod
     def open(
@@ -140,6 +141,14 @@ class FileReader:
         self._lines_taken += len(bodies)
         self.mark = des.mark
         return bodies
+
+    def new_cut(self) -> int | None:
+        """The offset of the file's first over-long line, once, when it was just read."""
+        cut = self._des.first_cut
+        if cut is None or self._cut_reported:
+            return None
+        self._cut_reported = True
+        return cut
 
     def commit(self, events: int) -> None:
         """The bodies handed out so far (``events`` of them since the last commit) reached

@@ -336,7 +336,7 @@ class SpoolDirectory:
                     if reader is None:
                         return step
                     try:
-                        step.bodies = reader.read_batch(batch_size)
+                        step.bodies = self._read(reader, batch_size)
                     except BaseException:
                         reader.close()
                         raise
@@ -372,7 +372,17 @@ class SpoolDirectory:
             except OSError as exc:
                 log.error("source %s: cannot record position in %s: %s",
                           self.name, self.tracker.path, exc)
-        return reader.read_batch(batch_size)
+        return self._read(reader, batch_size)
+
+    def _read(self, reader: FileReader, batch_size: int) -> list[bytes]:
+        bodies = reader.read_batch(batch_size)
+        cut = reader.new_cut()
+        if cut is not None:
+            log.warning("source %s: %s has a line longer than deserializer.maxLineLength = %d "
+                        "(at byte %d): it is cut into events of that many characters, as "
+                        "Flume does (no further warning for this file)", self.name,
+                        shown(reader.abs_path), self.settings.max_line_length, cut)
+        return bodies
 
     def _open(self, entry: Listing, offset: int, *, resume: bool = False) -> FileReader | None:
         try:
@@ -423,6 +433,9 @@ class SpoolDirectory:
         delivered = reader.delivered(whole=True)
         try:
             st = os.stat(reader.abs_path)
+            if not reader.identity.same_file(st):
+                self._replaced(reader)
+                return
             changed = reasons.change(reader.identity, st, opened_at=reader.opened_at)
             if changed is not None:
                 raise FileFailure(reader.rel_path, changed, kind=Kind.CHANGED,
@@ -448,6 +461,16 @@ class SpoolDirectory:
         if reader.tracked:
             self.tracker.clear()
         log.info("source %s: finished %s (%s)", self.name, shown(reader.abs_path), shown(done))
+
+    def _replaced(self, reader: FileReader) -> None:
+        """Another file was renamed over the one read: the one read is gone and was delivered
+        whole; the newcomer is a new file, read from its start like any other."""
+        self.tracker.clear()
+        log.warning("source %s: %s was replaced by another file while it was being read; the "
+                    "replaced file was delivered whole (%s), the new one is read as a new file",
+                    self.name, shown(reader.abs_path),
+                    reasons.delivered_text(reader.delivered(whole=True)))
+        self._update(reader.rel_path)
 
     def _set_aside(self, step: Step, failure: FileFailure) -> None:
         """Move the file to ``failed/`` with a reason beside it; when it cannot be moved, it
