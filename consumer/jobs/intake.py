@@ -105,6 +105,8 @@ class ProcessPushReceiver:
         first = await asyncio.to_thread(_recv, data)
         if first is None or first[0] != b"L":
             await self._reap()
+            data.close()
+            self._data = None
             why = first[1].decode(errors="replace") if first else "it exited"
             raise OSError(f"push receiver on {self.hostname}:{self.port}: {why}")
         self.port = int(first[1])
@@ -113,13 +115,18 @@ class ProcessPushReceiver:
         self._reader.start()
 
     def _read_chunks(self, ctx: Any) -> None:
-        assert self._data is not None
-        while (message := _recv(self._data)) is not None:
-            kind, payload = message
-            if kind != b"C":
-                continue
-            token, bodies, headers = pickle.loads(payload)
-            ctx.store([EventChunk(bodies, headers)], token=token)
+        data = self._data
+        assert data is not None
+        try:
+            while (message := _recv(data)) is not None:
+                kind, payload = message
+                if kind != b"C":
+                    continue
+                token, bodies, headers = pickle.loads(payload)
+                ctx.store([EventChunk(bodies, headers)], token=token)
+        finally:
+            data.close()
+            self._data = None
         if not self._stopping:
             ctx.stop_context("the push receiver's process ended unexpectedly", None)
 
@@ -131,28 +138,32 @@ class ProcessPushReceiver:
                 pass  # the child is gone: the reader thread reports it
 
     async def stop(self) -> None:
+        """Stop listening; returns once every chunk the child sent is stored (the child
+        sends what it answered before it exits; one that hangs is killed after 30 s)."""
         self._stopping = True
         if self._control is not None:
             try:
                 self._control.sendall(_frame(b"S", b""))
             except OSError:
                 pass
-        if self._reader is not None:
-            await asyncio.to_thread(self._reader.join)  # every chunk it sent is stored
         await self._reap()
+        if self._reader is not None:
+            await asyncio.to_thread(self._reader.join)
 
     async def _reap(self) -> None:
+        """Wait for the child to exit (killing it after 30 s); the reader thread sees the
+        data socket's end and stops."""
         if self._proc is not None:
             try:
                 await asyncio.to_thread(self._proc.wait, 30)
             except subprocess.TimeoutExpired:
+                log.error("push receiver process did not stop within 30 s: killed")
                 self._proc.kill()
                 await asyncio.to_thread(self._proc.wait)
             self._proc = None
-        for sock in (self._data, self._control):
-            if sock is not None:
-                sock.close()
-        self._data = self._control = None
+        if self._control is not None:
+            self._control.close()
+            self._control = None
 
 
 def _frame(kind: bytes, payload: bytes) -> bytes:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from common.clock import ManualClock
 from consumer import SparkContext
-from consumer.engine.clock import ManualClock
 from consumer.jobs.chunks import EventChunk, chunk_records
 from consumer.jobs.graph import count_events
 from consumer.jobs.intake import ProcessPushReceiver
