@@ -47,7 +47,7 @@ def _wait(cond: Any, timeout: float = 20.0) -> None:
 
 def _running(headers: tuple[str, ...] = ()) -> tuple[StreamingContext, ManualClock, Any,
                                                       list[list[Any]], Any]:
-    clock = ManualClock(T0)
+    clock = ManualClock(T0 / 1000)
     ssc = StreamingContext(SparkContext(appName="test"), 1, clock=clock)
     receiver = ProcessPushReceiver("127.0.0.1", 0, headers=headers)
     stream = ssc.receiverStream(receiver)
@@ -66,7 +66,7 @@ def test_calls_arrive_as_chunks_with_the_headers_read_and_text_bodies() -> None:
                                      [({"host": "b"}, "é".encode())]]) == ["OK", "OK"]
         # answered means queued for the parent; stored into the block a moment later
         _wait(lambda: stream.buffer.pending_count() == 2)
-        clock.set(T0 + 700)
+        clock.set_ms(T0 + 700)
         assert ssc.awaitBatchCompleted(T0 + 700)
     finally:
         ssc.stop()
@@ -90,7 +90,7 @@ def test_a_port_in_use_fails_the_start() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        ssc = StreamingContext(SparkContext(appName="test"), 1, clock=ManualClock(T0))
+        ssc = StreamingContext(SparkContext(appName="test"), 1, clock=ManualClock(T0 / 1000))
         ssc.receiverStream(ProcessPushReceiver("127.0.0.1", taken.getsockname()[1])) \
             .foreachRDD(lambda rdd: None)
         with pytest.raises(OSError, match=r"push receiver on 127\.0\.0\.1"):
