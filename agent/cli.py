@@ -161,7 +161,13 @@ def _component_words(path: str) -> str:
     show_default=True,
     help="Seconds to let components drain on shutdown.",
 )
-@click.option("--no-reload-conf", is_flag=True, help="Ignored (flumelet never reloads).")
+@click.option(
+    "--no-reload-conf",
+    is_flag=True,
+    help="Do not apply changes of the file while running (by default it is checked every 30 s, "
+    "as flume-ng does, and only the components whose settings changed restart).",
+)
+@click.option("--reload-interval", type=click.FloatRange(min=0.01), default=30.0, hidden=True)
 @click.option("-D", "defines", multiple=True, metavar="KEY=VALUE", help="System property.")
 def main(
     command: tuple[str, ...],
@@ -173,6 +179,7 @@ def main(
     lenient: bool,
     grace: float,
     no_reload_conf: bool,
+    reload_interval: float,
     defines: tuple[str, ...],
 ) -> None:
     """Run (or --validate) a Flume agent defined in a properties file."""
@@ -202,9 +209,19 @@ def main(
         click.echo(describe(result.config))
         sys.exit(0)
 
-    from agent.runtime import run_agent  # lazily: --validate must not load the runtime
+    from agent.runtime import ReloadSource, run_agent  # lazily: --validate must not load it
 
-    sys.exit(run_agent(result.config, grace=grace, metrics_port=props.metrics_port))
+    def load_again() -> LoadResult:
+        again = load_config(conf_file, agent_name, overrides=props.overrides, strict=strict,
+                            resolve_env=props.resolve_env)
+        for issue in again.issues:
+            log.log(logging.ERROR if issue.is_error else logging.WARNING, "%s", issue)
+        return again
+
+    reload = None if no_reload_conf else ReloadSource(conf_file, load_again, reload_interval)
+    sys.exit(
+        run_agent(result.config, grace=grace, metrics_port=props.metrics_port, reload=reload)
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from agent.registry import BuildContext
 from agent.runtime.agent import Agent
 from agent.runtime.graph import AgentBuildError, build_agent
 from agent.runtime.http_metrics import MetricsServer
+from agent.runtime.reload import ConfigReloader, ReloadSource
 from agent.runtime.runner import BackoffPolicy, PollingRunner
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,11 @@ async def serve_agent(
     metrics_port: int | None = None,
     clock: Clock | None = None,
     stop_event: asyncio.Event | None = None,
+    reload: ReloadSource | None = None,
 ) -> dict[str, int]:
-    """Run until ``stop_event`` is set (or SIGINT/SIGTERM); returns events left per channel."""
+    """Run until ``stop_event`` is set (or SIGINT/SIGTERM); returns events left per channel.
+
+    ``reload``: poll the configuration file and apply its changes while running."""
     ctx = BuildContext(clock=clock or SystemClock(), metrics=MetricsRegistry())
     agent = build_agent(config, ctx)
     stop = stop_event or asyncio.Event()
@@ -44,13 +48,20 @@ async def serve_agent(
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
             pass
     server = MetricsServer(ctx.metrics, metrics_port) if metrics_port is not None else None
+    watching: asyncio.Task[None] | None = None
     try:
         await agent.start()
         if server is not None:
             await server.start()
+        if reload is not None:
+            reloader = ConfigReloader(agent, reload.path, reload.load, grace=grace,
+                                      interval=reload.interval)
+            watching = asyncio.create_task(reloader.run(stop), name="config reload")
         await stop.wait()
         log.info("agent %s: stopping (grace %.1f s)", config.name, grace)
     finally:
+        if watching is not None:
+            await watching  # returns once stop is set; a reload in progress finishes first
         if server is not None:
             await server.stop()
         remaining = await agent.stop(grace)
@@ -60,11 +71,15 @@ async def serve_agent(
 
 
 def run_agent(
-    config: AgentConfig, *, grace: float = 10.0, metrics_port: int | None = None
+    config: AgentConfig,
+    *,
+    grace: float = 10.0,
+    metrics_port: int | None = None,
+    reload: ReloadSource | None = None,
 ) -> int:
     """Blocking entry point: 0 after a clean stop, 1 if the agent could not be built or started."""
     try:
-        asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port))
+        asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port, reload=reload))
     except AgentBuildError as exc:
         log.error("%s", exc)
         return 1
@@ -80,6 +95,7 @@ __all__ = [
     "BackoffPolicy",
     "MetricsServer",
     "PollingRunner",
+    "ReloadSource",
     "build_agent",
     "run_agent",
     "serve_agent",

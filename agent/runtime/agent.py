@@ -4,6 +4,11 @@ Start: channels -> sinks (and their runners) -> sources. Stop: sources first (no
 in), then sinks get up to ``grace`` seconds to drain the channels, then sinks and channels stop.
 ``stop()`` returns how many events each channel still held (lost for a memory channel), so a
 sink that cannot deliver is visible instead of silently dropping data.
+
+Each part can also be stopped and started on its own while the rest runs (a configuration
+reload, ``agent.runtime.reload``): a source with its runner, a sink processor (a sink group, or
+one sink on its own) with its sinks and runner, a channel. ``config`` holds the specs of what
+runs, for the reload to compare with.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 from collections.abc import Mapping
 
 from agent.components import Channel, Component, PollableSource, Sink
+from agent.config.model import AgentConfig
 from agent.registry import BuildContext
 from agent.runtime.runner import BackoffPolicy, PollingRunner
 from agent.sinkprocessors import SinkProcessor
@@ -32,6 +38,7 @@ class Agent:
         processors: Mapping[str, SinkProcessor],
         ctx: BuildContext,
         policy: BackoffPolicy | None = None,
+        config: AgentConfig | None = None,
     ) -> None:
         self.name = name
         self.channels = dict(channels)
@@ -40,20 +47,15 @@ class Agent:
         self.processors = dict(processors)
         self.ctx = ctx
         self.policy = policy or BackoffPolicy()
+        self.config = config if config is not None else AgentConfig(name)
         self.source_runners: dict[str, PollingRunner] = {}
         self.sink_runners: dict[str, PollingRunner] = {}
-        self._started: list[tuple[str, str, object]] = []  # (type, name, component), start order
+        self._readers: dict[str, list[PollingRunner]] = {}  # channel -> runners of its sinks
+        self._listening: set[int] = set()  # id() of channels whose commits wake our runners
         self.state = "NEW"
 
     def _now_ms(self) -> int:
         return int(self.ctx.clock.time() * 1000)
-
-    async def _start_one(self, type_: str, name: str, component: object) -> None:
-        start = getattr(component, "start", None)
-        if start is not None:
-            await start()
-        self._started.append((type_, name, component))
-        self.ctx.metrics.mark_started(type_, name, self._now_ms())
 
     async def start(self) -> None:
         if self.state != "NEW":
@@ -61,23 +63,11 @@ class Agent:
         self.state = "STARTING"
         try:
             for name, channel in self.channels.items():
-                await self._start_one("CHANNEL", name, channel)
-            for name, sink in self.sinks.items():
-                await self._start_one("SINK", name, sink)
+                await self.start_channel(name, channel)
             for name, processor in self.processors.items():
-                runner = PollingRunner(f"sink {name}", processor.process, self.policy)
-                for sink in processor.sinks:
-                    sink.channel.add_listener(runner.wake)
-                self.sink_runners[name] = runner
-                runner.start()
+                await self.start_processor(name, processor)
             for name, source in self.sources.items():
-                await self._start_one("SOURCE", name, source)
-                if isinstance(source, PollableSource):
-                    runner = PollingRunner(f"source {name}", source.process,
-                                           source.backoff_policy(self.policy))
-                    source.wakeup = runner.wake
-                    self.source_runners[name] = runner
-                    runner.start()
+                await self.start_source(name, source)
         except BaseException:
             log.exception("agent %s: start failed; stopping what was started", self.name)
             await self.stop(grace=0)
@@ -88,25 +78,109 @@ class Agent:
             self.name, len(self.sources), len(self.channels), len(self.sinks),
         )
 
-    async def _stop_components(self, type_: str) -> None:
-        for started_type, name, component in reversed(self._started):
-            if started_type != type_:
-                continue
-            try:
-                stop = getattr(component, "stop", None)
-                if stop is not None:
-                    await stop()
-            except Exception:
-                log.exception("agent %s: stopping %s %s failed", self.name, type_.lower(), name)
-            self.ctx.metrics.mark_stopped(type_, name, self._now_ms())
+    # --- one part at a time -----------------------------------------------------------------
 
-    def _drained(self) -> bool:
-        if any(runner.busy for runner in self.sink_runners.values()):
+    async def start_channel(self, name: str, channel: Channel) -> None:
+        await _start(channel)
+        self.channels[name] = channel
+        if id(channel) not in self._listening:
+            self._listening.add(id(channel))
+            channel.add_listener(lambda: self._wake_readers(name))
+        self.ctx.metrics.mark_started("CHANNEL", name, self._now_ms())
+
+    def _wake_readers(self, channel: str) -> None:
+        for runner in self._readers.get(channel, ()):
+            runner.wake()
+
+    async def start_processor(self, name: str, processor: SinkProcessor) -> None:
+        """Start a processor's sinks (if not yet running) and its runner."""
+        for sink in processor.sinks:
+            await _start(sink)
+            self.sinks[sink.name] = sink
+            self.ctx.metrics.mark_started("SINK", sink.name, self._now_ms())
+        runner = PollingRunner(f"sink {name}", processor.process, self.policy)
+        self.processors[name] = processor
+        self.sink_runners[name] = runner
+        for channel in {self._channel_name(sink.channel) for sink in processor.sinks}:
+            self._readers.setdefault(channel, []).append(runner)
+        runner.start()
+
+    def _channel_name(self, channel: Channel) -> str:
+        return next((n for n, c in self.channels.items() if c is channel), channel.name)
+
+    async def start_source(self, name: str, source: Component) -> None:
+        await _start(source)
+        self.sources[name] = source
+        self.ctx.metrics.mark_started("SOURCE", name, self._now_ms())
+        if isinstance(source, PollableSource):
+            runner = PollingRunner(
+                f"source {name}", source.process, source.backoff_policy(self.policy)
+            )
+            source.wakeup = runner.wake
+            self.source_runners[name] = runner
+            runner.start()
+
+    async def stop_source(self, name: str, timeout: float, *, forget: bool = True) -> None:
+        """Stop a source and its runner; ``forget``: drop it from ``sources`` too."""
+        runners, sources = self.source_runners, self.sources
+        runner = runners.pop(name, None) if forget else runners.get(name)
+        if runner is not None:
+            await runner.stop(timeout)
+        source = sources.pop(name, None) if forget else sources.get(name)
+        if source is not None:
+            await self._stop("SOURCE", name, source)
+
+    async def stop_processor(self, name: str, timeout: float, *, forget: bool = True) -> None:
+        """Stop a processor's runner (its current batch settles), then its sinks."""
+        runner = self.sink_runners.pop(name, None) if forget else self.sink_runners.get(name)
+        if runner is not None:
+            for readers in self._readers.values():
+                if runner in readers:
+                    readers.remove(runner)
+            await runner.stop(timeout)
+        processor = self.processors.pop(name, None) if forget else self.processors.get(name)
+        for sink in processor.sinks if processor is not None else ():
+            if forget:
+                self.sinks.pop(sink.name, None)
+            await self._stop("SINK", sink.name, sink)
+
+    async def stop_channel(self, name: str) -> None:
+        channel = self.channels.pop(name, None)
+        if channel is not None:
+            await self._stop("CHANNEL", name, channel)
+
+    async def drain(self, channels: list[str], timeout: float) -> bool:
+        """Wait up to ``timeout`` s for ``channels`` to be empty (their sinks keep running)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout, 0.0)
+        while not self._drained(channels):
+            if loop.time() >= deadline:
+                return False
+            for channel in channels:
+                self._wake_readers(channel)
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
+        return True
+
+    def _drained(self, channels: list[str]) -> bool:
+        readers = {id(r) for c in channels for r in self._readers.get(c, ())}
+        if any(r.busy for r in self.sink_runners.values() if id(r) in readers):
             return False
         return all(
-            channel.size() == 0 and getattr(channel, "in_flight", 0) == 0
-            for channel in self.channels.values()
+            self.channels[c].size() == 0 and getattr(self.channels[c], "in_flight", 0) == 0
+            for c in channels
+            if c in self.channels
         )
+
+    async def _stop(self, type_: str, name: str, component: object) -> None:
+        try:
+            stop = getattr(component, "stop", None)
+            if stop is not None:
+                await stop()
+        except Exception:
+            log.exception("agent %s: stopping %s %s failed", self.name, type_.lower(), name)
+        self.ctx.metrics.mark_stopped(type_, name, self._now_ms())
+
+    # --- the whole agent ----------------------------------------------------------------------
 
     async def stop(self, grace: float = 10.0) -> dict[str, int]:
         """Stop gracefully; returns the events left in each channel. Safe to call twice."""
@@ -115,19 +189,16 @@ class Agent:
         self.state = "STOPPING"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(grace, 0.0)
-        for runner in self.source_runners.values():
-            await runner.stop(max(deadline - loop.time(), 0.0))
-        await self._stop_components("SOURCE")
-        while not self._drained() and loop.time() < deadline:
-            for runner in self.sink_runners.values():
-                runner.wake()
-            await asyncio.sleep(DRAIN_POLL_SECONDS)
-        for runner in self.sink_runners.values():
-            await runner.stop(max(deadline - loop.time(), 0.5))
-        await self._stop_components("SINK")
-        await self._stop_components("CHANNEL")
-        self.state = "STOPPED"
+        for name in reversed(list(self.sources)):
+            await self.stop_source(name, max(deadline - loop.time(), 0.0), forget=False)
+        await self.drain(list(self.channels), deadline - loop.time())
+        for name in reversed(list(self.processors)):
+            await self.stop_processor(name, max(deadline - loop.time(), 0.5), forget=False)
         remaining = {name: channel.size() for name, channel in self.channels.items()}
+        for name in reversed(list(self.channels)):
+            channel = self.channels[name]
+            await self._stop("CHANNEL", name, channel)
+        self.state = "STOPPED"
         for name, count in remaining.items():
             if count:
                 log.warning(
@@ -136,3 +207,9 @@ class Agent:
                 )
         log.info("agent %s stopped", self.name)
         return remaining
+
+
+async def _start(component: object) -> None:
+    start = getattr(component, "start", None)
+    if start is not None:
+        await start()

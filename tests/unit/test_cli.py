@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from agent.cli import interpret_system_properties, main
+from agent.runtime.reload import ReloadSource
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = str(ROOT / "configs" / "example-seq-logger.conf")
@@ -34,12 +35,14 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """A stand-in agent.runtime whose run_agent records its arguments and returns 7."""
     calls: list[dict[str, Any]] = []
 
-    def run_agent(config: Any, *, grace: float, metrics_port: int | None) -> int:
-        calls.append({"config": config, "grace": grace, "metrics_port": metrics_port})
+    def run_agent(config: Any, *, grace: float, metrics_port: int | None, reload: Any) -> int:
+        calls.append({"config": config, "grace": grace, "metrics_port": metrics_port,
+                      "reload": reload})
         return 7
 
     stub = types.ModuleType("agent.runtime")
     stub.run_agent = run_agent  # type: ignore[attr-defined]
+    stub.ReloadSource = ReloadSource  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "agent.runtime", stub)
     return calls
 
@@ -194,3 +197,14 @@ def test_malformed_monitoring_port_is_a_usage_error() -> None:
     )
     assert result.exit_code == 2
     assert "flume.monitoring.port must be a number" in result.stderr
+
+
+def test_the_file_is_polled_for_changes_unless_no_reload_conf(
+    runtime: list[dict[str, Any]],
+) -> None:
+    assert invoke("-f", EXAMPLE, "-n", "a1").exit_code == 7
+    reload = runtime[-1]["reload"]
+    assert reload.path == EXAMPLE and reload.interval == 30.0  # flume-ng's period
+    assert reload.load().config == runtime[-1]["config"]
+    assert invoke("-f", EXAMPLE, "-n", "a1", "--no-reload-conf").exit_code == 7
+    assert runtime[-1]["reload"] is None
