@@ -14,6 +14,7 @@ import signal
 from agent.components import Clock, SystemClock
 from agent.config.model import AgentConfig
 from agent.metrics import MetricsRegistry
+from agent.progress import ProgressLine
 from agent.registry import BuildContext
 from agent.runtime.agent import Agent
 from agent.runtime.graph import AgentBuildError, build_agent
@@ -23,14 +24,30 @@ from agent.runtime.runner import BackoffPolicy, PollingRunner
 
 log = logging.getLogger(__name__)
 
+PROGRESS_INTERVAL_S = 30.0
+
+
+async def log_progress(metrics: MetricsRegistry, agent: str, clock: Clock,
+                       interval: float = PROGRESS_INTERVAL_S) -> None:
+    """Log the agent's progress line (agent/progress.py) every ``interval`` seconds."""
+    progress = ProgressLine(agent)
+    progress.next(clock.monotonic(), metrics.snapshot())
+    while True:
+        await asyncio.sleep(interval)
+        line = progress.next(clock.monotonic(), metrics.snapshot())
+        if line is not None:
+            log.info("%s", line)
+
 
 async def serve_agent(
     config: AgentConfig,
     *,
     grace: float = 10.0,
     metrics_port: int | None = None,
+    metrics_format: str = "http",
     clock: Clock | None = None,
     stop_event: asyncio.Event | None = None,
+    progress_interval: float = PROGRESS_INTERVAL_S,
     reload: ReloadSource | None = None,
 ) -> dict[str, int]:
     """Run until ``stop_event`` is set (or SIGINT/SIGTERM); returns events left per channel.
@@ -47,12 +64,17 @@ async def serve_agent(
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
             pass
-    server = MetricsServer(ctx.metrics, metrics_port) if metrics_port is not None else None
+    server = (MetricsServer(ctx.metrics, metrics_port, exposition=metrics_format,
+                            agent=config.name)
+              if metrics_port is not None else None)
+    progress: asyncio.Task[None] | None = None
     watching: asyncio.Task[None] | None = None
     try:
         await agent.start()
         if server is not None:
             await server.start()
+        progress = asyncio.create_task(log_progress(ctx.metrics, config.name, ctx.clock,
+                                                    progress_interval), name="progress")
         if reload is not None:
             reloader = ConfigReloader(agent, reload.path, reload.load, grace=grace,
                                       interval=reload.interval)
@@ -60,6 +82,8 @@ async def serve_agent(
         await stop.wait()
         log.info("agent %s: stopping (grace %.1f s)", config.name, grace)
     finally:
+        if progress is not None:
+            progress.cancel()
         if watching is not None:
             await watching  # returns once stop is set; a reload in progress finishes first
         if server is not None:
@@ -75,11 +99,13 @@ def run_agent(
     *,
     grace: float = 10.0,
     metrics_port: int | None = None,
+    metrics_format: str = "http",
     reload: ReloadSource | None = None,
 ) -> int:
     """Blocking entry point: 0 after a clean stop, 1 if the agent could not be built or started."""
     try:
-        asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port, reload=reload))
+        asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port,
+                                metrics_format=metrics_format, reload=reload))
     except AgentBuildError as exc:
         log.error("%s", exc)
         return 1

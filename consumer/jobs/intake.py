@@ -17,7 +17,8 @@ stay in the consumer process (``FlumeUtils.createStream``).
 
 Parent <-> child: a socket pair each way, messages ``kind (1 byte) | length (4 bytes,
 big-endian) | payload``. Child -> parent: ``L`` (listening; the port), ``E`` (could not start;
-why), ``C`` (a chunk: store token, bodies, header values; pickled). Parent -> child: ``P`` (the
+why), ``C`` (a chunk: store token, bodies, header values; pickled), ``T`` (the receiver's
+``status()`` for monitors, pickled, sent when it changes, at most once a second). Parent -> child: ``P`` (the
 settings, first), ``D`` (a batch is done: its tokens) and ``S`` (stop: close the listener and
 exit). The child also stops when the parent goes away.
 """
@@ -47,6 +48,7 @@ __all__ = ["ProcessPushReceiver"]
 
 _HEAD = struct.Struct(">cI")
 QUEUED_CHUNKS = 64  # calls answered ahead of what the parent has read (about 16 MB of W1)
+STATUS_EVERY_S = 1.0  # how often the child looks whether its status changed
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
@@ -88,6 +90,12 @@ class ProcessPushReceiver:
         self._control: socket.socket | None = None
         self._reader: threading.Thread | None = None
         self._stopping = False
+        self._status: dict[str, Any] = {}
+
+    def status(self) -> dict[str, Any]:
+        """What a monitor shows: the child's receiver status, as it last reported it."""
+        return {"kind": "push", "address": f"{self.hostname}:{self.port}", "peers": [],
+                **self._status}
 
     async def start(self, ctx: Any) -> None:
         data, data_child = socket.socketpair()
@@ -120,6 +128,8 @@ class ProcessPushReceiver:
         try:
             while (message := _recv(data)) is not None:
                 kind, payload = message
+                if kind == b"T":
+                    self._status = pickle.loads(payload)
                 if kind != b"C":
                     continue
                 token, bodies, headers = pickle.loads(payload)
@@ -200,6 +210,14 @@ class _ChunkContext:
     def send(self, kind: bytes, payload: bytes) -> None:
         self.queue.put(_frame(kind, payload))
 
+    def offer(self, kind: bytes, payload: bytes) -> bool:
+        """Queue a message unless the queue is full (never blocks the loop)."""
+        try:
+            self.queue.put_nowait(_frame(kind, payload))
+        except queue.Full:
+            return False
+        return True
+
     def close(self) -> None:
         """Send what is queued, then end."""
         self.queue.put(None)
@@ -246,6 +264,7 @@ async def _serve(data: socket.socket, control: socket.socket) -> None:
             ctx.send(b"E", str(exc).encode())
             return
         ctx.send(b"L", str(receiver.port).encode())
+        reporter = asyncio.create_task(_report_status(receiver, ctx))
         try:
             while (msg := await message()) is not None and msg[0] != b"S":
                 if msg[0] == b"D":
@@ -253,9 +272,21 @@ async def _serve(data: socket.socket, control: socket.socket) -> None:
                     if asyncio.iscoroutine(done):
                         await done
         finally:
+            reporter.cancel()
             await receiver.stop()
     finally:
         await asyncio.to_thread(ctx.close)
+
+
+async def _report_status(receiver: FlumePushReceiver, ctx: _ChunkContext) -> None:
+    """Send the receiver's status to the parent whenever it changed (peers, backlog, last
+    error): the parent's monitors (web UI, /metrics) read it from there."""
+    last: dict[str, Any] | None = None
+    while True:
+        status = receiver.status()
+        if status != last and ctx.offer(b"T", pickle.dumps(status)):
+            last = status
+        await asyncio.sleep(STATUS_EVERY_S)
 
 
 def main(argv: Sequence[str]) -> None:

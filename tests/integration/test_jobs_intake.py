@@ -103,3 +103,28 @@ def test_a_child_that_dies_stops_the_context_with_an_error() -> None:
     os.kill(receiver._proc.pid, signal.SIGKILL)
     with pytest.raises(RuntimeError, match="push receiver's process ended unexpectedly"):
         ssc.awaitTermination(20)
+
+
+def test_status_shows_the_childs_peers_for_monitors() -> None:
+    """The web UI and /metrics read ``status()``: the peers connected to the child."""
+    ssc, _clock, receiver, _got, _stream = _running()
+    try:
+        assert receiver.status()["address"] == f"127.0.0.1:{receiver.port}"
+
+        async def connected() -> list[str]:
+            client = RpcClient(AVRO_SOURCE_PROTOCOL, "127.0.0.1", receiver.port)
+            try:
+                await client.call("appendBatch", {"events": [{"headers": {}, "body": b"x"}]})
+                deadline = time.monotonic() + 20
+                while not receiver.status()["peers"]:
+                    assert time.monotonic() < deadline, "no peer reported"
+                    await asyncio.sleep(0.02)
+                return list(receiver.status()["peers"])
+            finally:
+                await client.close()
+
+        (peer,) = asyncio.run(connected())
+        assert peer.startswith("127.0.0.1:")
+        _wait(lambda: receiver.status()["peers"] == [])  # gone once the client closed
+    finally:
+        ssc.stop()
