@@ -18,9 +18,9 @@ stay in the consumer process (``FlumeUtils.createStream``).
 Parent <-> child: a socket pair each way, messages ``kind (1 byte) | length (4 bytes,
 big-endian) | payload``. Child -> parent: ``L`` (listening; the port), ``E`` (could not start;
 why), ``C`` (a chunk: store token, bodies, header values; pickled), ``T`` (the receiver's
-``status()`` for monitors, pickled, sent when it changes, at most once a second). Parent -> child: ``P`` (the
-settings, first), ``D`` (a batch is done: its tokens) and ``S`` (stop: close the listener and
-exit). The child also stops when the parent goes away.
+``status()`` for monitors, pickled, sent when it changes, at most once a second). Parent ->
+child: ``P`` (the settings, first), ``D`` (a batch is done: its tokens) and ``S`` (stop: close
+the listener and exit). The child also stops when the parent goes away.
 """
 
 from __future__ import annotations
