@@ -19,7 +19,6 @@ more CPU, and nothing survives a restart.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import operator
 import time
@@ -38,7 +37,7 @@ from consumer.jobs.extract import JobCounters
 from consumer.jobs.logsummary import BatchTimer
 from consumer.jobs.observe import BatchReport, JobObserver
 from consumer.jobs.outputs import ConsoleOutput, ResultRow, Writer, open_writer
-from consumer.jobs.ranking import WindowTop, rank_key, top_per_window
+from consumer.jobs.ranking import WindowTop, top_of_window, top_per_window
 from consumer.jobs.spec import JobSpec
 from consumer.jobs.vectorised import BatchStep
 
@@ -240,8 +239,7 @@ def _rows_of_block(block: WindowBlock) -> list[EventWindow]:
 def _tops_of_blocks(blocks: list[WindowBlock], n: int) -> list[WindowTop]:
     """Event-time results (one block per closed window) -> each window's top ``n`` rows, in
     time order: what :func:`top_per_window` gives for the same rows, without regrouping."""
-    return [WindowTop(round(b.start * 1000), round(b.end * 1000),
-                      tuple(heapq.nsmallest(n, _rows_of_block(b), key=rank_key)), len(b.keys))
+    return [top_of_window(b.start, b.end, b.keys, b.values, n)
             for b in sorted(blocks, key=_bounds)]
 
 
