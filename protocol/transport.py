@@ -3,7 +3,8 @@
 Everything protocol-specific happens in :mod:`protocol.rpc`, and every limit is decided by
 the pure objects of :mod:`protocol.limits`; this module only moves bytes and applies those
 decisions. :class:`Listener` is what any server socket of the project is built on (the Avro
-servers here, the metrics endpoint, and later sources): it admits connections under the
+servers here, the metrics endpoint, the line sources; servers written as asyncio protocols,
+such as aiohttp's, through :mod:`protocol.transport_protocol`): it admits connections under the
 connection cap and the process's descriptor reserve, closes idle and stalled ones, keeps the
 buffered-input budget, and logs each kind of refusal at most once per interval. A bad peer
 loses its connection; every other client goes on.
@@ -113,10 +114,15 @@ class Peer(Connection):
     """One accepted connection as its listener sees it: what it holds of the input budget,
     its activity for the timeouts, and how to cut it off."""
 
-    def __init__(self, listener: Listener, writer: asyncio.StreamWriter, name: str) -> None:
+    def __init__(self, listener: Listener, writer: asyncio.StreamWriter | None, name: str,
+                 transport: asyncio.WriteTransport | None = None) -> None:
         super().__init__(name)
         self.listener = listener
         self.writer = writer
+        if transport is None:
+            assert writer is not None
+            transport = writer.transport
+        self.transport = transport  # the writer's, or a protocol's (ProtocolListener)
         self.activity = Activity(listener.clock())
         self.queued_cost = 0  # decoded calls read ahead of their handling, in bytes
         self.cut: tuple[str, str] | None = None  # (limit key, reason) once cut off
@@ -140,7 +146,7 @@ class Peer(Connection):
         self.listener.budget.release(self)
         if self.on_cut is not None:
             self.on_cut(LimitExceeded(key, reason))
-        transport = self.writer.transport
+        transport = self.transport
         if transport.get_write_buffer_size():  # replies the peer is not reading: drop them
             transport.abort()
         else:  # a clean close: replies already sent stay valid
@@ -227,7 +233,7 @@ class Listener:
             sock.close()
         self._sockets, self._loops = [], []
         for peer in list(self.peers):
-            peer.writer.transport.abort()  # reads end even if a cancellation gets swallowed
+            peer.transport.abort()  # reads end even if a cancellation gets swallowed
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
