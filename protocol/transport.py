@@ -568,6 +568,24 @@ class RpcServer:
                 session.respond(call, value, meta=meta)
 
 
+class PendingCall:
+    """A call sent by :meth:`RpcClient.start_call` whose answer has not been awaited yet."""
+
+    __slots__ = ("client", "future", "message", "serial", "writer")
+
+    def __init__(self, client: RpcClient, message: str, serial: int,
+                 future: asyncio.Future[Any], writer: asyncio.StreamWriter) -> None:
+        self.client = client
+        self.message = message
+        self.serial = serial
+        self.future = future
+        self.writer = writer
+
+    async def result(self) -> tuple[Any, dict[str, bytes]]:
+        """(value, response call metadata); raises as ``RpcClient.call`` does."""
+        return await self.client._finish(self)
+
+
 class RpcClient:
     """A reconnecting Avro requestor. ``call()`` connects on demand; a timeout or a lost
     connection fails the pending calls and drops the connection, so the next call starts
@@ -647,6 +665,15 @@ class RpcClient:
         self, message: str, params: dict[str, Any], *, encoded: bytes | None = None
     ) -> tuple[Any, dict[str, bytes]]:
         """``call``, also returning the response call metadata (empty if none came)."""
+        pending = await self.start_call(message, params, encoded=encoded)
+        return await pending.result()
+
+    async def start_call(
+        self, message: str, params: dict[str, Any], *, encoded: bytes | None = None
+    ) -> PendingCall:
+        """Send one call now and return without waiting for its answer, so the caller can
+        work while the peer does (``await pending.result()`` then gives what ``call_with_meta``
+        gives). Connects first if needed."""
         await self.connect()
         session, writer = self._session, self._writer
         if session is None or writer is None:  # it died while we waited for the lock
@@ -656,18 +683,26 @@ class RpcClient:
         self._waiters[serial] = fut
         try:
             writer.write(session.data_to_send())
+        except BaseException:
+            self._waiters.pop(serial, None)
+            await self._drop(f"{message} to {self.address} failed")
+            raise
+        return PendingCall(self, message, serial, fut, writer)
+
+    async def _finish(self, call: PendingCall) -> tuple[Any, dict[str, bytes]]:
+        try:
             async with asyncio.timeout(self.request_timeout):
-                await writer.drain()
-                result = await fut
+                await call.writer.drain()
+                result = await call.future
         except TimeoutError:
-            await self._drop(f"{message} to {self.address} timed out "
+            await self._drop(f"{call.message} to {self.address} timed out "
                              f"after {self.request_timeout}s")
             raise
         except BaseException:
-            await self._drop(f"{message} to {self.address} failed")
+            await self._drop(f"{call.message} to {self.address} failed")
             raise
         finally:
-            self._waiters.pop(serial, None)
+            self._waiters.pop(call.serial, None)
         if result.error is not None:
             raise RpcError(result.error)
         return result.value, result.meta
@@ -730,5 +765,5 @@ class RpcClient:
         await self._drop("client closed")
 
 
-__all__ = ["Connection", "Encoded", "LocalProtocolError", "Reply", "RpcClient", "RpcError",
-           "RpcServer"]
+__all__ = ["Connection", "Encoded", "LocalProtocolError", "PendingCall", "Reply", "RpcClient",
+           "RpcError", "RpcServer"]
