@@ -19,11 +19,11 @@ import csv
 import json
 import os
 import sqlite3
-import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import IO, Any, NamedTuple, Protocol
 
+from common.console import write_block
 from consumer.jobs.ranking import WindowTop
 
 __all__ = ["ConsoleOutput", "CsvOutput", "JsonLinesOutput", "ResultRow", "SqliteOutput",
@@ -59,8 +59,7 @@ class ConsoleOutput:
     def write(self, when: datetime, windows: Sequence[WindowTop]) -> None:
         if self.muted:
             return
-        print(pprint_blocks(when, windows, self.top), file=self._stream or sys.stdout,
-              flush=True)
+        write_block(pprint_blocks(when, windows, self.top), self._stream)
 
 
 class ResultRow(NamedTuple):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from common.console import write_block
 from consumer.engine.rdd import RDD, ResultIterable
 from consumer.engine.state import MapWithStateStore, StateSpec, UpdateStateStore
 from consumer.engine.windows import (
@@ -260,7 +261,7 @@ class DStream:
             if len(taken) > num:
                 lines.append("...")
             lines.append("")
-            print("\n".join(lines), flush=True)
+            write_block("\n".join(lines))
 
         ForEachDStream(self, take_and_print, with_time=True)
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from common.clock import ManualClock
 from consumer import SparkContext
+from consumer.jobs.outputs import ConsoleOutput
+from consumer.jobs.ranking import WindowTop
 from consumer.streaming import StreamingContext
 
 DASHES = "-" * 43
@@ -45,3 +49,39 @@ def test_pprint_prints_str_of_records_like_print(utc, capsys):
     ssc.step()
     lines = capsys.readouterr().out.splitlines()
     assert lines[3:7] == ["plain", "('t', 'u')", "{'k': 1}", "None"]
+
+
+class _RecordingStream:
+    """A stdout that remembers each write, like an unbuffered pipe."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_pprint_writes_each_block_in_one_call(utc, monkeypatch):
+    # Two writes per block let a log line on the same pipe land inside the block
+    # (PYTHONUNBUFFERED with 2>&1), which broke parsers of the output.
+    stream = _RecordingStream()
+    monkeypatch.setattr("sys.stdout", stream)
+    ssc = StreamingContext(SparkContext(), 1, clock=ManualClock(1_700_000_000.2))
+    ssc.queueStream([[("/a", 12)], []]).pprint()
+    ssc.step()
+    ssc.step()
+    assert stream.writes == [
+        f"{DASHES}\nTime: 2023-11-14 22:13:21\n{DASHES}\n('/a', 12)\n\n",
+        f"{DASHES}\nTime: 2023-11-14 22:13:22\n{DASHES}\n\n",
+    ]
+
+
+def test_console_output_writes_each_batch_in_one_call():
+    stream = _RecordingStream()
+    ConsoleOutput(top=2, stream=stream).write(  # type: ignore[arg-type]
+        datetime(2023, 11, 14, 22, 13, 21), [WindowTop(0, 0, (("/a", 3),), 1)])
+    assert len(stream.writes) == 1 and stream.writes[0].endswith("('/a', 3)\n\n")
