@@ -92,11 +92,15 @@ def _write(channel: Channel, events: list[Event]) -> None:
             tx.rollback()
         except Exception:
             log.exception("channel %s: rollback failed", channel.name)
+        if isinstance(exc, ChannelException) and exc.channel is None:
+            exc.channel = channel.name  # a source's message names it, and who drains it
         if isinstance(exc, ChannelException) or not isinstance(exc, Exception):
             raise
-        raise ChannelException(
+        wrapped = ChannelException(
             f"unable to put batch on required channel {channel.name}: {exc}"
-        ) from exc
+        )
+        wrapped.channel = channel.name
+        raise wrapped from exc
     finally:
         tx.close()
 

@@ -50,6 +50,8 @@ class BackoffPolicy:
 class ChannelException(Exception):
     """A channel operation failed; the caller rolls back and retries later."""
 
+    channel: str | None = None  # the channel that refused (set by the channel processor)
+
 
 class ChannelFullException(ChannelException):
     """No room for the committed puts (capacity or byteCapacity)."""

@@ -56,6 +56,7 @@ _COMPAT = "flumelet's single log needs no checkpoint"
 
 
 class FileChannel(MemoryChannel):
+    durable = True  # what it holds at a stop is kept (the agent's shutdown report says so)
     SCHEMA = Schema(
         keys=(
             Key("dataDirs", to_list, ["~/.flume/file-channel/data"]),

@@ -20,6 +20,7 @@ from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
 from agent.sinks import EventDeliveryException, drain_batch
 from agent.tls import CLIENT_KEYS, TlsConfigError, client_context, client_rules
+from common.outage import peer_problem
 from protocol.codec import encode_event_array
 from protocol.event import Event
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
@@ -98,9 +99,10 @@ class AvroSink(Sink):
             if self.client.connections_created == created and not self.client.connected:
                 c["ConnectionFailedCount"] += 1
             await self._close_connection()
-            raise EventDeliveryException(
-                f"sink {self.name}: {len(records)} events to {self.client.address} "
-                f"failed: {exc or type(exc).__name__}") from exc
+            problem = (f"answered with an error ({exc})" if isinstance(exc, RpcError)
+                       else peer_problem(exc))
+            # the runner names the sink, says what happens meanwhile and logs state changes
+            raise EventDeliveryException(f"{self.client.address} {problem}") from exc
         finally:
             if self.client.connections_created > created:
                 c["ConnectionCreatedCount"] += 1
@@ -108,9 +110,8 @@ class AvroSink(Sink):
         if status != "OK":
             c["EventWriteFail"] += 1
             await self._close_connection()
-            raise EventDeliveryException(
-                f"sink {self.name}: {self.client.address} answered {status} "
-                f"for {len(records)} events")
+            raise EventDeliveryException(f"{self.client.address} refused the batch "
+                                         f"(answered {status})")
 
     async def _close_connection(self) -> None:
         if self.client.connected:
