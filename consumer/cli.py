@@ -125,7 +125,7 @@ def cli(ctx: click.Context, host: str, port: int, pull: tuple[str, ...], checkpo
                             window=window, slide=slide, top=top, sqlite=sqlite)
     spec, issues = validate_job(data, "flume-consumer")
     if spec is None:
-        _report([Issue(i.source, None, OPTION_NAMES.get(i.path, i.path), i.message)
+        _report([Issue(i.file, None, OPTION_NAMES.get(i.path, i.path), i.message)
                  for i in issues])
         ctx.exit(EXIT_USAGE)
     ctx.exit(run_job(spec, duration=duration))

@@ -201,14 +201,24 @@ class _Connection:
             self._ready_bytes += len(p.payload)
         self.packs_received += len(packs)
 
-    def _next_pack(self) -> Pack | None:
-        """The next whole frame, or None until more bytes arrive."""
+    @property
+    def input_pending(self) -> bool:
+        """Compressed input is left that ``_next_pack`` stopped inflating (its ``step``)."""
+        return bool(self._compressed) or self._inflating is not None
+
+    def _next_pack(self, step: int | None = None) -> Pack | None:
+        """The next whole frame, or None until more bytes arrive (or, with deflate, once
+        ``step`` bytes were inflated without finishing one: see ``input_pending``)."""
         if self.failed:
             raise self.failed
+        inflated = 0
         while not self._ready:
+            if step is not None and inflated >= step:
+                return None
             chunk = self._inflated_chunk()
             if chunk is None:
                 return None
+            inflated += len(chunk)
             self._take(chunk)
         pack = self._ready.popleft()
         self._ready_bytes -= len(pack.payload)
@@ -274,10 +284,12 @@ class ServerSession(_Connection):
     def receive(self, data: bytes) -> None:
         self._receive(data)
 
-    def next_call(self) -> CallRequest | None:
-        """The next call received, decoded now; None when the bytes so far hold no more.
-        Frames that need no call (a NONE handshake, a ping) are answered on the way."""
-        while (pack := self._next_pack()) is not None:
+    def next_call(self, step: int | None = None) -> CallRequest | None:
+        """The next call received, decoded now; None when the bytes so far hold no more,
+        or when ``step`` bytes were inflated without finishing a frame (the caller may let
+        other connections run, then ask again while ``input_pending``). Frames that need
+        no call (a NONE handshake, a ping) are answered on the way."""
+        while (pack := self._next_pack(step)) is not None:
             try:
                 call = self._on_pack(pack)
             except RemoteProtocolError as exc:

@@ -41,6 +41,7 @@ READ_SIZE = 256 * 1024
 # twice this): small, because a connection we are not reading (backpressure) keeps it.
 SERVER_READ_LIMIT = 64 * 1024
 LOG_INTERVAL = 10.0
+INFLATE_STEP = 1024 * 1024  # deflate input inflated per turn of the loop, at most
 ACCEPT_BACKLOG = 128
 
 Clock = Callable[[], float]
@@ -518,12 +519,15 @@ class RpcServer:
                 before = session.packs_received
                 session.receive(data)
                 while True:
-                    call = session.next_call()  # may inflate up to a frame
+                    call = session.next_call(INFLATE_STEP)
                     if call is not None:
                         peer.queued_cost += call.cost
                     peer.hold(session.buffered + peer.queued_cost)
                     if call is None:
-                        break
+                        if not session.input_pending:
+                            break
+                        await asyncio.sleep(0)  # a big inflation: let the others run
+                        continue
                     if calls.full():  # backpressure: waiting on our handler, not on the peer
                         activity.input_state(clock(), False, True)
                     await calls.put(call)

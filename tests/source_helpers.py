@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from agent.channels.memory import MemoryChannel
+from agent.config.loader import load_text
+from agent.registry import BuildContext, build
 from protocol.event import Event
 
 
@@ -31,3 +34,19 @@ def take(ch: MemoryChannel) -> list[Event]:
         tx.commit()
         tx.close()
     return out
+
+
+def built(kind: str, type_: str, settings: dict[str, object],
+          ctx: BuildContext | None = None) -> Any:
+    """A source or sink built exactly as from a configuration file with ``settings``
+    (validated, defaults applied), wired to a memory channel it is not attached to."""
+    prefix = "a.sources.r." if kind == "source" else "a.sinks.k."
+    types = {"a.sources.r.type": "seq", "a.sinks.k.type": "null", f"{prefix}type": type_}
+    lines = ["a.sources = r", "a.channels = c", "a.sinks = k", "a.channels.c.type = memory",
+             "a.sources.r.channels = c", "a.sinks.k.channel = c",
+             *(f"{key} = {value}" for key, value in types.items())]
+    lines += [f"{prefix}{key} = {value}" for key, value in settings.items()]
+    result = load_text("\n".join(lines) + "\n", "a", strict=True)
+    assert result.config is not None, [str(issue) for issue in result.issues]
+    spec = result.config.sources["r"] if kind == "source" else result.config.sinks["k"]
+    return build(kind, spec, ctx or BuildContext())

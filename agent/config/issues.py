@@ -1,4 +1,5 @@
-"""Configuration problems as data: every check appends a ConfigIssue instead of raising.
+"""Configuration problems as data: every check appends a ConfigIssue instead of raising
+(a :class:`common.issues.Issue`, like a consumer job's problems).
 
 Collecting issues (rather than failing on the first) lets one run of ``--validate`` show a user
 everything wrong with a file, each with its file, line and component.
@@ -8,6 +9,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
+from common.issues import Severity as Severity  # re-exported: the shared severities
+from common.issues import where
 
 
 class IssueCode(enum.StrEnum):
@@ -36,11 +40,6 @@ class IssueCode(enum.StrEnum):
     BAD_FILE = "BAD_FILE"  # the file cannot be read or decoded
 
 
-class Severity(enum.StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-
-
 @dataclass(frozen=True)
 class ConfigIssue:
     """One problem. ``line`` is 1-based; 0 means "not from a file line" (a -D override, a default).
@@ -60,7 +59,6 @@ class ConfigIssue:
         return self.severity is Severity.ERROR
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
         who = f" {self.component}" if self.component else ""
         level = "warning: " if self.severity is Severity.WARNING else ""
-        return f"{where}:{who} [{self.code}] {level}{self.message}"
+        return f"{where(self.file, self.line)}:{who} [{self.code}] {level}{self.message}"

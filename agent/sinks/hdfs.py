@@ -24,27 +24,23 @@ import logging
 import os
 import posixpath
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import fsspec
 
 from agent.components import Clock, Sink, Status, SystemClock
+from agent.config.converters import choice, integer, to_bool
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.runtime.hostinfo import local_host
 from agent.sinks import count_batch, rollback_quietly, take_batch
-from agent.sinks.hdfs_bucket import FileNames, FileState, RollPolicy
-from agent.sinks.hdfs_format import (
-    Codec,
-    SequenceFileEncoder,
-    Serializer,
-    codec,
-    serializer,
-    valid_length,
-)
-from agent.sinks.hdfs_path import BucketTemplate, HostNames, Rounding, TimeSource
+from agent.sinks.hdfs_bucket import FileNames, FileState
+from agent.sinks.hdfs_format import SequenceFileEncoder, Serializer, serializer, valid_length
+from agent.sinks.hdfs_path import BucketTemplate, HostNames, TimeSource
+from agent.sinks.hdfs_settings import HdfsSettings, settings_from
 from protocol.event import Event
 
 if TYPE_CHECKING:
@@ -53,91 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-FILE_TYPES = {"sequencefile": "SequenceFile", "datastream": "DataStream",
-              "compressedstream": "CompressedStream"}
-
-
-@dataclass(frozen=True)
-class HdfsSettings:
-    path: str
-    file_prefix: str = "FlumeData"
-    file_suffix: str = ""
-    in_use_prefix: str = ""
-    in_use_suffix: str = ".tmp"
-    roll: RollPolicy = field(default_factory=RollPolicy)
-    batch_size: int = 100
-    file_type: str = "SequenceFile"
-    codec: Codec | None = None
-    write_format: str = "Writable"
-    serializer: str = "TEXT"
-    append_newline: bool = True
-    max_open_files: int = 5000
-    call_timeout: float = 30.0  # seconds
-    retry_interval: float = 180.0  # seconds between rename attempts
-    close_tries: int = 0  # 0: until it works
-    zone: Any = None  # tzinfo or None (local time)
-    rounding: Rounding | None = None
-    use_local_time: bool = False
-    journal: str = ""
-
-
-def settings_from(name: str, s: Mapping[str, Any]) -> HdfsSettings:
-    """Flume's keys -> settings; raises ValueError naming the key at fault."""
-    path = str(s.get("hdfs.path") or "")
-    if not path:
-        raise ValueError("hdfs.path is required")
-    file_type = FILE_TYPES.get(str(s.get("hdfs.fileType") or "SequenceFile").lower())
-    if file_type is None:
-        raise ValueError(f"hdfs.fileType must be SequenceFile, DataStream or CompressedStream, "
-                         f"not {s.get('hdfs.fileType')!r}")
-    codec_name = s.get("hdfs.codeC")
-    chosen = codec(str(codec_name)) if codec_name else None
-    if file_type == "DataStream" and chosen is not None:
-        raise ValueError("hdfs.fileType DataStream does not compress; remove hdfs.codeC or use "
-                         "CompressedStream")
-    if file_type == "CompressedStream" and chosen is None:
-        raise ValueError("hdfs.fileType CompressedStream needs hdfs.codeC (gzip, bzip2, ...)")
-    if file_type == "SequenceFile" and chosen is not None:
-        raise ValueError("compressed SequenceFiles are not supported; use CompressedStream "
-                         "with hdfs.codeC, or drop hdfs.codeC")
-    zone_name = s.get("hdfs.timeZone")
-    try:
-        zone = ZoneInfo(str(zone_name)) if zone_name else None
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"hdfs.timeZone: unknown time zone {zone_name!r}") from None
-    rounding = None
-    if _flag(s.get("hdfs.round", False)):
-        rounding = Rounding(str(s.get("hdfs.roundUnit") or "second").lower(),
-                            int(s.get("hdfs.roundValue", 1)))
-    in_use_suffix = str(s.get("hdfs.inUseSuffix", ".tmp") or "")
-    if _flag(s.get("hdfs.emptyInUseSuffix", False)):
-        in_use_suffix = ""
-    batch_size = int(s.get("hdfs.batchSize", 100))
-    if batch_size <= 0:
-        raise ValueError("hdfs.batchSize must be greater than 0")
-    journal = str(s.get("hdfs.inUseJournal") or f"~/.flume/hdfs-inuse-{name}.json")
-    return HdfsSettings(
-        path=path, file_prefix=str(s.get("hdfs.filePrefix", "FlumeData")),
-        file_suffix=str(s.get("hdfs.fileSuffix") or ""),
-        in_use_prefix=str(s.get("hdfs.inUsePrefix") or ""), in_use_suffix=in_use_suffix,
-        roll=RollPolicy(float(s.get("hdfs.rollInterval", 30)), int(s.get("hdfs.rollSize", 1024)),
-                        int(s.get("hdfs.rollCount", 10)), float(s.get("hdfs.idleTimeout", 0))),
-        batch_size=batch_size, file_type=file_type, codec=chosen,
-        write_format=str(s.get("hdfs.writeFormat") or "Writable"),
-        serializer=str(s.get("serializer") or "TEXT"),
-        append_newline=_flag(s.get("serializer.appendNewline", True)),
-        max_open_files=max(int(s.get("hdfs.maxOpenFiles", 5000)), 1),
-        call_timeout=int(s.get("hdfs.callTimeout", 30000)) / 1000,
-        retry_interval=float(s.get("hdfs.retryInterval", 180)),
-        close_tries=int(s.get("hdfs.closeTries", 0)),
-        zone=zone, rounding=rounding, use_local_time=_flag(s.get("hdfs.useLocalTimeStamp", False)),
-        journal=os.path.expanduser(journal))
-
-
-def _flag(value: object) -> bool:
-    return value if isinstance(value, bool) else str(value).strip().lower() == "true"
-
 
 class CallTimeout(OSError):
     """A filesystem call took longer than ``hdfs.callTimeout``."""
@@ -159,7 +70,61 @@ class _Bucket:
     encoder: SequenceFileEncoder | None = None
 
 
+def _rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    try:
+        settings_from("sink", settings)
+    except ValueError as exc:
+        return [Problem(IssueCode.BAD_VALUE, str(exc))]
+    return []
+
+
+_LONG = integer(bits=64)
+_HDFS_CLIENT = "Hadoop's own client configuration applies to hdfs:// through fsspec/pyarrow"
+
+
 class HdfsSink(Sink):
+    SCHEMA = Schema(
+        keys=(
+            Key("hdfs.path", required=True),
+            Key("hdfs.filePrefix", default="FlumeData"),
+            Key("hdfs.fileSuffix", default=""),
+            Key("hdfs.inUsePrefix", default=""),
+            Key("hdfs.inUseSuffix", default=".tmp"),
+            Key("hdfs.emptyInUseSuffix", to_bool, False),
+            Key("hdfs.rollInterval", _LONG, 30),
+            Key("hdfs.rollSize", _LONG, 1024),
+            Key("hdfs.rollCount", _LONG, 10),
+            Key("hdfs.idleTimeout", integer(), 0),
+            Key("hdfs.batchSize", integer(1, bits=64), 100),
+            Key("hdfs.codeC"),
+            Key("hdfs.fileType", choice("SequenceFile", "DataStream", "CompressedStream"),
+                "SequenceFile"),
+            Key("hdfs.maxOpenFiles", integer(1), 5000),
+            Key("hdfs.minBlockReplicas", integer(), None, ignored=_HDFS_CLIENT),
+            Key("hdfs.writeFormat", choice("Writable", "Text"), "Writable"),
+            Key("hdfs.threadsPoolSize", integer(1), 10, ignored="one asyncio loop"),
+            Key("hdfs.rollTimerPoolSize", integer(1), 1, ignored="one asyncio loop"),
+            Key("hdfs.kerberosPrincipal", ignored=_HDFS_CLIENT),
+            Key("hdfs.kerberosKeytab", ignored=_HDFS_CLIENT),
+            Key("hdfs.proxyUser", ignored=_HDFS_CLIENT),
+            Key("hdfs.round", to_bool, False),
+            Key("hdfs.roundValue", integer(), 1),
+            Key("hdfs.roundUnit", default="second"),
+            Key("hdfs.timeZone"),
+            Key("hdfs.useLocalTimeStamp", to_bool, False),
+            Key("hdfs.closeTries", integer(), 0),
+            Key("hdfs.retryInterval", _LONG, 180),
+            Key("hdfs.callTimeout", _LONG, 30_000),
+            Key("hdfs.useRawLocalFileSystem", to_bool, False, ignored="fsspec writes local "
+                "files directly"),
+            Key("hdfs.inUseJournal"),  # flumelet: where files open for writing are listed
+            Key("serializer", default="TEXT"),
+            Key("serializer.appendNewline", to_bool, True),
+        ),
+        rules=_rules,
+        batch_key="hdfs.batchSize",
+    )
+
     def __init__(self, name: str, settings: HdfsSettings, *, clock: Clock | None = None,
                  hosts: HostNames | None = None, counter: CounterGroup | None = None) -> None:
         super().__init__(name)
@@ -257,16 +222,24 @@ class HdfsSink(Sink):
             if batch:
                 self.times.now_ms = int(self.clock.time() * 1000)
                 now = self.clock.monotonic()
+                roll, buckets, bucket_for = settings.roll, self.buckets, self._bucket_for
                 for event in batch:
-                    bucket = await self._bucket_for(event)
-                    if bucket.handle is None:
+                    bucket = bucket_for(event)
+                    while len(buckets) > settings.max_open_files:
+                        _, eldest = buckets.popitem(last=False)
+                        await self._close(eldest)
+                    state = bucket.state
+                    if bucket.handle is None or state is None:
                         await self._open(bucket, now)
-                    elif bucket.state is not None and bucket.state.full(settings.roll):
+                    elif state.full(roll):
                         await self._close(bucket)
                         await self._open(bucket, now)
-                    assert bucket.state is not None
+                    state = bucket.state
+                    assert state is not None
                     bucket.pending.append(event)
-                    bucket.state.add(len(event.body), now)
+                    state.events += 1
+                    state.bytes += len(event.body)
+                    state.last_write = now
                     touched[bucket.key] = bucket
                 for bucket in touched.values():
                     await self._flush(bucket)
@@ -290,7 +263,9 @@ class HdfsSink(Sink):
         self.counter.counters["EventDrainSuccessCount"] += len(batch)
         return Status.READY if batch else Status.BACKOFF
 
-    async def _bucket_for(self, event: Event) -> _Bucket:
+    def _bucket_for(self, event: Event) -> _Bucket:
+        """The event's bucket, most recently used last (the caller closes the eldest
+        beyond ``maxOpenFiles``)."""
         headers = event.headers
         directory = self.path_template.render(headers, self.times)
         prefix = self.prefix_template.render(headers, self.times)
@@ -303,9 +278,6 @@ class HdfsSink(Sink):
         names = FileNames(directory, prefix, s.file_suffix, s.in_use_prefix, s.in_use_suffix,
                           s.codec.extension if s.codec else "")
         bucket = self.buckets[key] = _Bucket(key, names, int(self.clock.time() * 1000))
-        while len(self.buckets) > s.max_open_files:
-            _, eldest = self.buckets.popitem(last=False)
-            await self._close(eldest)
         return bucket
 
     def _report_timestamps(self) -> None:
@@ -518,4 +490,4 @@ def _free_name(fs: Any, target: str) -> str:
     return name
 
 
-__all__ = ["CallTimeout", "HdfsSettings", "HdfsSink", "settings_from"]
+__all__ = ["CallTimeout", "HdfsSink"]

@@ -142,11 +142,17 @@ class BucketTemplate:
         self.uses_time = any(kind == "time" for kind, _ in self.parts)
         texts_only = all(kind == "text" for kind, _ in self.parts)
         self.static = "".join(v for _, v in self.parts) if texts_only else None
+        self.header_names = [value for kind, value in self.parts if kind == "header"]
+        self._last_key: tuple[object, ...] = ()
+        self._last_value = ""
 
     def render(self, headers: Mapping[str, str], clock: TimeSource) -> str:
         if self.static is not None:
             return self.static
         stamp: EventTime | None = clock.for_event(headers) if self.uses_time else None
+        key = (stamp, *[headers.get(name, "") for name in self.header_names])
+        if key == self._last_key:  # consecutive events mostly land in the same bucket
+            return self._last_value
         out = []
         for kind, value in self.parts:
             if kind == "text":
@@ -156,7 +162,8 @@ class BucketTemplate:
             else:
                 assert stamp is not None
                 out.append(stamp.field(value))
-        return "".join(out)
+        self._last_key, self._last_value = key, "".join(out)
+        return self._last_value
 
 
 def _merge_text(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -206,9 +213,19 @@ class TimeSource:
         self.now_ms = 0  # set by the sink before rendering a batch
         self.missing_timestamp = 0
         self._fields: dict[int, dict[str, str]] = {}
+        self._last: tuple[str | None, int, EventTime] | None = None
 
     def for_event(self, headers: Mapping[str, str]) -> EventTime:
         header = None if self.use_local_time else headers.get("timestamp")
+        last = self._last
+        if last is not None and last[0] == header and last[1] == self.now_ms:
+            return last[2]  # a batch's events mostly share their time stamp
+        event_time = self._for_event(header)
+        if header is not None or self.use_local_time:
+            self._last = (header, self.now_ms, event_time)
+        return event_time
+
+    def _for_event(self, header: str | None) -> EventTime:
         millis = None
         if header is not None:
             try:

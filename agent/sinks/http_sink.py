@@ -24,6 +24,9 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from agent.components import Sink, Status
+from agent.config.converters import integer, to_bool
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, KeyFamily, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.sinks import rollback_quietly
 
@@ -84,7 +87,30 @@ def policy_from_settings(settings: Mapping[str, Any]) -> StatusPolicy:
         increment_metrics=overrides("incrementMetrics"))
 
 
+def _rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    parts = urlsplit(settings["endpoint"])
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return [Problem(IssueCode.BAD_VALUE, f"endpoint {settings['endpoint']!r} is not an "
+                        "http(s) URL", "endpoint")]
+    return []
+
+
 class HttpSink(Sink):
+    SCHEMA = Schema(
+        keys=(
+            Key("endpoint", required=True),
+            Key("connectTimeout", integer(1), 5000),
+            Key("requestTimeout", integer(1), 5000),
+            Key("contentTypeHeader", default="text/plain"),
+            Key("acceptHeader", default="text/plain"),
+            Key("defaultBackoff", to_bool, True),
+            Key("defaultRollback", to_bool, True),
+            Key("defaultIncrementMetrics", to_bool, False),
+        ),
+        families=(KeyFamily("backoff"), KeyFamily("rollback"), KeyFamily("incrementMetrics")),
+        rules=_rules,
+    )
+
     def __init__(self, name: str, endpoint: str, *, policy: StatusPolicy | None = None,
                  connect_timeout_ms: int = 5000, request_timeout_ms: int = 5000,
                  content_type: str = "text/plain", accept: str = "text/plain",
@@ -105,12 +131,10 @@ class HttpSink(Sink):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> HttpSink:
-        s: Any = spec.settings
-        return cls(spec.name, str(s.get("endpoint") or ""), policy=policy_from_settings(s),
-                   connect_timeout_ms=int(s.get("connectTimeout", 5000)),
-                   request_timeout_ms=int(s.get("requestTimeout", 5000)),
-                   content_type=str(s.get("contentTypeHeader") or "text/plain"),
-                   accept=str(s.get("acceptHeader") or "text/plain"),
+        s = spec.settings
+        return cls(spec.name, s["endpoint"], policy=policy_from_settings(s),
+                   connect_timeout_ms=s["connectTimeout"], request_timeout_ms=s["requestTimeout"],
+                   content_type=s["contentTypeHeader"], accept=s["acceptHeader"],
                    counter=ctx.metrics.sink(spec.name))
 
     async def start(self) -> None:

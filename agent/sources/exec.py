@@ -24,6 +24,9 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from agent.components import EventDrivenSource
+from agent.config.converters import charset, integer, to_bool
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.sources.listener import Delivery
 from protocol.event import Event
@@ -69,7 +72,31 @@ def command_line(command: str, shell: str | None) -> list[str]:
     return command.split()
 
 
+def _rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    if not settings["command"].strip():
+        return [Problem(IssueCode.BAD_VALUE, "'command' is empty", "command")]
+    if "a\r\n".encode(settings["charset"]) != b"a\r\n":
+        return [Problem(IssueCode.BAD_VALUE, f"charset {settings['charset']} is not "
+                        "ASCII-compatible: the command's lines could not be split", "charset")]
+    return []
+
+
 class ExecSource(EventDrivenSource):
+    SCHEMA = Schema(
+        keys=(
+            Key("command", required=True),
+            Key("shell"),
+            Key("restartThrottle", integer(0, bits=64), 10_000),
+            Key("restart", to_bool, False),
+            Key("logStdErr", to_bool, False),
+            Key("batchSize", integer(1), 20),
+            Key("batchTimeout", integer(0, bits=64), 3000),
+            Key("charset", charset, "UTF-8"),
+        ),
+        rules=_rules,
+        batch_key="batchSize",
+    )
+
     def __init__(self, name: str, command: str, *, shell: str | None = None,
                  restart: bool = False, restart_throttle_ms: int = 10_000,
                  log_stderr: bool = False, batch_size: int = 20, batch_timeout_ms: int = 3000,
@@ -98,15 +125,11 @@ class ExecSource(EventDrivenSource):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> ExecSource:
-        s: Any = spec.settings
-        return cls(spec.name, str(s["command"]), shell=s.get("shell") or None,
-                   restart=bool(s.get("restart", False)),
-                   restart_throttle_ms=int(s.get("restartThrottle", 10_000)),
-                   log_stderr=bool(s.get("logStdErr", False)),
-                   batch_size=int(s.get("batchSize", 20)),
-                   batch_timeout_ms=int(s.get("batchTimeout", 3000)),
-                   charset=str(s.get("charset") or "UTF-8"),
-                   counter=ctx.metrics.source(spec.name))
+        s = spec.settings
+        return cls(spec.name, s["command"], shell=s["shell"] or None, restart=s["restart"],
+                   restart_throttle_ms=s["restartThrottle"], log_stderr=s["logStdErr"],
+                   batch_size=s["batchSize"], batch_timeout_ms=s["batchTimeout"],
+                   charset=s["charset"], counter=ctx.metrics.source(spec.name))
 
     async def start(self) -> None:
         if self._task is None:

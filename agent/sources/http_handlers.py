@@ -99,18 +99,24 @@ class JsonHandler:
         encode = _encoder(charset)
         events = []
         for i, item in enumerate(data):
-            if not isinstance(item, dict):
+            if type(item) is not dict:
                 raise BadRequest(f"Request has invalid JSON Syntax: event {i} is not an object")
             raw_headers = item.get("headers")
-            if raw_headers is not None and not isinstance(raw_headers, dict):
+            if raw_headers is None:
+                headers: dict[str, str] = {}
+            elif type(raw_headers) is not dict:
                 raise BadRequest(f"Request has invalid JSON Syntax: event {i}: headers must be "
                                  "an object")
-            headers: dict[str, str] = {}
-            for key, value in (raw_headers or {}).items():
-                text = _text(value, f"event {i} header {key!r}")
-                if text is not None:
-                    headers[key] = text
-            text = _text(item.get("body"), f"event {i} body")
+            elif all(type(v) is str for v in raw_headers.values()):
+                headers = raw_headers  # the common case: used as parsed
+            else:
+                headers = {}
+                for key, value in raw_headers.items():
+                    text = _text(value, f"event {i} header {key!r}")
+                    if text is not None:
+                        headers[key] = text
+            value = item.get("body")
+            text = value if type(value) is str else _text(value, f"event {i} body")
             events.append(Event(headers, encode(text) if text else b""))
         return events
 

@@ -11,12 +11,14 @@ limit, 405 for other methods. ``ssl``/``enableSSL`` with ``keystore`` (a PEM fil
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from agent.components import ChannelException, EventDrivenSource
+from agent.config.converters import integer, to_bool, to_words
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, KeyFamily, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
 from agent.sources.http_handlers import (
@@ -26,7 +28,7 @@ from agent.sources.http_handlers import (
     TooLarge,
     make_handler,
 )
-from agent.tls import TlsConfigError, server_context
+from agent.tls import SERVER_KEYS, TlsConfigError, server_context, server_rules
 
 if TYPE_CHECKING:
     import ssl
@@ -36,21 +38,45 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_JETTY = ("QueuedThreadPool", "HttpConfiguration", "SslContextFactory", "ServerConnector")
+
+
 _DEPRECATED = {"ssl": "enableSSL", "keystore-password": "keystorePassword",
                "exclude-protocols": "excludeProtocols"}
 
 
-def tls_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Flume's HTTPSource reads ``enableSSL``/``keystorePassword``/``excludeProtocols`` when
-    the new key is not set."""
-    out = dict(settings)
-    for new, old in _DEPRECATED.items():
-        if out.get(old) not in (None, "", []) and not out.get(new):
-            out[new] = out[old]
-    return out
+def _rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    for new, old in _DEPRECATED.items():  # Flume reads the older name if the newer is absent
+        if old in ctx.present and new not in ctx.present:
+            settings[new] = settings[old]
+    problems = server_rules(settings, ctx)
+    try:
+        make_handler(settings["handler"], settings["handler."])
+    except ValueError as exc:
+        problems.append(Problem(IssueCode.BAD_VALUE, str(exc), "handler"))
+    return problems
+
+
+_OLD_NAME = "Flume's older name, folded into {} by validation"
 
 
 class HttpSource(EventDrivenSource):
+    SCHEMA = Schema(
+        keys=(
+            Key("port", integer(0, 65535), required=True),
+            Key("bind", default="0.0.0.0"),
+            Key("handler", default=JSON_HANDLER),
+            *SERVER_KEYS,
+            Key("enableSSL", to_bool, False, ignored=_OLD_NAME.format("ssl")),
+            Key("keystorePassword", ignored=_OLD_NAME.format("keystore-password")),
+            Key("excludeProtocols", to_words, [], ignored=_OLD_NAME.format("exclude-protocols")),
+        ),
+        # handler.* configures the handler; Jetty's bean keys are accepted and unused
+        families=(KeyFamily("handler"), *(KeyFamily(prefix) for prefix in _JETTY)),
+        rules=_rules,
+        listen=("bind", "port"),
+    )
+
     def __init__(self, name: str, bind: str, port: int, handler: Handler, *,
                  ssl: ssl.SSLContext | None = None, counter: CounterGroup | None = None) -> None:
         super().__init__(name)
@@ -64,17 +90,17 @@ class HttpSource(EventDrivenSource):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> HttpSource:
-        s = tls_settings(spec.settings)
-        options = {k.removeprefix("handler."): str(v) for k, v in s.items()
-                   if k.startswith("handler.")}
-        options.update({str(k): str(v) for k, v in (s.get("handler.") or {}).items()})
-        handler = make_handler(str(s.get("handler") or JSON_HANDLER), options)
+        s = spec.settings
+        handler = make_handler(s["handler"], s["handler."])
+        unused = [f"{prefix}.{key}" for prefix in _JETTY for key in s[prefix]]
+        if unused:
+            log.info("source %s: Jetty settings have no equivalent here and are not used: %s",
+                     spec.name, ", ".join(unused))
         try:
             tls = server_context(s)
         except TlsConfigError as exc:
             raise ComponentConfigError(spec, str(exc)) from exc
-        bind = str(s.get("bind") or "0.0.0.0")
-        return cls(spec.name, bind, int(s["port"]), handler, ssl=tls,
+        return cls(spec.name, s["bind"], s["port"], handler, ssl=tls,
                    counter=ctx.metrics.source(spec.name))
 
     async def start(self) -> None:

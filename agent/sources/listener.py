@@ -1,9 +1,9 @@
-"""What the line-oriented network sources share: a TCP server, a UDP endpoint, peer names,
-and putting a batch on the channels until they accept it.
+"""What the line-oriented network sources share: TCP listeners under the wire layer's
+limits, a UDP endpoint, peer names, and putting a batch on the channels until they accept it.
 
-One asyncio task per connection; a connection that misbehaves is closed with a logged reason
-that names the peer, never the server. ``stop()`` closes the listening socket first, gives open
-connections a short grace to finish what they were delivering, then cancels them.
+One asyncio task per connection; a connection that misbehaves or goes past a limit is closed
+with a logged reason that names the peer, never the server. ``stop()`` lets connections in the
+middle of a delivery finish it (briefly), then closes the listening sockets and connections.
 """
 
 from __future__ import annotations
@@ -13,16 +13,23 @@ import contextlib
 import logging
 import socket
 import ssl as ssl_lib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from time import monotonic as time_monotonic
+from typing import Any, TypeVar
 
 from agent.components import ChannelException, ChannelProcessor
+from agent.config.limits import LISTENER_KEYS
 from agent.metrics import CounterGroup
 from protocol.event import Event
+from protocol.limits import ListenerLimits
+from protocol.transport import Listener
+from protocol.transport import Peer as Link
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Peer"], Awaitable[None]]
+T = TypeVar("T")
 
 
 class Peer:
@@ -50,73 +57,120 @@ class Peer:
         return self._hostname
 
 
-class TcpServer:
-    """Accepts TCP (optionally TLS) connections on each of ``ports`` and runs ``handler``."""
+# The listener limits that mean something for lines: connections, input held across them,
+# idle connections, lines begun and not finished (the shared declaration: defaults, units).
+LINE_LIMIT_KEYS = tuple(key for key in LISTENER_KEYS if key.name in (
+    "max-connections", "max-buffered-bytes", "idle-timeout", "frame-timeout"))
 
-    def __init__(self, name: str, host: str | None, ports: Sequence[int], handler: Handler,
-                 *, ssl: ssl_lib.SSLContext | None = None, stop_grace: float = 1.0) -> None:
+
+def line_limits(settings: Mapping[str, Any]) -> ListenerLimits:
+    """A line source's listener limits from its ``LINE_LIMIT_KEYS``. A line is bounded by
+    its source's own length limit, so the frame limit just follows the buffered budget."""
+    limits = replace(ListenerLimits(), max_frame_bytes=1).with_settings(
+        {key.name: settings[key.name] for key in LINE_LIMIT_KEYS})
+    return replace(limits, max_frame_bytes=limits.max_buffered_bytes)
+
+
+class LineConnection:
+    """One accepted connection of a line source: reads, and tells the listener what the
+    connection holds and whether a line is unfinished (for the buffered-input budget and the
+    frame timeout). ``peer`` names the client (IP, port, host name on demand)."""
+
+    def __init__(self, server: TcpServer, link: Link, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.server = server
+        self.link = link
+        self.reader = reader
+        self.writer = writer
+        self.peer = Peer(writer.get_extra_info("peername"))
+        sockname = writer.get_extra_info("sockname")
+        self.local_port = int(sockname[1]) if sockname else 0
+
+    def last(self, finish: Callable[[], list[T]]) -> list[T]:
+        """At end of input: what ``finish`` makes of the held rest (a last line without its
+        newline), unless the listener cut the connection off, when the rest is dropped."""
+        return [] if self.link.cut is not None else finish()
+
+    async def read(self) -> bytes:
+        data = await self.reader.read(READ_SIZE)
+        self.link.activity.progressed(self.server.clock())
+        return data
+
+    def holding(self, nbytes: int, unfinished: bool, completed: bool) -> None:
+        """After a read: ``nbytes`` held (an unfinished line, events not yet delivered);
+        raises LimitExceeded if the listener's budget closes this connection."""
+        self.link.activity.input_state(self.server.clock(), unfinished, completed)
+        self.link.hold(nbytes)
+
+    @contextlib.asynccontextmanager
+    async def delivering(self) -> AsyncIterator[None]:
+        """While a batch waits for the channels: not idle (the wait is ours, not the
+        peer's), and stop() lets the attempt finish."""
+        self.link.activity.busy += 1
+        self.server.delivering += 1
+        try:
+            yield
+        finally:
+            self.link.activity.busy -= 1
+            self.server.delivering -= 1
+            self.link.activity.progressed(self.server.clock())
+
+
+class TcpServer:
+    """Line-oriented TCP (optionally TLS) listeners on ``ports`` under ``limits``, built on
+    the wire layer's ``Listener`` (connection cap, buffered-input budget, idle and
+    unfinished-line timeouts, rate-limited logs); ``handler`` runs per connection."""
+
+    def __init__(self, name: str, host: str | None, ports: Sequence[int],
+                 handler: Callable[[LineConnection], Awaitable[None]], *,
+                 ssl: ssl_lib.SSLContext | None = None, limits: ListenerLimits | None = None,
+                 clock: Callable[[], float] = time_monotonic, stop_grace: float = 1.0) -> None:
         self.name = name
-        self.host = host or None  # None: every interface
-        self.requested_ports = list(ports)
         self.handler = handler
-        self.ssl = ssl
+        self.clock = clock
         self.stop_grace = stop_grace
-        self.ports: list[int] = []
-        self._servers: list[asyncio.Server] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.delivering = 0
+        limits = limits or line_limits({})
+        self.listeners = [Listener(name, self._serve, host or "", port, limits=limits,
+                                   ssl=ssl, clock=clock) for port in ports]
 
     @property
     def port(self) -> int:
-        return self.ports[0]
+        return self.listeners[0].port
+
+    @property
+    def ports(self) -> list[int]:
+        return [listener.port for listener in self.listeners]
 
     @property
     def open_connections(self) -> int:
-        return len(self._tasks)
+        return sum(listener.open_connections for listener in self.listeners)
 
     async def start(self) -> None:
+        started: list[Listener] = []
         try:
-            for port in self.requested_ports:
-                server = await asyncio.start_server(
-                    self._accept, self.host, port, ssl=self.ssl, reuse_address=True,
-                    limit=READ_SIZE)
-                self._servers.append(server)
-                self.ports.append(server.sockets[0].getsockname()[1])
+            for listener in self.listeners:
+                await listener.start()
+                started.append(listener)
         except OSError as exc:
-            await self.stop()
+            for listener in started:
+                await listener.stop()
             raise OSError(exc.errno, f"{self.name}: cannot listen on "
-                                     f"{self.host or '0.0.0.0'}:{port}: {exc.strerror}") from exc
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        peer = Peer(writer.get_extra_info("peername"))
-        try:
-            await self.handler(reader, writer, peer)
-        except (ConnectionError, ssl_lib.SSLError, asyncio.IncompleteReadError) as exc:
-            log.info("%s: connection from %s ended: %s", self.name, peer, exc)
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            log.exception("%s: connection from %s failed; closing it", self.name, peer)
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+                                     f"{listener.host or '0.0.0.0'}:{listener.port}: "
+                                     f"{exc.strerror}") from exc
 
     async def stop(self) -> None:
-        servers, self._servers = self._servers, []
-        for server in servers:
-            server.close()
-        for server in servers:
-            with contextlib.suppress(Exception):
-                await server.wait_closed()
-        if self._tasks:
-            _, pending = await asyncio.wait(list(self._tasks), timeout=self.stop_grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        """Connections in the middle of a delivery get ``stop_grace`` s to finish it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.stop_grace
+        while self.delivering and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for listener in self.listeners:
+            await listener.stop()
+
+    async def _serve(self, link: Link, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        await self.handler(LineConnection(self, link, reader, writer))
 
 
 class UdpServer(asyncio.DatagramProtocol):

@@ -14,13 +14,21 @@ with the sender as ``/ip:port`` in ``remoteAddressHeader`` if set. A refused dat
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.components import EventDrivenSource
+from agent.config.converters import charset, integer, to_bool
+from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
-from agent.sources.listener import Delivery, Peer, TcpServer, UdpServer
+from agent.sources.listener import (
+    LINE_LIMIT_KEYS,
+    Delivery,
+    LineConnection,
+    TcpServer,
+    UdpServer,
+    line_limits,
+)
 from agent.sources.netcat_lines import (
     DEFAULT_MAX_LINE_LENGTH,
     NetcatLines,
@@ -28,6 +36,7 @@ from agent.sources.netcat_lines import (
     too_long_reply,
 )
 from protocol.event import Event
+from protocol.limits import ListenerLimits
 
 if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
@@ -39,9 +48,22 @@ OK = b"OK\n"
 
 
 class NetcatSource(EventDrivenSource):
+    SCHEMA = Schema(
+        keys=(
+            Key("bind", required=True),
+            Key("port", integer(0, 65535), required=True),
+            Key("max-line-length", integer(1), DEFAULT_MAX_LINE_LENGTH),
+            Key("ack-every-event", to_bool, True),
+            Key("encoding", charset, "utf-8"),
+            *LINE_LIMIT_KEYS,
+        ),
+        listen=("bind", "port"),
+    )
+
     def __init__(self, name: str, bind: str, port: int, *,
                  max_line_length: int = DEFAULT_MAX_LINE_LENGTH, ack_every_event: bool = True,
-                 encoding: str = "utf-8", counter: CounterGroup | None = None) -> None:
+                 encoding: str = "utf-8", limits: ListenerLimits | None = None,
+                 counter: CounterGroup | None = None) -> None:
         super().__init__(name)
         if max_line_length < 1:
             raise ValueError(f"source {name}: max-line-length must be >= 1")
@@ -50,17 +72,15 @@ class NetcatSource(EventDrivenSource):
         self.ack_every_event = ack_every_event
         self.encoding = encoding
         self.counter = counter if counter is not None else CounterGroup("SOURCE", name)
-        self.server = TcpServer(f"source {name}", bind, [port], self._serve)
+        self.server = TcpServer(f"source {name}", bind, [port], self._serve, limits=limits)
         self.delivery = Delivery(name, self.counter)
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> NetcatSource:
         s = spec.settings
-        return cls(spec.name, str(s["bind"]), int(s["port"]),
-                   max_line_length=int(s.get("max-line-length", DEFAULT_MAX_LINE_LENGTH)),
-                   ack_every_event=bool(s.get("ack-every-event", True)),
-                   encoding=str(s.get("encoding") or "utf-8"),
-                   counter=ctx.metrics.source(spec.name))
+        return cls(spec.name, s["bind"], s["port"], max_line_length=s["max-line-length"],
+                   ack_every_event=s["ack-every-event"], encoding=s["encoding"],
+                   limits=line_limits(s), counter=ctx.metrics.source(spec.name))
 
     @property
     def port(self) -> int:
@@ -73,27 +93,28 @@ class NetcatSource(EventDrivenSource):
     async def stop(self) -> None:
         await self.server.stop()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     peer: Peer) -> None:
+    async def _serve(self, conn: LineConnection) -> None:
         counters = self.counter.counters
         counters["OpenConnectionCount"] = self.server.open_connections
         lines = NetcatLines(self.max_line_length, self.encoding)
+        writer = conn.writer
         try:
             while True:
-                data = await reader.read(65536)
+                data = await conn.read()
                 try:
-                    batch = lines.feed(data) if data else lines.finish()
+                    batch = lines.feed(data) if data else conn.last(lines.finish)
                 except UnicodeDecodeError as exc:
                     counters["EventReadFail"] += 1
                     log.warning("source %s: %s sent input that is not %s (%s); closing",
-                                self.name, peer, self.encoding, exc)
+                                self.name, conn.peer, self.encoding, exc)
                     return
+                conn.holding(lines.pending, bool(lines.pending), bool(batch))
                 if batch:
                     writer.write(self._deliver(batch))
                 if lines.overflow:
                     counters["EventReadFail"] += 1
                     log.warning("source %s: %s sent a line longer than max-line-length %d; "
-                                "closing", self.name, peer, self.max_line_length)
+                                "closing", self.name, conn.peer, self.max_line_length)
                     writer.write(too_long_reply(self.max_line_length))
                 if batch or lines.overflow:
                     await writer.drain()
@@ -111,6 +132,15 @@ class NetcatSource(EventDrivenSource):
 
 
 class NetcatUdpSource(EventDrivenSource):
+    SCHEMA = Schema(
+        keys=(
+            Key("bind", default="0.0.0.0"),
+            Key("port", integer(0, 65535), required=True),
+            Key("remoteAddressHeader"),
+            Key("remoteAddress"),  # the key Flume's code reads (its guide documents the other)
+        ),
+    )
+
     def __init__(self, name: str, bind: str | None, port: int, *,
                  remote_address_header: str | None = None,
                  counter: CounterGroup | None = None) -> None:
@@ -122,9 +152,9 @@ class NetcatUdpSource(EventDrivenSource):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> NetcatUdpSource:
-        s: Any = spec.settings
-        header = s.get("remoteAddressHeader") or s.get("remoteAddress")
-        return cls(spec.name, s.get("bind"), int(s["port"]), remote_address_header=header,
+        s = spec.settings
+        header = s["remoteAddressHeader"] or s["remoteAddress"]
+        return cls(spec.name, s["bind"], s["port"], remote_address_header=header,
                    counter=ctx.metrics.source(spec.name))
 
     @property

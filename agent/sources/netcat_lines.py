@@ -52,6 +52,11 @@ class NetcatLines:
             self._pending = ""
         return lines
 
+    @property
+    def pending(self) -> int:
+        """Characters of an unfinished line held back."""
+        return len(self._pending)
+
     def finish(self) -> list[bytes]:
         """At end of input: a last line without its newline (Flume drops it; we deliver it)."""
         if self.overflow:

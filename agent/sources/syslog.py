@@ -16,9 +16,20 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agent.components import Clock, EventDrivenSource, SystemClock
+from agent.config.converters import ConversionError, charset, integer
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, KeyFamily, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
-from agent.sources.listener import Delivery, Peer, TcpServer, UdpServer
+from agent.sources.listener import (
+    LINE_LIMIT_KEYS,
+    Delivery,
+    LineConnection,
+    Peer,
+    TcpServer,
+    UdpServer,
+    line_limits,
+)
 from agent.sources.syslog_parse import (
     DEFAULT_EVENT_SIZE,
     MIN_EVENT_SIZE,
@@ -29,8 +40,9 @@ from agent.sources.syslog_parse import (
     multiport_event,
     parse_syslog,
 )
-from agent.tls import TlsConfigError, server_context
+from agent.tls import SERVER_KEYS, TlsConfigError, server_context, server_rules
 from protocol.event import Event
+from protocol.limits import ListenerLimits
 
 if TYPE_CHECKING:
     import ssl
@@ -41,6 +53,31 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UDP_MAX_SIZE = 1 << 16
+
+
+_PORT = integer(0, 65535)
+_COMMON_KEYS = (
+    Key("host", default="0.0.0.0"),
+    Key("keepFields", default="none"),
+    Key("clientIPHeader"),
+    Key("clientHostnameHeader"),
+)
+
+
+def _ports(raw: str) -> list[int]:
+    ports = [_PORT(word) for word in raw.split()]
+    if not ports:
+        raise ConversionError(IssueCode.BAD_VALUE, "lists no port")
+    return ports
+
+
+def _multiport_rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    problems = server_rules(settings, ctx)
+    for port in settings["charset.port"]:
+        if not port.isdigit() or int(port) > 65535:
+            problems.append(Problem(IssueCode.BAD_KEY, f"charset.port.{port}: not a port "
+                                    "number", f"charset.port.{port}"))
+    return problems
 
 
 def _tls(spec: ComponentSpec) -> ssl.SSLContext | None:
@@ -80,13 +117,14 @@ class _TcpSyslogBase(EventDrivenSource):
 
     def __init__(self, name: str, host: str | None, ports: Sequence[int], *, event_size: int,
                  client: _ClientHeaders, ssl: ssl.SSLContext | None, clock: Clock,
-                 counter: CounterGroup | None) -> None:
+                 limits: ListenerLimits | None, counter: CounterGroup | None) -> None:
         super().__init__(name)
         self.event_size = event_size
         self.client = client
         self.clock = clock
         self.counter = counter if counter is not None else CounterGroup("SOURCE", name)
-        self.server = TcpServer(f"source {name}", host, ports, self._serve, ssl=ssl)
+        self.server = TcpServer(f"source {name}", host, ports, self._serve, ssl=ssl,
+                                limits=limits)
         self.delivery = Delivery(name, self.counter)
 
     @property
@@ -109,23 +147,23 @@ class _TcpSyslogBase(EventDrivenSource):
     def _events(self, messages: list[tuple[bytes, bool]], local_port: int) -> list[Event]:
         raise NotImplementedError
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     peer: Peer) -> None:
+    async def _serve(self, conn: LineConnection) -> None:
         counters = self.counter.counters
         counters["OpenConnectionCount"] = self.server.open_connections
-        sockname = writer.get_extra_info("sockname")
-        local_port = sockname[1] if sockname else 0
         framer = SyslogFramer(self.event_size)
-        extra = await self.client.for_peer(peer)
+        extra = await self.client.for_peer(conn.peer)
         try:
             while True:
-                data = await reader.read(65536)
-                messages = framer.feed(data) if data else framer.finish()
-                events = _add(self._events(messages, local_port), extra) if messages else []
-                for start in range(0, len(events), self.batch_size):
-                    batch = events[start:start + self.batch_size]
-                    if not await self.delivery.until_accepted(batch, peer):
-                        return
+                data = await conn.read()
+                messages = framer.feed(data) if data else conn.last(framer.finish)
+                conn.holding(framer.buffered, framer.buffered > 0, bool(messages))
+                if messages:
+                    events = _add(self._events(messages, conn.local_port), extra)
+                    async with conn.delivering():
+                        for start in range(0, len(events), self.batch_size):
+                            batch = events[start:start + self.batch_size]
+                            if not await self.delivery.until_accepted(batch, conn.peer):
+                                return
                 if not data:
                     return
         finally:
@@ -135,25 +173,31 @@ class _TcpSyslogBase(EventDrivenSource):
 class SyslogTcpSource(_TcpSyslogBase):
     """``syslogtcp``: Flume's SyslogUtils headers; ``eventSize`` cuts long messages."""
 
+    SCHEMA = Schema(
+        keys=(*_COMMON_KEYS, Key("port", _PORT, required=True),
+              Key("eventSize", integer(1), DEFAULT_EVENT_SIZE), *SERVER_KEYS, *LINE_LIMIT_KEYS),
+        rules=server_rules,
+        listen=("host", "port"),
+    )
+
     def __init__(self, name: str, host: str | None, port: int, *,
                  event_size: int = DEFAULT_EVENT_SIZE, keep_fields: str | None = "none",
                  client_ip_header: str | None = None, client_hostname_header: str | None = None,
                  ssl: ssl.SSLContext | None = None, clock: Clock | None = None,
+                 limits: ListenerLimits | None = None,
                  counter: CounterGroup | None = None) -> None:
         super().__init__(name, host, [port], event_size=max(event_size, MIN_EVENT_SIZE),
                          client=_ClientHeaders(client_ip_header, client_hostname_header),
-                         ssl=ssl, clock=clock or SystemClock(), counter=counter)
+                         ssl=ssl, clock=clock or SystemClock(), limits=limits, counter=counter)
         self.options = SyslogOptions(keep=fields_to_keep(keep_fields))
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> SyslogTcpSource:
-        s: Any = spec.settings
-        return cls(spec.name, s.get("host"), int(s["port"]),
-                   event_size=int(s.get("eventSize", DEFAULT_EVENT_SIZE)),
-                   keep_fields=s.get("keepFields", "none"),
-                   client_ip_header=s.get("clientIPHeader"),
-                   client_hostname_header=s.get("clientHostnameHeader"),
-                   ssl=_tls(spec), clock=ctx.clock, counter=ctx.metrics.source(spec.name))
+        s = spec.settings
+        return cls(spec.name, s["host"], s["port"], event_size=s["eventSize"],
+                   keep_fields=s["keepFields"], client_ip_header=s["clientIPHeader"],
+                   client_hostname_header=s["clientHostnameHeader"], ssl=_tls(spec),
+                   clock=ctx.clock, limits=line_limits(s), counter=ctx.metrics.source(spec.name))
 
     def _events(self, messages: list[tuple[bytes, bool]], local_port: int) -> list[Event]:
         now_ms = int(self.clock.time() * 1000)
@@ -165,12 +209,31 @@ class MultiportSyslogTcpSource(_TcpSyslogBase):
     """``multiport_syslogtcp``: Flume's SyslogParser headers, a charset per port,
     ``portHeader``, and batches of at most ``batchSize`` events."""
 
+    SCHEMA = Schema(
+        keys=(
+            *_COMMON_KEYS,
+            Key("ports", _ports, required=True),
+            Key("eventSize", integer(1), DEFAULT_EVENT_SIZE),
+            Key("portHeader"),
+            Key("charset.default", charset, "UTF-8"),
+            Key("batchSize", integer(1), 100),
+            Key("readBufferBytes", integer(1), 1024, ignored="a Mina buffer size"),
+            Key("numProcessors", integer(1), None, ignored="Mina threads: one asyncio loop"),
+            *SERVER_KEYS,
+            *LINE_LIMIT_KEYS,
+        ),
+        families=(KeyFamily("charset.port", charset),),
+        rules=_multiport_rules,
+        batch_key="batchSize",
+    )
+
     def __init__(self, name: str, host: str | None, ports: Sequence[int], *,
                  event_size: int = DEFAULT_EVENT_SIZE, keep_fields: str | None = "none",
                  batch_size: int = 100, charset: str = "utf-8",
                  port_charsets: dict[int, str] | None = None, port_header: str | None = None,
                  client_ip_header: str | None = None, client_hostname_header: str | None = None,
                  ssl: ssl.SSLContext | None = None, clock: Clock | None = None,
+                 limits: ListenerLimits | None = None,
                  counter: CounterGroup | None = None) -> None:
         if not ports:
             raise ValueError(f"source {name}: 'ports' lists no port")
@@ -178,7 +241,7 @@ class MultiportSyslogTcpSource(_TcpSyslogBase):
             raise ValueError(f"source {name}: eventSize and batchSize must be >= 1")
         super().__init__(name, host, ports, event_size=event_size,
                          client=_ClientHeaders(client_ip_header, client_hostname_header),
-                         ssl=ssl, clock=clock or SystemClock(), counter=counter)
+                         ssl=ssl, clock=clock or SystemClock(), limits=limits, counter=counter)
         for cs in (charset, *(port_charsets or {}).values()):
             "".encode(cs)  # an unknown charset fails at configuration time
         self.batch_size = batch_size
@@ -189,20 +252,14 @@ class MultiportSyslogTcpSource(_TcpSyslogBase):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> MultiportSyslogTcpSource:
-        s: Any = spec.settings
-        ports = s["ports"]
-        if isinstance(ports, str):
-            ports = [int(p) for p in ports.split()]
-        port_charsets = {int(port): cs for port, cs in (s.get("charset.port") or {}).items()}
-        return cls(spec.name, s.get("host"), [int(p) for p in ports],
-                   event_size=int(s.get("eventSize", DEFAULT_EVENT_SIZE)),
-                   keep_fields=s.get("keepFields", "none"),
-                   batch_size=int(s.get("batchSize", 100)),
-                   charset=str(s.get("charset.default") or "utf-8"),
-                   port_charsets=port_charsets, port_header=s.get("portHeader"),
-                   client_ip_header=s.get("clientIPHeader"),
-                   client_hostname_header=s.get("clientHostnameHeader"),
-                   ssl=_tls(spec), clock=ctx.clock, counter=ctx.metrics.source(spec.name))
+        s = spec.settings
+        port_charsets = {int(port): cs for port, cs in s["charset.port"].items()}
+        return cls(spec.name, s["host"], s["ports"], event_size=s["eventSize"],
+                   keep_fields=s["keepFields"], batch_size=s["batchSize"],
+                   charset=s["charset.default"], port_charsets=port_charsets,
+                   port_header=s["portHeader"], client_ip_header=s["clientIPHeader"],
+                   client_hostname_header=s["clientHostnameHeader"], ssl=_tls(spec),
+                   clock=ctx.clock, limits=line_limits(s), counter=ctx.metrics.source(spec.name))
 
     def _events(self, messages: list[tuple[bytes, bool]], local_port: int) -> list[Event]:
         now_ms = int(self.clock.time() * 1000)
@@ -223,6 +280,8 @@ class MultiportSyslogTcpSource(_TcpSyslogBase):
 class SyslogUdpSource(EventDrivenSource):
     """``syslogudp``: one datagram, one event (up to 64 KiB)."""
 
+    SCHEMA = Schema(keys=(*_COMMON_KEYS, Key("port", _PORT, required=True)))
+
     def __init__(self, name: str, host: str | None, port: int, *,
                  keep_fields: str | None = "none", client_ip_header: str | None = None,
                  client_hostname_header: str | None = None, clock: Clock | None = None,
@@ -239,12 +298,11 @@ class SyslogUdpSource(EventDrivenSource):
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> SyslogUdpSource:
-        s: Any = spec.settings
-        return cls(spec.name, s.get("host"), int(s["port"]),
-                   keep_fields=s.get("keepFields", "none"),
-                   client_ip_header=s.get("clientIPHeader"),
-                   client_hostname_header=s.get("clientHostnameHeader"),
-                   clock=ctx.clock, counter=ctx.metrics.source(spec.name))
+        s = spec.settings
+        return cls(spec.name, s["host"], s["port"], keep_fields=s["keepFields"],
+                   client_ip_header=s["clientIPHeader"],
+                   client_hostname_header=s["clientHostnameHeader"], clock=ctx.clock,
+                   counter=ctx.metrics.source(spec.name))
 
     @property
     def port(self) -> int:

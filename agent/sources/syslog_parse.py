@@ -145,13 +145,33 @@ def _fraction_ms(digits: str | None) -> int:
     return int((digits + "00")[:3])
 
 
+_SECONDS_CACHE: dict[tuple[str, str | None, tzinfo | None], int | None] = {}
+
+
 def rfc5424_millis(stamp: str, zone: tzinfo | None) -> int | None:
     """Epoch millis of an RFC 5424 time stamp; no offset -> ``zone`` (None: local time)."""
-    m = _RFC5424_STAMP.fullmatch(stamp)
-    if m is None:
+    rest = stamp[19:]  # after YYYY-MM-DDTHH:MM:SS: an optional fraction, an optional offset
+    fraction = ""
+    if rest[:1] == ".":
+        end = 1
+        while end < len(rest) and rest[end].isdigit():
+            end += 1
+        fraction, rest = rest[1:end], rest[end:]
+    key = (stamp[:19], rest, zone)  # messages of one second share the expensive part
+    seconds = _SECONDS_CACHE.get(key, -1)
+    if seconds == -1:
+        m = _RFC5424_STAMP.fullmatch(stamp)
+        seconds = None if m is None else _stamp_seconds(m, m.group(8), zone)
+        _SECONDS_CACHE[key] = seconds
+        if len(_SECONDS_CACHE) > 4096:
+            _SECONDS_CACHE.clear()
+    if seconds is None or (fraction and not fraction.isascii()):
         return None
+    return seconds * 1000 + _fraction_ms(fraction)
+
+
+def _stamp_seconds(m: re.Match[str], offset: str | None, zone: tzinfo | None) -> int | None:
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    offset = m.group(8)
     if offset == "Z":
         tz: tzinfo | None = UTC
     elif offset:
@@ -164,7 +184,7 @@ def rfc5424_millis(stamp: str, zone: tzinfo | None) -> int | None:
     except ValueError:
         return None
     dt = dt.replace(tzinfo=tz) if tz is not None else dt.astimezone()
-    return _millis(dt) + _fraction_ms(m.group(7))
+    return int(dt.timestamp())
 
 
 def _add_months(dt: datetime, months: int) -> datetime:
@@ -214,27 +234,18 @@ def _replace_year(dt: datetime, year: int) -> datetime | None:
 
 # --- SyslogUtils (syslogtcp, syslogudp) ------------------------------------------------------
 
-# Flume's two patterns, with Java's ASCII \w and \d. The body may hold any character.
+# Flume's two patterns, with Java's ASCII \w and \d, on the bytes: the header fields are ASCII,
+# and the body is kept byte for byte. The body may hold any byte.
 _RFC5424 = re.compile(
-    r"<(\d{1,3})>(\d?)\s?"
-    r"(?:(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)?)|-)"
-    r"\s(?:(\w[\w.@\-]*)|-)\s(.*)",
-    re.ASCII | re.DOTALL,
+    rb"<(\d{1,3})>(\d?)\s?"
+    rb"(?:(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)?)|-)"
+    rb"\s(?:(\w[\w.@\-]*)|-)\s",
 )
 _RFC3164 = re.compile(
-    r"<(\d{1,3})>(\d)?\s?([A-Z][a-z][a-z]\s{1,2}\d{1,2}\s\d{2}:\d{2}:\d{2})"
-    r"\s(\w[\w.@-]*)\s(.*)",
-    re.ASCII | re.DOTALL,
+    rb"<(\d{1,3})>(\d)?\s?([A-Z][a-z][a-z]\s{1,2}\d{1,2}\s\d{2}:\d{2}:\d{2})"
+    rb"\s(\w[\w.@-]*)\s",
 )
 _PRIORITY = re.compile(rb"<(\d{1,3})>")
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _bytes(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)
@@ -243,37 +254,52 @@ class SyslogOptions:
     zone: tzinfo | None = None  # for time stamps without an offset; None: local time
 
 
+_PRI_HEADERS = {pri: (str(pri // 8), str(pri % 8)) for pri in range(1000)}
+
+
 def parse_syslog(raw: bytes, incomplete: bool, now_ms: int,
                  options: SyslogOptions = SyslogOptions()) -> Event:
     """One message as Flume's SyslogUtils builds it."""
-    prio = _PRIORITY.match(raw)
-    if prio is None:
-        return Event({FACILITY: "0", SEVERITY: "0", STATUS: INVALID}, raw)
-    pri = int(prio.group(1))
-    headers = {FACILITY: str(pri // 8), SEVERITY: str(pri % 8)}
-    keep = options.keep
-    text = _text(raw)
-    match = _RFC5424.fullmatch(text)
+    match = _RFC5424.match(raw)
     rfc5424 = match is not None
     if match is None:
-        match = _RFC3164.fullmatch(text)
+        match = _RFC3164.match(raw)
+        if match is None:
+            prio = _PRIORITY.match(raw)
+            if prio is None:
+                return Event({FACILITY: "0", SEVERITY: "0", STATUS: INVALID}, raw)
+            facility, severity = _PRI_HEADERS[int(prio.group(1))]
+            headers = {FACILITY: facility, SEVERITY: severity}
+            if incomplete:
+                headers[STATUS] = INCOMPLETE
+            return Event(headers, raw)
+    raw_priority, raw_version, raw_stamp, raw_host = match.group(1, 2, 3, 4)
+    priority = raw_priority.decode()
+    facility, severity = _PRI_HEADERS[int(priority)]
+    headers = {FACILITY: facility, SEVERITY: severity, "priority": priority}
+    version = raw_version.decode() if raw_version else None
+    if version:
+        headers["version"] = version
+    stamp = None
+    if raw_stamp is not None:
+        stamp = raw_stamp.decode()
+        millis = (rfc5424_millis(stamp, options.zone) if rfc5424
+                  else rfc3164_millis(" ".join(stamp.split()), now_ms, options.zone))
+        if millis is not None:
+            headers["timestamp"] = str(millis)
+    host = raw_host.decode() if raw_host else None
+    if host:
+        headers["host"] = host
     body = raw
-    if match is not None:
-        priority, version, stamp, host, message = match.groups()
-        headers["priority"] = priority
-        if version:
-            headers["version"] = version
-        if stamp is not None:
-            millis = (rfc5424_millis(stamp, options.zone) if rfc5424
-                      else rfc3164_millis(" ".join(stamp.split()), now_ms, options.zone))
-            if millis is not None:
-                headers["timestamp"] = str(millis)
-        if host:
-            headers["host"] = host
-        if keep is None or KEEP_ALL not in keep:
-            message = _add_fields_to_body(keep, message, priority, version, stamp, host)
-            if message:
-                body = _bytes(message)
+    keep = options.keep
+    if keep is None or KEEP_ALL not in keep:
+        message = raw[match.end():]
+        if keep:
+            text = message.decode("utf-8", "surrogateescape")
+            message = _add_fields_to_body(keep, text, priority, version, stamp,
+                                          host).encode("utf-8", "surrogateescape")
+        if message:
+            body = message
     if incomplete:
         headers[STATUS] = INCOMPLETE
     return Event(headers, body)
@@ -344,19 +370,28 @@ def parse_multiport(msg: str, now_ms: int, keep: frozenset[str] | None) -> tuple
 _MULTIPORT_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})", re.ASCII)
 
 
+_PREFIX_CACHE: dict[str, int] = {}
+
+
 def _multiport_5424(stamp: str) -> int:
     """SyslogParser's RFC 5424 reading: UTC prefix, optional fraction, optional offset."""
     if len(stamp) <= 19:
         raise SyslogParseError(f"not an RFC 5424 time stamp: {stamp!r}")
-    m = _MULTIPORT_PREFIX.match(stamp)
-    if m is None:
-        raise SyslogParseError(f"not an RFC 5424 time stamp: {stamp!r}")
-    try:
-        year, month, day, hour, minute, second = (int(g) for g in m.groups())
-        dt = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    except ValueError as exc:
-        raise SyslogParseError(f"bad time stamp {stamp!r}: {exc}") from None
-    millis = _millis(dt)
+    prefix = stamp[:19]
+    seconds = _PREFIX_CACHE.get(prefix)  # Flume's SyslogParser caches these too
+    if seconds is None:
+        m = _MULTIPORT_PREFIX.fullmatch(prefix)
+        if m is None:
+            raise SyslogParseError(f"not an RFC 5424 time stamp: {stamp!r}")
+        try:
+            year, month, day, hour, minute, second = (int(g) for g in m.groups())
+            dt = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        except ValueError as exc:
+            raise SyslogParseError(f"bad time stamp {stamp!r}: {exc}") from None
+        seconds = _PREFIX_CACHE[prefix] = int(dt.timestamp())
+        if len(_PREFIX_CACHE) > 4096:
+            _PREFIX_CACHE.clear()
+    millis = seconds * 1000
     pos = 19
     if stamp[pos] == ".":
         digits_end = pos + 1

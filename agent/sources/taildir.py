@@ -40,9 +40,17 @@ from agent.components import (
     Status,
     SystemClock,
 )
+from agent.config.converters import integer, to_bool, to_words
+from agent.config.issues import IssueCode
+from agent.config.schema import Key, KeyFamily, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.sources.taildir_lines import LineBuffer
-from agent.sources.taildir_match import FileGroup, file_groups
+from agent.sources.taildir_match import (
+    DEFAULT_POSITION_FILE,
+    JAVA_LONG_MAX,
+    TaildirSettings,
+    settings_from,
+)
 from agent.sources.taildir_plan import Observed, TailTable
 from agent.sources.taildir_position import (
     Position,
@@ -60,8 +68,6 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 256 * 1024
 BYTE_OFFSET_HEADER = "byteoffset"
-DEFAULT_POSITION_FILE = "~/.flume/taildir_position.json"
-JAVA_LONG_MAX = 2**63 - 1
 
 
 @dataclass
@@ -72,51 +78,42 @@ class _Open:
     buffer: LineBuffer = field(default_factory=LineBuffer)
 
 
-@dataclass(frozen=True)
-class TaildirSettings:
-    groups: list[FileGroup]
-    position_file: str = DEFAULT_POSITION_FILE
-    batch_size: int = 100
-    max_batch_count: int = JAVA_LONG_MAX
-    skip_to_end: bool = False
-    byte_offset_header: bool = False
-    file_header: bool = False
-    file_header_key: str = "file"
-    idle_timeout: float = 120.0  # seconds
-    write_pos_interval: float = 3.0  # seconds
-    backoff_increment: float = 1.0  # seconds added per idle poll (backoffSleepIncrement)
-    max_backoff: float = 5.0  # seconds (maxBackoffSleep)
-
-
-def settings_from(s: Mapping[str, Any]) -> TaildirSettings:
-    names = s.get("filegroups") or []
-    if isinstance(names, str):
-        names = names.split()
-    paths = dict(s.get("filegroups.") or {})
-    headers = dict(s.get("headers.") or {})
-    for key, value in s.items():  # flat keys, when the config gives them that way
-        if key.startswith("filegroups.") and key != "filegroups.":
-            paths[key[len("filegroups."):]] = value
-        elif key.startswith("headers.") and key != "headers.":
-            headers[key[len("headers."):]] = value
-    max_batch_count = int(s.get("maxBatchCount", JAVA_LONG_MAX))
-    return TaildirSettings(
-        groups=file_groups(list(names), paths, {k: str(v) for k, v in headers.items()}),
-        position_file=os.path.expanduser(str(s.get("positionFile") or DEFAULT_POSITION_FILE)),
-        batch_size=int(s.get("batchSize", 100)),
-        max_batch_count=max_batch_count if max_batch_count > 0 else JAVA_LONG_MAX,
-        skip_to_end=bool(s.get("skipToEnd", False)),
-        byte_offset_header=bool(s.get("byteOffsetHeader", False)),
-        file_header=bool(s.get("fileHeader", False)),
-        file_header_key=str(s.get("fileHeaderKey") or "file"),
-        idle_timeout=int(s.get("idleTimeout", 120_000)) / 1000,
-        write_pos_interval=int(s.get("writePosInterval", 3000)) / 1000,
-        backoff_increment=int(s.get("backoffSleepIncrement", 1000)) / 1000,
-        max_backoff=int(s.get("maxBackoffSleep", 5000)) / 1000,
-    )
+def _rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
+    problems = []
+    if settings["maxBatchCount"] <= 0:
+        problems.append(Problem(IssueCode.BAD_VALUE, "maxBatchCount must be > 0; using the "
+                                "default (no limit) as Flume does", "maxBatchCount",
+                                warning=True))
+    try:
+        settings_from(settings)
+    except ValueError as exc:
+        problems.append(Problem(IssueCode.BAD_VALUE, str(exc), "filegroups"))
+    return problems
 
 
 class TaildirSource(PollableSource):
+    SCHEMA = Schema(
+        keys=(
+            Key("filegroups", to_words, required=True),
+            Key("positionFile", default=DEFAULT_POSITION_FILE),
+            Key("batchSize", integer(1), 100),
+            Key("maxBatchCount", integer(bits=64), JAVA_LONG_MAX),
+            Key("skipToEnd", to_bool, False),
+            Key("byteOffsetHeader", to_bool, False),
+            Key("fileHeader", to_bool, False),
+            Key("fileHeaderKey", default="file"),
+            Key("idleTimeout", integer(0), 120_000),
+            Key("writePosInterval", integer(1), 3000),
+            Key("cachePatternMatching", to_bool, True,
+                ignored="directories are listed on every change watchdog reports"),
+            Key("backoffSleepIncrement", integer(1, bits=64), 1000),
+            Key("maxBackoffSleep", integer(1, bits=64), 5000),
+        ),
+        families=(KeyFamily("filegroups"), KeyFamily("headers")),
+        rules=_rules,
+        batch_key="batchSize",
+    )
+
     def __init__(self, name: str, settings: TaildirSettings, *, clock: Clock | None = None,
                  counter: CounterGroup | None = None) -> None:
         super().__init__(name)
@@ -189,6 +186,10 @@ class TaildirSource(PollableSource):
         gone = self.table.observe(scan, now)
         if gone:
             await asyncio.to_thread(self._find_retired, gone)
+        if self.table.changed:  # a new or retired file is recorded at once, not in 3 s
+            self.table.changed = False
+            self._next_position_write = now
+            await self._positions_if_due()
         more = False
         for inode in self.table.order():
             tracked = self.table.files.get(inode)
@@ -205,10 +206,15 @@ class TaildirSource(PollableSource):
                 return Status.RETRY  # the channels refused: the runner waits, doubling
             more = more or status
         await self._close_idle()
+        await self._positions_if_due()
+        return Status.READY if more else Status.BACKOFF
+
+    async def _positions_if_due(self) -> None:
+        """Every ``writePosInterval``, even in the middle of a long catch-up (Flume writes
+        them from a timer thread)."""
         if self.clock.monotonic() >= self._next_position_write:
             await asyncio.to_thread(self._write_positions)
             self._next_position_write = self.clock.monotonic() + self.settings.write_pos_interval
-        return Status.READY if more else Status.BACKOFF
 
     async def _tail(self, inode: int, final: bool = False) -> bool | None:
         """Deliver batches from one file. True: batches remain (maxBatchCount reached);
@@ -258,6 +264,7 @@ class TaildirSource(PollableSource):
             table.commit(inode, buffer.start, self.clock.monotonic())
             counters["EventAcceptedCount"] += len(events)
             counters["AppendBatchAcceptedCount"] += 1
+            await self._positions_if_due()
             if len(events) < settings.batch_size:
                 return False
         return True
@@ -306,8 +313,8 @@ class TaildirSource(PollableSource):
         for entry in unmatched:
             found = _find_inode(os.path.dirname(entry.file), entry.inode, 0)
             if found is not None:
-                log.info("source %s: %s was renamed to %s; finishing it from pos %d", self.name,
-                         entry.file, found.path, entry.pos)
+                log.info("source %s: %s no longer matches (now %s); finishing it from pos %d",
+                         self.name, entry.file, found.path, entry.pos)
                 self.table.retire_found(entry, found, now)
             else:
                 log.info("source %s: %s (inode %d) is gone; forgetting its position",
@@ -373,9 +380,11 @@ class TaildirSource(PollableSource):
         """Files that stopped matching and are not open: find them by inode in their
         directory (a rotation to another name) and open them, so they can be finished."""
         for inode in inodes:
-            if inode in self._open:
-                continue
             tracked = self.table.files[inode]
+            handle = self._open.get(inode)
+            if handle is not None:  # still open: learn its new name, for the position file
+                tracked.path = _current_name(handle.fd) or tracked.path
+                continue
             found = _find_inode(os.path.dirname(tracked.path), inode, tracked.group)
             if found is None:
                 log.info("source %s: %s is gone (pos %d)", self.name, tracked.path,
@@ -442,6 +451,15 @@ class _DirectoryWake(FileSystemEventHandler):
 
 def _has_lines(buffer: LineBuffer, wanted: int) -> bool:
     return buffer.data.count(b"\n") >= wanted
+
+
+def _current_name(fd: int) -> str | None:
+    """The path an open file has now (Linux ``/proc``); None if deleted or unknown."""
+    try:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    return None if name.endswith(" (deleted)") or not name.startswith("/") else name
 
 
 def _fstat_size(fd: int) -> int:

@@ -51,6 +51,7 @@ class TailTable:
     def __init__(self) -> None:
         self.files: dict[int, Tracked] = {}
         self._order: list[int] = []
+        self.changed = False  # files were added, retired or dropped since the caller reset it
 
     # --- start -----------------------------------------------------------------------------
 
@@ -104,6 +105,7 @@ class TailTable:
         gone = [inode for inode, t in self.files.items() if inode not in seen and not t.retired]
         for inode in gone:
             self.files[inode].retired = True
+        self.changed = self.changed or bool(gone)
         self._reorder(scan)
         return gone
 
@@ -128,6 +130,7 @@ class TailTable:
         tracked.last_active = now
 
     def drop(self, inode: int) -> None:
+        self.changed = True
         self.files.pop(inode, None)
         self._order = [i for i in self._order if i != inode]
 
@@ -147,6 +150,7 @@ class TailTable:
     def _track(self, o: Observed, pos: int, now: float) -> Tracked:
         tracked = Tracked(o.path, o.group, o.inode, pos, o.size, o.mtime_ns, last_active=now)
         self.files[o.inode] = tracked
+        self.changed = True
         if o.inode not in self._order:
             self._order.append(o.inode)
         return tracked

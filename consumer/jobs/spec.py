@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.issues import Severity, where
+
 __all__ = [
     "EventTimeSpec",
     "FilterSpec",
@@ -23,16 +25,22 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Issue:
-    """One problem in a job: ``job.yaml:14: aggregation.type: unknown 'median' (...)``."""
+    """One problem in a job (a :class:`common.issues.Issue`; every one refuses the job):
+    ``job.yaml:14: aggregation.type: unknown 'median' (...)``."""
 
-    source: str
-    line: int | None
-    path: str
+    file: str
+    line: int | None  # 1-based, None when not tied to a line
+    path: str  # the setting, e.g. ``aggregation.type``
     message: str
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
 
     def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        at = where(self.file, self.line)
+        return f"{at}: {self.path}: {self.message}" if self.path else f"{at}: {self.message}"
 
 
 class JobInvalid(ValueError):

@@ -53,7 +53,7 @@ try:
     from protocol.limits import ListenerLimits
     events = FlumeUtils.createStream(ssc, "127.0.0.1", {port},
                                      limits=ListenerLimits(max_backlog_bytes={backlog}))
-except ImportError:
+except (ImportError, TypeError):  # a tree without listener limits
     events = FlumeUtils.createStream(ssc, "127.0.0.1", {port})
 
 def slow(rdd):

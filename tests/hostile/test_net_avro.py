@@ -4,7 +4,7 @@ the consumer's push receiver (issue 13's hostile input suite, issue 21 items 2 a
 Each case runs while a well-behaved client (one appendBatch of 100 events at a time, as a
 Flume avro sink sends) keeps sending to the same listener, and checks four things: the
 process survives, its RSS peak grows less than the case's bound, the good client keeps at
-least a share of the rate it had just before (and never stalls 2 s), and, at the end, every
+least a share of the rate it had around the attack (and never stalls 2 s), and, at the end, every
 event the good client was told was accepted has arrived.
 
 The listeners run with smaller buffers than the defaults (LIMITS), so the bounds can be
@@ -20,9 +20,11 @@ import pytest
 
 from tests.hostile import attacks
 from tests.hostile.net_targets import (
+    MIN_SHARE,
     AgentPorts,
     GoodSender,
     Target,
+    assert_unharmed,
     attack,
     avro_agent,
     counted,
@@ -83,7 +85,7 @@ class Case:
     name: str
     run: Callable[[Served], object]
     rss_mib: int  # bound on the peak RSS growth during the attack
-    share: float = 0.25  # of the good client's rate just before
+    share: float = MIN_SHARE  # of the good client's rate around the attack
     closes: int | None = None  # connections the server must close
     deflate: bool = False  # needs a deflate listener (the agent's r2)
 
@@ -111,10 +113,10 @@ CASES = [
     Case("500 idle connections", lambda s: attacks.idle_connections(s.port, 500), 60),
     # issue 21 item 3: 16 unfinished frames held at once (112 MiB); the budget is 16 MiB
     Case("16 unfinished 7 MiB frames",
-         lambda s: attacks.unfinished_frames(s.port, 16, 7 * MiB), 16 + 8 + 40, share=0.1),
+         lambda s: attacks.unfinished_frames(s.port, 16, 7 * MiB), 16 + 8 + 40, share=0.05),
     Case("16 unfinished 7 MiB frames, deflated (~7 KB each)",
          lambda s: attacks.unfinished_frames(_d(s), 16, 7 * MiB, deflate=True), 16 + 8 + 40,
-         share=0.1, deflate=True),
+         share=0.05, deflate=True),
     # issue 21 item 4: a 100 KB protocol per handshake was cached forever (+203 MiB / 2000)
     Case("300 handshakes with new 100 KB protocols",
          lambda s: attacks.new_protocols(s.port, 300, 100_000), 15, closes=300),
@@ -126,11 +128,7 @@ def test_attack(served: Served, case: Case) -> None:
     if case.deflate and served.deflate_port is None:
         pytest.skip("this target has no deflate listener")
     out = attack(served.target, served.sender.record, case.name, lambda: case.run(served))
-    print(f"{served.kind}: {out}")
-    assert served.target.alive(), served.target.text()[-3000:]
-    assert out.growth < case.rss_mib * MiB, str(out)
-    assert out.gap < 2.0, str(out)
-    assert out.rate >= case.share * out.baseline, str(out)
+    assert_unharmed(out, served.target, case.rss_mib, case.share)
     if case.closes is not None:
         assert out.result == case.closes, f"{out}: the server closed {out.result}"
 

@@ -10,16 +10,14 @@ from typing import Any
 
 import pytest
 
-from agent.config.model import ComponentSpec
 from agent.registry import BuildContext
 from agent.sources.exec import ExecLines, ExecSource, command_line
-from tests.agent_helpers import channel, processor
+from tests.agent_helpers import channel, component, processor
 from tests.source_helpers import take, until
 
 
 def _source(ch: Any, **settings: Any) -> ExecSource:
-    spec = ComponentSpec("source", "r1", "exec", settings)
-    src = ExecSource.from_spec(spec, BuildContext())
+    src: ExecSource = component("source", "exec", settings, BuildContext())
     src.channel_processor = processor(ch)
     return src
 

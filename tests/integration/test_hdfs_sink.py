@@ -16,11 +16,10 @@ import pytest
 
 from agent.channels.memory import MemoryChannel
 from agent.components import ManualClock, Status
-from agent.config.model import SinkSpec
 from agent.registry import BuildContext
 from agent.sinks.hdfs import HdfsSink
 from protocol.event import Event
-from tests.agent_helpers import channel
+from tests.agent_helpers import channel, component
 from tests.unit.test_hdfs_logic import read_sequence_file
 
 T0 = int(datetime(2024, 3, 1, 10, 0, tzinfo=UTC).timestamp() * 1000)
@@ -29,8 +28,8 @@ T0 = int(datetime(2024, 3, 1, 10, 0, tzinfo=UTC).timestamp() * 1000)
 def _sink(tmp: Path, clock: ManualClock | None = None, **settings: Any) -> HdfsSink:
     base = {"hdfs.path": str(tmp / "out"), "hdfs.fileType": "DataStream",
             "hdfs.inUseJournal": str(tmp / "journal.json"), "hdfs.timeZone": "UTC"}
-    spec = SinkSpec("sink", "k1", "hdfs", {**base, **settings}, channel="c1")
-    sink = HdfsSink.from_spec(spec, BuildContext(clock=clock or ManualClock(T0 / 1000)))
+    sink: HdfsSink = component("sink", "hdfs", {**base, **settings},
+                               BuildContext(clock=clock or ManualClock(T0 / 1000)))
     sink.channel = channel(capacity=10_000, transaction_capacity=1000)
     return sink
 

@@ -11,10 +11,9 @@ import pytest
 from aiohttp import web
 
 from agent.components import Status
-from agent.config.model import SinkSpec
 from agent.registry import BuildContext
 from agent.sinks.http_sink import HttpSink, StatusPolicy, policy_from_settings
-from tests.agent_helpers import channel, fill
+from tests.agent_helpers import channel, component, fill
 from tests.source_helpers import take
 
 OVERRIDES = {"backoff.4XX": "false", "rollback.4XX": "false", "incrementMetrics.4XX": "true",
@@ -69,10 +68,9 @@ class Server:
 
 
 def _sink(port: int, **settings: Any) -> HttpSink:
-    spec = SinkSpec("sink", "k1", "http", {"endpoint": f"http://127.0.0.1:{port}/events",
-                                           "contentTypeHeader": "application/json",
-                                           **settings}, channel="c1")
-    sink = HttpSink.from_spec(spec, BuildContext())
+    sink: HttpSink = component("sink", "http", {
+        "endpoint": f"http://127.0.0.1:{port}/events", "contentTypeHeader": "application/json",
+        **settings}, BuildContext())
     sink.channel = channel()
     return sink
 

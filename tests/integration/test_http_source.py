@@ -10,17 +10,16 @@ from typing import Any
 
 import aiohttp
 
-from agent.config.model import ComponentSpec
 from agent.registry import BuildContext
 from agent.sources.http_source import HttpSource
-from tests.agent_helpers import channel, processor
+from tests.agent_helpers import channel, component, processor
 from tests.source_helpers import take
 from tests.tls import make_cert
 
 
 def _source(ch: Any, **settings: Any) -> HttpSource:
-    spec = ComponentSpec("source", "r1", "http", {"bind": "127.0.0.1", "port": 0, **settings})
-    src = HttpSource.from_spec(spec, BuildContext())
+    src: HttpSource = component("source", "http", {"bind": "127.0.0.1", "port": 0,
+                                                   **settings}, BuildContext())
     src.channel_processor = processor(ch)
     return src
 

@@ -6,16 +6,15 @@ import asyncio
 import socket
 from typing import Any
 
-from agent.config.model import ComponentSpec
 from agent.registry import BuildContext
 from agent.sources.netcat import NetcatSource, NetcatUdpSource
-from tests.agent_helpers import channel, processor
+from tests.agent_helpers import channel, component, processor
 from tests.source_helpers import take, until
 
 
 def _tcp(**settings: Any) -> tuple[NetcatSource, Any]:
-    spec = ComponentSpec("source", "r1", "netcat", {"bind": "127.0.0.1", "port": 0, **settings})
-    src = NetcatSource.from_spec(spec, BuildContext())
+    src: NetcatSource = component("source", "netcat", {"bind": "127.0.0.1", "port": 0,
+                                                       **settings}, BuildContext())
     ch = channel()
     src.channel_processor = processor(ch)
     return src, ch
@@ -125,9 +124,8 @@ def test_stop_closes_open_connections() -> None:
 
 def test_udp_each_line_is_an_event_with_remote_address() -> None:
     async def main() -> None:
-        spec = ComponentSpec("source", "r1", "netcatudp",
-                             {"bind": "127.0.0.1", "port": 0, "remoteAddressHeader": "peer"})
-        src = NetcatUdpSource.from_spec(spec, BuildContext())
+        src: NetcatUdpSource = component("source", "netcatudp", {
+            "bind": "127.0.0.1", "port": 0, "remoteAddressHeader": "peer"}, BuildContext())
         ch = channel()
         src.channel_processor = processor(ch)
         await src.start()

@@ -7,11 +7,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from agent.config.model import ComponentSpec
 from agent.registry import BuildContext
 from agent.sources.syslog import MultiportSyslogTcpSource, SyslogTcpSource, SyslogUdpSource
 from agent.sources.syslog_parse import INCOMPLETE, INVALID, STATUS
-from tests.agent_helpers import channel, processor
+from tests.agent_helpers import channel, component, processor
 from tests.source_helpers import take, until
 from tests.tls import make_cert
 
@@ -24,8 +23,8 @@ RFC3164 = b"<13>Oct 11 22:14:15 mymachine su: 'su root' failed\n"
 
 
 def _build(cls: Any, type_: str, ch: Any, **settings: Any) -> Any:
-    spec = ComponentSpec("source", "r1", type_, {"host": "127.0.0.1", **settings})
-    src = cls.from_spec(spec, BuildContext())
+    src = component("source", type_, {"host": "127.0.0.1", **settings}, BuildContext())
+    assert isinstance(src, cls)
     src.channel_processor = processor(ch)
     return src
 
@@ -110,7 +109,7 @@ def test_syslogtcp_over_tls(tmp_path: Path) -> None:
 def test_multiport_listens_on_every_port_with_port_header_and_charset() -> None:
     async def main() -> None:
         ch = channel()
-        src = _build(MultiportSyslogTcpSource, "multiport_syslogtcp", ch, ports=[0, 0],
+        src = _build(MultiportSyslogTcpSource, "multiport_syslogtcp", ch, ports="0 0",
                      portHeader="port", batchSize=2)
         await src.start()
         first, second = src.ports

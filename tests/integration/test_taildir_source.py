@@ -11,18 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from agent.components import ManualClock, Status
-from agent.config.model import ComponentSpec
 from agent.registry import BuildContext
 from agent.sources.taildir import TaildirSource
-from tests.agent_helpers import channel, processor
+from tests.agent_helpers import channel, component, processor
 from tests.source_helpers import take
 
 
 def _source(tmp: Path, ch: Any, clock: ManualClock | None = None, **settings: Any) -> TaildirSource:
     base = {"filegroups": "g1", "filegroups.g1": f"{tmp}/logs/app\\.log",
             "positionFile": f"{tmp}/pos/taildir_position.json"}
-    spec = ComponentSpec("source", "r1", "taildir", {**base, **settings})
-    src = TaildirSource.from_spec(spec, BuildContext(clock=clock or ManualClock()))
+    src: TaildirSource = component("source", "taildir", {**base, **settings},
+                                   BuildContext(clock=clock or ManualClock()))
     src.channel_processor = processor(ch)
     return src
 
@@ -87,6 +86,7 @@ def test_rotation_out_of_the_pattern_loses_nothing_and_repeats_nothing(tmp_path:
             writer.flush()
             _append(app, "b1")  # the new file
             await _run(src)
+            assert {p.file for p in src.table.positions()} == {str(app), f"{app}.1"}
             writer.write("a5 late\n")
             writer.close()
             await _run(src)
@@ -291,5 +291,26 @@ def test_rotation_of_a_closed_idle_file_is_found_by_inode(tmp_path: Path) -> Non
         finally:
             await src.stop()
         assert _bodies(ch) == ["before idle", "written while closed"]
+
+    asyncio.run(main())
+
+
+def test_a_new_file_is_recorded_at_once_not_at_the_next_interval(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    app = logs / "app.log"
+    clock = ManualClock()
+
+    async def main() -> None:
+        ch = channel()
+        src = _source(tmp_path, ch, clock, writePosInterval=60_000)
+        await src.start()
+        try:
+            _append(app, "x")
+            await _run(src)  # the clock does not move: only the new file triggers a write
+            text = (tmp_path / "pos" / "taildir_position.json").read_text()
+            assert json.loads(text)[0]["file"] == str(app)
+        finally:
+            await src.stop()
 
     asyncio.run(main())

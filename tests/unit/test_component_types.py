@@ -38,6 +38,16 @@ EXAMPLES = {
     "sink.directory": "{tmp}/out",
     "regex": "(a)",
     "searchPattern": "a",
+    "command": "true",
+    "ports": "41414 41415",
+    "filegroups": "c",
+    "hdfs.path": "{tmp}/hdfs/%Y",
+    "endpoint": "http://127.0.0.1:41414/",
+}
+
+# Keys a type needs besides its required ones for a working minimal file (a family's entry).
+COMPANIONS = {
+    ("source", "taildir"): {"filegroups.c": "{tmp}/logs/.*[.]log"},
 }
 
 # Awkward values every key is tried with.
@@ -82,7 +92,8 @@ def _required(kind: str, alias: str) -> dict[str, str]:
     schema = lookup(kind, alias).schema
     missing = [k.name for k in schema.keys if k.required and k.name not in EXAMPLES]
     assert not missing, f"add a working value for {missing} to EXAMPLES"
-    return {k.name: EXAMPLES[k.name] for k in schema.keys if k.required}
+    return {**{k.name: EXAMPLES[k.name] for k in schema.keys if k.required},
+            **COMPANIONS.get((kind, alias), {})}
 
 
 def _keys(kind: str, alias: str) -> list[str]:

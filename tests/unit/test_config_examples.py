@@ -20,6 +20,9 @@ MINE = {
     "interceptors.conf": ["a1"],
     "spooldir-logger.conf": ["agent-1"],
     "spark-sink.conf": ["agent"],
+    "netcat-logger.conf": ["a1"],
+    "taildir-hdfs.conf": ["a1"],
+    "syslog-http-hdfs.conf": ["a1"],
 }
 
 

@@ -27,7 +27,7 @@ IO_MODULES = {
 }
 # Modules that must stay pure (their docstring says so: it starts with "PURE" or "Pure").
 MUST_BE_PURE = {
-    "common.records",
+    "common.issues", "common.records",
     "consumer.engine.windows", "consumer.engine.state", "consumer.engine.checkpoint_format",
     "consumer.jobs.aggregations", "consumer.jobs.extract", "consumer.jobs.parsers",
     "agent.sources.spooldir.decisions", "agent.sources.spooldir.selection",

@@ -127,3 +127,22 @@ def test_a_deflate_bomb_stays_compressed_until_its_call_is_refused() -> None:
     with pytest.raises(LimitExceeded):
         session.next_call()
     assert session.failed is not None
+
+
+def test_inflation_goes_in_steps_so_other_connections_get_turns() -> None:
+    session = ServerSession(AVRO_SOURCE_PROTOCOL, deflate=True)
+    client = Deflater(6)
+    hs = codec.encode(HANDSHAKE_REQUEST, {"clientHash": AVRO_SOURCE_PROTOCOL.md5,
+                                          "clientProtocol": None,
+                                          "serverHash": AVRO_SOURCE_PROTOCOL.md5, "meta": {}})
+    body = b"\x00" * (3 * 2**20)  # one event with a 3 MiB body: ~3 KB compressed
+    params = write_long(1) + b"\x00" + write_long(len(body)) + body + b"\x00"
+    session.receive(client.compress(encode_pack(1, [hs + b"\x00" + codec.write_string(
+        "appendBatch"), params])))
+    steps = 0
+    while (call := session.next_call(step=2**20)) is None:
+        assert session.input_pending and session.buffered <= steps * 2**20 + 2**20 + 65536
+        steps += 1
+    assert steps >= 2
+    assert call.params["events"][0]["body"] == body
+    assert session.next_call(step=2**20) is None and not session.input_pending
