@@ -46,6 +46,7 @@ class SystemProperties:
 
     overrides: dict[str, str] = field(default_factory=dict)
     metrics_port: int | None = None
+    metrics_format: str = "http"  # flume.monitoring.type: http (Flume's JSON) or prometheus
     log_level: int = logging.INFO
     resolve_env: bool = True  # ${VAR} in values (Flume: with EnvVarResolverProperties)
     warnings: list[str] = field(default_factory=list)
@@ -66,12 +67,13 @@ def interpret_system_properties(pairs: tuple[str, ...], agent_name: str) -> Syst
     monitoring = raw.pop("flume.monitoring.type", None)
     port_text = raw.pop("flume.monitoring.port", None)
     if monitoring is not None:
-        if monitoring.lower() != "http":
+        if monitoring.lower() not in ("http", "prometheus"):
             result.warnings.append(
-                f"flume.monitoring.type={monitoring} is not supported (only http); "
+                f"flume.monitoring.type={monitoring} is not supported (http or prometheus); "
                 "metrics are off"
             )
         else:
+            result.metrics_format = monitoring.lower()
             try:
                 result.metrics_port = int(port_text) if port_text else DEFAULT_METRICS_PORT
             except ValueError:
@@ -84,7 +86,7 @@ def interpret_system_properties(pairs: tuple[str, ...], agent_name: str) -> Syst
                 )
     elif port_text is not None:
         result.warnings.append(
-            "flume.monitoring.port is ignored without flume.monitoring.type=http"
+            "flume.monitoring.port is ignored without flume.monitoring.type=http or prometheus"
         )
     implementation = raw.pop("propertiesImplementation", None)
     if implementation is not None:
@@ -133,7 +135,8 @@ def _component_words(path: str) -> str:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
         "-D options: flume.monitoring.type=http and flume.monitoring.port=N (default 41414) "
-        "serve JSON metrics at /metrics; flume.root.logger=LEVEL,console sets the log level; "
+        "serve JSON metrics at /metrics (type=prometheus: Prometheus' text format); "
+        "flume.root.logger=LEVEL,console sets the log level; "
         "-D<agent>.<key>=<value> (a flumelet extension) overrides or adds a key of the "
         "configuration file, e.g. -Da1.sinks.k1.port=4545. ${VAR} in values is replaced by "
         "the environment variable (Flume's EnvVarResolverProperties); "
@@ -223,7 +226,8 @@ def main(
 
     reload = None if no_reload_conf else ReloadSource(conf_file, load_again, reload_interval)
     sys.exit(
-        run_agent(result.config, grace=grace, metrics_port=props.metrics_port, reload=reload)
+        run_agent(result.config, grace=grace, metrics_port=props.metrics_port,
+                  metrics_format=props.metrics_format, reload=reload)
     )
 
 

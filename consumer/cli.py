@@ -12,15 +12,19 @@ SIGTERM/SIGINT). See docs/jobs.md.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from consumer.jobs.default import OPTION_NAMES, WINDOW_S, default_job_data
+from consumer.jobs.graph import BuiltJob
 from consumer.jobs.runner import EXIT_OK, EXIT_USAGE, run_job, run_script, summarize
 from consumer.jobs.spec import Issue, JobInvalid, JobSpec, OutputSpec, ReceiverSpec
 from consumer.jobs.validate import load_job_file, parse_address, validate_job
 from consumer.streaming.process import setup_logging
+from consumer.ui import attach_terminal_view, attach_web_ui, wants_live_view
 
 __all__ = ["cli", "main"]
 
@@ -57,6 +61,12 @@ def _check_pull(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 log_level_option = click.option(
     "--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="INFO",
     show_default=True, help="Log level (logs go to stderr; results to stdout).")
+ui_port_option = click.option(
+    "--ui-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+    help="Web UI and /metrics port (default 4040, or the job's ui setting; 0: no UI).")
+plain_option = click.option(
+    "--plain", is_flag=True, default=None,
+    help="Print results in Spark's pprint format even on a terminal (no live view).")
 duration_option = click.option(
     "--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
     help="Stop gracefully by itself after SECONDS.")
@@ -103,16 +113,19 @@ class ConsumerGroup(click.Group):
               help="Also write every window's counts to this SQLite database.")
 @duration_option
 @log_level_option
+@ui_port_option
+@plain_option
 @click.pass_context
 def cli(ctx: click.Context, host: str, port: int, pull: tuple[str, ...], checkpoint: str | None,
         batch: float, window: float, slide: float, top: int, sqlite: str | None,
-        duration: float | None, log_level: str) -> None:
+        duration: float | None, log_level: str, ui_port: int | None,
+        plain: bool | None) -> None:
     """Spark-Streaming-style consumer for Flume events.
 
     Without a command, runs the built-in job: request counts per URL of Apache combined
     access-log events over a sliding window, top URLs printed every slide."""
     ctx.ensure_object(dict)
-    ctx.obj.update(duration=duration, log_level=log_level)
+    ctx.obj.update(duration=duration, log_level=log_level, ui_port=ui_port, plain=plain)
     if ctx.invoked_subcommand is not None:
         given = [f"--{name}" for name in DEFAULT_JOB_OPTIONS
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
@@ -128,18 +141,36 @@ def cli(ctx: click.Context, host: str, port: int, pull: tuple[str, ...], checkpo
         _report([Issue(i.file, None, OPTION_NAMES.get(i.path, i.path), i.message)
                  for i in issues])
         ctx.exit(EXIT_USAGE)
-    ctx.exit(run_job(spec, duration=duration))
+    ctx.exit(run_job(spec, duration=duration, watch=watcher(spec, ui_port, bool(plain))))
+
+
+def watcher(spec: JobSpec, ui_port: int | None, plain: bool,
+            ) -> Callable[[Any, BuiltJob], None]:
+    """What watches the job once it is built: the web UI unless its port is 0, the live
+    terminal view when stdout is a terminal and ``--plain`` was not given."""
+    port = spec.ui.port if ui_port is None else ui_port
+    live = wants_live_view(sys.stdout, plain)
+
+    def watch(ssc: Any, built: BuiltJob) -> None:
+        if port:
+            attach_web_ui(ssc, spec, built, host=spec.ui.host, port=port)
+        if live:
+            attach_terminal_view(ssc, spec, built)
+
+    return watch
 
 
 @cli.command(context_settings={"ignore_unknown_options": True,
                                "allow_interspersed_args": False})
 @duration_option
 @log_level_option
+@ui_port_option
+@plain_option
 @click.argument("job", type=click.Path(exists=True, dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def run(ctx: click.Context, duration: float | None, log_level: str, job: str,
-        args: tuple[str, ...]) -> None:
+def run(ctx: click.Context, duration: float | None, log_level: str, ui_port: int | None,
+        plain: bool | None, job: str, args: tuple[str, ...]) -> None:
     """Run JOB: a .yaml declarative job, or a .py pyspark.streaming-style script that gets
     ARGS as its sys.argv[1:]."""
     kind = _job_kind(job)
@@ -147,6 +178,8 @@ def run(ctx: click.Context, duration: float | None, log_level: str, job: str,
     if ctx.get_parameter_source("log_level") != click.core.ParameterSource.COMMANDLINE:
         log_level = parent.get("log_level", log_level)
     duration = duration if duration is not None else parent.get("duration")
+    ui_port = ui_port if ui_port is not None else parent.get("ui_port")
+    plain = plain if plain is not None else parent.get("plain")
     setup_logging(log_level)
     if kind == "py":
         if duration is not None:
@@ -162,7 +195,7 @@ def run(ctx: click.Context, duration: float | None, log_level: str, job: str,
     except JobInvalid as exc:
         _report(exc.issues)
         ctx.exit(EXIT_USAGE)
-    ctx.exit(run_job(spec, duration=duration))
+    ctx.exit(run_job(spec, duration=duration, watch=watcher(spec, ui_port, bool(plain))))
 
 
 @cli.command()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from agent.components import Clock, SystemClock
 from agent.config.model import AgentConfig
 from agent.metrics import MetricsRegistry
+from agent.progress import ProgressLine
 from agent.registry import BuildContext
 from agent.runtime.agent import Agent, AgentStartError
 from agent.runtime.graph import AgentBuildError, build_agent
@@ -34,6 +35,7 @@ from common.stopping import StopRequests
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_NOT_STARTED, EXIT_LOST, EXIT_FORCED = 0, 1, 3, 130
+PROGRESS_INTERVAL_S = 30.0
 
 
 @dataclass
@@ -44,13 +46,27 @@ class StopReport:
     lost: dict[str, int] = field(default_factory=dict)  # of those, in memory channels: lost
 
 
+async def log_progress(metrics: MetricsRegistry, agent: str, clock: Clock,
+                       interval: float = PROGRESS_INTERVAL_S) -> None:
+    """Log the agent's progress line (agent/progress.py) every ``interval`` seconds."""
+    progress = ProgressLine(agent)
+    progress.next(clock.monotonic(), metrics.snapshot())
+    while True:
+        await asyncio.sleep(interval)
+        line = progress.next(clock.monotonic(), metrics.snapshot())
+        if line is not None:
+            log.info("%s", line)
+
+
 async def serve_agent(
     config: AgentConfig,
     *,
     grace: float = 10.0,
     metrics_port: int | None = None,
+    metrics_format: str = "http",
     clock: Clock | None = None,
     stop_event: asyncio.Event | None = None,
+    progress_interval: float = PROGRESS_INTERVAL_S,
     reload: ReloadSource | None = None,
 ) -> StopReport:
     """Run until ``stop_event`` is set (or SIGINT/SIGTERM); returns what the stop left.
@@ -83,12 +99,17 @@ async def serve_agent(
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
             pass
-    server = MetricsServer(ctx.metrics, metrics_port) if metrics_port is not None else None
+    server = (MetricsServer(ctx.metrics, metrics_port, exposition=metrics_format,
+                            agent=config.name)
+              if metrics_port is not None else None)
+    progress: asyncio.Task[None] | None = None
     watching: asyncio.Task[None] | None = None
     try:
         await agent.start()
         if server is not None:
             await server.start()
+        progress = asyncio.create_task(log_progress(ctx.metrics, config.name, ctx.clock,
+                                                    progress_interval), name="progress")
         if reload is not None:
             reloader = ConfigReloader(agent, reload.path, reload.load, grace=grace,
                                       interval=reload.interval)
@@ -97,6 +118,8 @@ async def serve_agent(
         log.info("agent %s: stopping: sources stop, sinks get up to %g s to drain the "
                  "channels (signal again to stop at once)", config.name, grace)
     finally:
+        if progress is not None:
+            progress.cancel()
         if watching is not None:
             await watching  # returns once stop is set; a reload in progress finishes first
         if server is not None:
@@ -117,12 +140,13 @@ def run_agent(
     *,
     grace: float = 10.0,
     metrics_port: int | None = None,
+    metrics_format: str = "http",
     reload: ReloadSource | None = None,
 ) -> int:
     """Blocking entry point; returns the exit code (the module docstring lists them)."""
     try:
-        report = asyncio.run(
-            serve_agent(config, grace=grace, metrics_port=metrics_port, reload=reload))
+        report = asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port,
+                                         metrics_format=metrics_format, reload=reload))
     except AgentBuildError as exc:
         log.error("%s", exc)
         return EXIT_NOT_STARTED

@@ -2,7 +2,9 @@
 
 Mirrors Flume's HTTPMetricsServer: ``/metrics`` -> the JSON snapshot
 (``application/json;charset=utf-8``), ``/`` -> a small HTML page linking to it, TRACE and
-OPTIONS -> 403, anything else -> 404. One request per connection.
+OPTIONS -> 403, anything else -> 404. One request per connection. With
+``exposition="prometheus"`` (``-Dflume.monitoring.type=prometheus``) ``/metrics`` serves the
+same counters in Prometheus' text format instead (:mod:`agent.prometheus`).
 
 It runs on the wire layer's :class:`~protocol.transport.Listener`, under limits of its own
 (:data:`METRICS_LIMITS`): a request head of at most 16 KiB (431 past it), 10 s to send it,
@@ -21,6 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from agent import prometheus
 from agent.metrics import MetricsRegistry
 from protocol.limits import ListenerLimits
 from protocol.transport import Listener, Peer
@@ -39,8 +42,13 @@ REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
 class MetricsServer:
     def __init__(self, metrics: MetricsRegistry, port: int, host: str = "0.0.0.0", *,
                  limits: ListenerLimits = METRICS_LIMITS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 exposition: str = "http", agent: str = "") -> None:
+        if exposition not in ("http", "prometheus"):
+            raise ValueError(f"unknown metrics exposition {exposition!r}")
         self.metrics = metrics
+        self.exposition = exposition
+        self.agent = agent
         self.listener = Listener("metrics", self._handle, host, port, limits=limits,
                                  shared=False, evict_idle=True, clock=clock,
                                  read_limit=limits.max_frame_bytes)
@@ -64,6 +72,8 @@ class MetricsServer:
         if method not in ("GET", "HEAD"):
             return 404, "text/plain", b"Not Found"
         path = path.split("?", 1)[0]
+        if path == "/metrics" and self.exposition == "prometheus":
+            return 200, prometheus.CONTENT_TYPE, prometheus.render(self.metrics, self.agent)
         if path == "/metrics":
             body = json.dumps(self.metrics.snapshot()).encode()
             return 200, "application/json;charset=utf-8", body

@@ -38,7 +38,8 @@ class StreamingRuntime:
     def __init__(self, pipeline: BatchPipeline, replay: list[tuple[int, dict[int, Block]]],
                  clock: Clock, *, on_batch_done: Callable[[int], None],
                  on_batch_failed: Callable[[BaseException], None],
-                 on_stopped: Callable[[BaseException | None], None]) -> None:
+                 on_stopped: Callable[[BaseException | None], None],
+                 services: list[Any] | None = None) -> None:
         self._on_batch_done = on_batch_done
         self._on_batch_failed = on_batch_failed
         self._on_stopped = on_stopped
@@ -56,6 +57,10 @@ class StreamingRuntime:
         self._wakeup: asyncio.Event | None = None
         self._worker_thread_ids: set[int] = set()
         self._receivers_started: list[Any] = []
+        # objects with async start()/stop() living on the loop (the web UI): started after
+        # the receivers, stopped once the last batch is done
+        self._services = list(services or [])
+        self._services_started: list[Any] = []
 
     # ---- called from user threads ----------------------------------------------------
     def start(self) -> None:
@@ -110,9 +115,13 @@ class StreamingRuntime:
             for inp in self._pipeline.inputs:
                 await inp.receiver.start(inp.receiver_context)
                 self._receivers_started.append(inp.receiver)
+            for service in self._services:
+                await service.start()
+                self._services_started.append(service)
         except Exception as exc:
             self._startup_error = exc
             await self._stop_receivers()
+            await self._stop_services()
             self._started.set()
             return
         self._started.set()
@@ -139,6 +148,7 @@ class StreamingRuntime:
             self._pending.clear()
         self._enqueue(None)
         await worker
+        await self._stop_services()
 
     def _enqueue(self, item: tuple[int, dict[int, Block]] | None) -> None:
         self._pending.append(item)  # type: ignore[arg-type]
@@ -176,6 +186,14 @@ class StreamingRuntime:
                    final: bool = False) -> Any:
         self._worker_thread_ids.add(threading.get_ident())
         return self._pipeline.run(t, blocks, queued, final)
+
+    async def _stop_services(self) -> None:
+        for service in reversed(self._services_started):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %r failed", service)
+        self._services_started = []
 
     async def _stop_receivers(self) -> None:
         for receiver in reversed(self._receivers_started):

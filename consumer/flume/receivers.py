@@ -101,6 +101,7 @@ class FlumePushReceiver:
         self._restored_acked = 0
         self._covered = 0
         self._resuming = False  # set by restore(): the context came from its checkpoint
+        self.last_error: tuple[int, str] | None = None  # (epoch ms, what), for status()
 
     @property
     def reliable(self) -> bool:
@@ -153,6 +154,7 @@ class FlumePushReceiver:
                 token = await self._wal.append(raw)
             except OSError as exc:
                 log.error("push receiver: write-ahead log failed: %s", exc)
+                self.last_error = (self._ctx.clock.now_ms(), f"write-ahead log failed: {exc}")
                 return "FAILED"  # the agent keeps the events and retries
         self._backlog += call.cost
         self._backlog_of[token] = call.cost
@@ -185,6 +187,15 @@ class FlumePushReceiver:
 
     def snapshot(self) -> dict[str, int]:
         return {"acked": self._wal.acked if self._wal else self._restored_acked}
+
+    def status(self) -> dict[str, Any]:
+        """What a monitor shows (plain data; call on the loop): the agents connected now,
+        what was answered OK but not processed yet, the last problem."""
+        listener = self._server.listener if self._server is not None else None
+        return {"kind": "push", "address": f"{self.hostname}:{self.port}",
+                "peers": sorted(p.peer for p in listener.peers) if listener else [],
+                "backlog_calls": len(self._backlog_of), "backlog_bytes": self._backlog,
+                "last_error": self.last_error}
 
     def restore(self, data: dict[str, int]) -> None:
         self._resuming = True
@@ -230,6 +241,8 @@ class FlumePollingReceiver:
         self._covered: list[PullToken] = []
         self.stopping = False
         self._outages: dict[str, Outage] = collections.defaultdict(Outage)  # per agent
+        self.last_error: tuple[int, str] | None = None  # (epoch ms, what), for status()
+        self._unsettled = 0  # batches polled and not yet acked or nacked
 
     @property
     def reliable(self) -> bool:
@@ -316,11 +329,13 @@ class FlumePollingReceiver:
                 self.ledger.reachable(address, False, self._now())
                 self.ledger.arm(address)
                 self._unreachable(address, exc, delay)
+                self._note_error(f"polling {address} failed: {exc}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
                 continue
             if batch["errorMsg"]:
                 self._unreachable(address, RpcError(batch["errorMsg"]), delay)
+                self._note_error(f"sink {address}: {batch['errorMsg']}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
                 continue
@@ -364,13 +379,26 @@ class FlumePollingReceiver:
             return None
         return ack.connections_created if ack.connected else None
 
+    def _note_error(self, what: str) -> None:
+        self.last_error = (self._ctx.clock.now_ms() if self._ctx else 0, what)
+
+    def status(self) -> dict[str, Any]:
+        """What a monitor shows (plain data; call on the loop): each polled sink and whether
+        a connection to it is up, batches not yet acknowledged, the last problem."""
+        return {"kind": "pull", "address": ", ".join(f"{h}:{p}" for h, p in self.addresses),
+                "peers": [f"{a} ({'connected' if any(c.connected for c in cs) else 'down'})"
+                          for a, cs in sorted(self._clients.items())],
+                "backlog_calls": self._unsettled, "last_error": self.last_error}
+
     async def _store(self, address: str, batch: dict[str, Any], epoch: int | None) -> None:
         assert self._ctx is not None
+        self._unsettled += 1
         events = batch["events"]
         seq = batch["sequenceNumber"]
         if not self.reliable:
             self._ctx.store(_records(events, self.decoder))
             await self._settle(PullToken(address, seq), "ack")
+            self._unsettled -= 1
             return
         for gone_from, count in self.ledger.expire(self._now()):
             log.warning("polling: %d counted events from %s were not served again within "
@@ -408,6 +436,7 @@ class FlumePollingReceiver:
                 proven = token.ack_epoch is not None and \
                     client.connections_created == token.ack_epoch and client.connected
             if not proven:
+                self._note_error(f"ack {token.sequence} to {token.address} not proven")
                 log.warning("ack %s to %s not proven (%s): expecting the batch back",
                             token.sequence, token.address,
                             outcome.decode(errors="replace") if outcome else "reconnected")
@@ -415,6 +444,7 @@ class FlumePollingReceiver:
         return False  # the agent rolls the batch back on its own (timeout or lost poller)
 
     async def on_batch_done(self, tokens: list[PullToken]) -> None:
+        self._unsettled -= len(tokens)
         proofs = await asyncio.gather(*(self._settle(t, "ack", tries=4) for t in tokens))
         for token, proven in zip(tokens, proofs, strict=True):
             if proven:
@@ -423,6 +453,7 @@ class FlumePollingReceiver:
             self.ledger.settled(token, proven)
 
     async def on_batch_failed(self, tokens: list[PullToken], error: BaseException) -> None:
+        self._unsettled -= len(tokens)
         await asyncio.gather(*(self._settle(t, "nack") for t in tokens))
         for token in tokens:
             self.ledger.failed(token)

@@ -19,6 +19,7 @@ more CPU, and nothing survives a restart.
 
 from __future__ import annotations
 
+import logging
 import operator
 import time
 from collections import Counter
@@ -32,32 +33,19 @@ from consumer.engine.windows import EventWindow, to_ms
 from consumer.jobs.aggregations import Aggregation, make_aggregation
 from consumer.jobs.extract import JobCounters, RecordPipeline
 from consumer.jobs.logsummary import BatchTimer
-from consumer.jobs.outputs import ResultRow, Writer, open_writer
+from consumer.jobs.observe import BatchReport, JobObserver
+from consumer.jobs.outputs import ConsoleOutput, ResultRow, Writer, open_writer
+from consumer.jobs.ranking import top_per_window
 from consumer.jobs.spec import JobSpec
 
-__all__ = ["BuiltJob", "build_job", "rank_results"]
+__all__ = ["BuiltJob", "build_job"]
+
+log = logging.getLogger("consumer.jobs")
 
 
 def ms_of(when: datetime) -> int:
     """Back from the ``datetime`` the engine passes to ``foreachRDD`` to epoch ms."""
     return round(when.timestamp() * 1000)
-
-
-def _rank(value: Any, key: Any) -> tuple[Any, ...]:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return (0, -value, str(key))
-    return (1, 0, str(key))
-
-
-def rank_results(rows: Iterable[Any]) -> list[Any]:
-    """Console order: numeric values descending, ties (and non-numeric values) by key text;
-    event-time windows first by window start. Deterministic, unlike Spark's sortBy."""
-    def order(row: Any) -> tuple[Any, ...]:
-        if isinstance(row, EventWindow):
-            return (row.start, *_rank(row.value, row.key))
-        return _rank(row[1], row[0])
-
-    return sorted(rows, key=order)
 
 
 @dataclass
@@ -69,6 +57,15 @@ class BuiltJob:
     timer: BatchTimer
     writers: list[Writer] = field(default_factory=list)
     event_windows: Any = None  # the EventTimeWindowDStream, for lateRecords
+    consoles: list[ConsoleOutput] = field(default_factory=list)
+    # called after each batch (see consumer.jobs.observe); add them before the job starts
+    observers: list[JobObserver] = field(default_factory=list)
+    top: int = 10  # rows per window reported to observers: the console's top, or 10
+
+    def mute_console(self) -> None:
+        """A live view owns stdout: the console outputs print nothing."""
+        for console in self.consoles:
+            console.muted = True
 
     def dropped(self) -> dict[str, int]:
         d = self.counters.as_dict()
@@ -125,13 +122,19 @@ def build_job(ssc: Any, spec: JobSpec, events: Any, *,
             start = t_ms - window_ms
             return [ResultRow(start, t_ms, k, v) for k, v in data], [(start, t_ms)]
 
+    def windows_of(t_ms: int, rows: list[Any], n: int) -> list[Any]:
+        bounds = None if spec.event_time is not None else (t_ms - window_ms, t_ms)
+        return top_per_window(rows, n, bounds)
+
     for out in spec.outputs:
         if out.kind == "console":
-            results.transform(lambda rdd: RDD(rank_results(rdd.collect()), rdd.ctx)) \
-                .pprint(out.top)
+            console = ConsoleOutput(out.top)
+            built.consoles.append(console)
+            _console_output(results, console, windows_of)
         else:
             assert out.path is not None
             built.writers.append(open_writer(out.kind, out.path, out.table))
+    built.top = max((c.top for c in built.consoles), default=built.top)
     if built.writers:
         writers = list(built.writers)
 
@@ -141,8 +144,39 @@ def build_job(ssc: Any, spec: JobSpec, events: Any, *,
                 w.write(rows, windows)
 
         results.foreachRDD(write)
-    marked.foreachRDD(lambda when, _rdd: timer.end(ms_of(when)))  # last: ends the timing
+    def end(when: datetime, _rdd: RDD) -> None:
+        t_ms = ms_of(when)
+        sample = timer.end(t_ms)
+        if sample is None or not built.observers:
+            return
+        # what ``results`` generated for this batch (the slide's windows): read back rather
+        # than through an output of its own, so watching a job never changes its graph
+        generated = results.slice(when, when)  # [] between slides
+        windows = windows_of(t_ms, generated[0].collect(), built.top) if generated else []
+        report = BatchReport(sample, tuple(windows), built.dropped())
+        for observer in built.observers:
+            try:
+                observer(report)
+            except Exception:
+                log.exception("job observer %r failed", observer)
+
+    marked.foreachRDD(end)  # last: ends the timing
     return built
+
+
+def _console_output(results: Any, console: ConsoleOutput,
+                    windows_of: Callable[[int, list[Any], int], list[Any]]) -> None:
+    """The same graph shape as ``.transform(...).pprint(top)`` had (checkpoints stay
+    valid): a transform cutting the slide into windows, then one print per slide."""
+    n = console.top + 1  # one more than shown: it says whether "..." follows
+
+    def cut(when: datetime, rdd: RDD) -> RDD:
+        return RDD(windows_of(ms_of(when), rdd.collect(), n), rdd.ctx)
+
+    def show(when: datetime, rdd: RDD) -> None:
+        console.write(when, rdd.collect())
+
+    results.transform(cut).foreachRDD(show)
 
 
 def _windowed(extracted: Any, spec: JobSpec, agg: Aggregation, checkpointed: bool) -> Any:

@@ -1,5 +1,5 @@
-"""Result writers for declarative jobs: JSON lines, CSV and SQLite (console is the engine's
-``pprint``, wired by :mod:`consumer.jobs.graph`).
+"""Result writers for declarative jobs: the console (Spark's ``pprint`` blocks, one per
+window), JSON lines, CSV and SQLite.
 
 Writers are called from the engine's ``foreachRDD`` and may block: the engine runs output
 operations in a worker thread (``asyncio.to_thread``), one batch at a time, never on its event
@@ -19,10 +19,48 @@ import csv
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import IO, Any, NamedTuple, Protocol
 
-__all__ = ["CsvOutput", "JsonLinesOutput", "ResultRow", "SqliteOutput", "Writer", "open_writer"]
+from consumer.jobs.ranking import WindowTop
+
+__all__ = ["ConsoleOutput", "CsvOutput", "JsonLinesOutput", "ResultRow", "SqliteOutput",
+           "Writer", "open_writer", "pprint_blocks"]
+
+DASHES = "-" * 43
+
+
+def pprint_blocks(when: datetime, windows: Sequence[WindowTop], top: int) -> str:
+    """One PySpark ``pprint`` block per window (``windows`` hold up to ``top + 1`` rows: the
+    extra one only says that "..." follows). No window: one empty block, as pprint prints
+    for an empty batch."""
+    blocks = []
+    for window in windows or [WindowTop(0, 0, (), 0)]:
+        lines = [DASHES, f"Time: {when}", DASHES]
+        lines.extend(str(row) for row in window.top[:top])
+        if len(window.top) > top:
+            lines.append("...")
+        lines.append("")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+class ConsoleOutput:
+    """The ``console`` output: the top ``top`` rows of EACH window a slide closes, in time
+    order, in pprint format on stdout. ``muted`` while a live view owns the terminal."""
+
+    def __init__(self, top: int, stream: IO[str] | None = None) -> None:
+        self.top = top
+        self.muted = False
+        self._stream = stream
+
+    def write(self, when: datetime, windows: Sequence[WindowTop]) -> None:
+        if self.muted:
+            return
+        print(pprint_blocks(when, windows, self.top), file=self._stream or sys.stdout,
+              flush=True)
 
 
 class ResultRow(NamedTuple):

@@ -46,9 +46,12 @@ def make_input(ssc: Any, receiver: ReceiverSpec) -> Any:
 
 def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
             install_signals: bool = True, summary_interval_s: float = 10.0,
-            make_events: Callable[[Any, ReceiverSpec], Any] = make_input) -> int:
+            make_events: Callable[[Any, ReceiverSpec], Any] = make_input,
+            watch: Callable[[Any, BuiltJob], None] | None = None) -> int:
     """Build the job's context (recovering from ``spec.checkpoint`` when it holds one), run
-    it until stopped (or for ``duration`` seconds), return the exit code."""
+    it until stopped (or for ``duration`` seconds), return the exit code. ``watch(ssc,
+    built)`` is called once the graph is built, before the context starts: the CLI attaches
+    the web UI and the terminal view there."""
     sc = SparkContext(appName=spec.name)
     built: list[BuiltJob] = []
 
@@ -57,6 +60,8 @@ def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
         job = build_job(ssc, spec, make_events(ssc, spec.receiver),
                         summary_interval_s=summary_interval_s)
         built.append(job)
+        if watch is not None:
+            watch(ssc, job)
         return ssc
 
     try:
@@ -75,11 +80,17 @@ def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
 
 
 def describe(spec: JobSpec) -> None:
-    r = spec.receiver
-    source = (f"push receiver on {r.host}:{r.port}" if r.kind == "push"
-              else "pull receiver from " + ", ".join(f"{h}:{p}" for h, p in r.addresses))
     log.info("job %s: %s", spec.name, summarize(spec))
-    log.info("job %s: %s, checkpoint %s", spec.name, source, spec.checkpoint or "off")
+    log.info("job %s: %s, checkpoint %s", spec.name, source_text(spec),
+             spec.checkpoint or "off")
+
+
+def source_text(spec: JobSpec) -> str:
+    """Where the job's events come from."""
+    r = spec.receiver
+    if r.kind == "push":
+        return f"push receiver on {r.host}:{r.port}"
+    return "pull receiver from " + ", ".join(f"{h}:{p}" for h, p in r.addresses)
 
 
 def summarize(spec: JobSpec) -> str:

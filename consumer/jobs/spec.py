@@ -20,6 +20,7 @@ __all__ = [
     "OutputSpec",
     "ParserSpec",
     "ReceiverSpec",
+    "UiSpec",
 ]
 
 
@@ -95,6 +96,15 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class UiSpec:
+    """The web UI (``ui:``): Spark's port by default, on loopback; port 0 turns it off."""
+
+    host: str = "127.0.0.1"
+    port: int = 4040
+    top: int | None = None  # rows per window shown; default: the console's top, else 10
+
+
+@dataclass(frozen=True)
 class JobSpec:
     name: str
     receiver: ReceiverSpec = field(default_factory=ReceiverSpec)
@@ -110,4 +120,5 @@ class JobSpec:
     event_time: EventTimeSpec | None = None
     checkpoint: str | None = None
     outputs: tuple[OutputSpec, ...] = (OutputSpec("console"),)
+    ui: UiSpec = field(default_factory=UiSpec)
     source: str = "<job>"

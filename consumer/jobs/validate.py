@@ -26,6 +26,7 @@ from consumer.jobs.spec import (
     OutputSpec,
     ParserSpec,
     ReceiverSpec,
+    UiSpec,
 )
 from consumer.jobs.yamlload import MarkedDict, YamlProblem, line_of, load_marked
 from protocol.limits import ListenerLimits
@@ -33,7 +34,7 @@ from protocol.limits import ListenerLimits
 __all__ = ["FILTER_OPS", "TIME_FORMATS", "known_fields", "load_job_file", "validate_job"]
 
 TOP_KEYS = ("name", "receiver", "parser", "filters", "key", "value", "aggregation", "batch",
-            "window", "slide", "event_time", "checkpoint", "outputs")
+            "window", "slide", "event_time", "checkpoint", "outputs", "ui")
 FILTER_OPS = ("eq", "ne", "in", "not_in", "regex", "not_regex", "contains", "gt", "ge", "lt",
               "le", "exists")
 TIME_FORMATS = ("epoch_ms", "epoch_s", "iso8601", "apache")
@@ -470,6 +471,27 @@ def default_table(name: str) -> str:
     return f"job_{table}" if table[0].isdigit() else table
 
 
+def _ui(c: _Checker, data: dict[Any, Any]) -> UiSpec:
+    """``ui: 4040`` (a port; 0 turns the UI off), ``ui: false``, or a mapping with
+    ``host``, ``port`` and ``top``."""
+    raw = data.get("ui", _MISSING)
+    if raw is _MISSING or raw is None:
+        return UiSpec()
+    if raw is False:
+        return UiSpec(port=0)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return UiSpec(port=c.integer(data, "ui", "ui", UiSpec.port, 0, 65535))
+    if not isinstance(raw, dict):
+        c.err(data, "ui", "ui", f"expected a port, false, or a mapping with host, port and "
+              f"top, got {_type_name(raw)}")
+        return UiSpec()
+    c.unknown_keys(raw, ("host", "port", "top"), "ui")
+    top = c.integer(raw, "top", "ui.top", 0, 1) if "top" in raw else None
+    return UiSpec(host=c.string(raw, "host", "ui.host", UiSpec.host),
+                  port=c.integer(raw, "port", "ui.port", UiSpec.port, 0, 65535),
+                  top=top or None)
+
+
 # ---- the whole job ---------------------------------------------------------------------
 def validate_job(data: Any, source: str, default_name: str = "job",
                  ) -> tuple[JobSpec | None, list[Issue]]:
@@ -518,6 +540,7 @@ def validate_job(data: Any, source: str, default_name: str = "job",
     batch, window, slide = _durations(c, data, event_time is not None)
     checkpoint = c.string(data, "checkpoint", "checkpoint")
     outputs = _outputs(c, data, name)
+    ui = _ui(c, data)
 
     for dup_line, message in getattr(data, "duplicates", ()):
         c.issues.append(Issue(source, dup_line, "", message))
@@ -527,7 +550,7 @@ def validate_job(data: Any, source: str, default_name: str = "job",
     return JobSpec(name=name, receiver=receiver, parser=parser, filters=filters,
                    key=tuple(key), value=value, aggregation=agg_name, k=k, batch=batch,
                    window=window, slide=slide, event_time=event_time, checkpoint=checkpoint,
-                   outputs=outputs, source=source), []
+                   outputs=outputs, ui=ui, source=source), []
 
 
 def load_job_file(path: str) -> JobSpec:

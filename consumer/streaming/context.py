@@ -77,6 +77,7 @@ class StreamingContext:
         self._replay: list[tuple[int, dict[int, Block]]] = []
         self._runtime: StreamingRuntime | None = None
         self._termination = Termination()
+        self._services: list[Any] = []
 
     def _stop_on_receiver_error(self, message: str, error: BaseException | None) -> None:
         """Handed to receivers (``ReceiverContext.stop_context``)."""
@@ -102,6 +103,15 @@ class StreamingContext:
     def remember(self, duration: float) -> None:
         """Keep each stream's generated RDDs for ``duration`` seconds (for ``slice``)."""
         self.graph.remember_ms = to_ms(duration)
+
+    def addService(self, service: Any) -> None:
+        """flumelet extension: run ``service`` (``async start()`` / ``async stop()``) on the
+        context's event loop, as receivers run: started after them when the context starts
+        (a failing start fails ``start()``), stopped after the last batch. The web UI is
+        one."""
+        if self._state != INITIALIZED:
+            raise IllegalStateException("services are added before the context starts")
+        self._services.append(service)
 
     def addStreamingListener(self, streamingListener: Any) -> None:
         """Accepted for compatibility; no listener events are emitted."""
@@ -214,7 +224,8 @@ class StreamingContext:
         self._runtime = StreamingRuntime(
             self._pipeline, self._replay, self.graph.clock,
             on_batch_done=self._termination.batch_done,
-            on_batch_failed=self._termination.fail, on_stopped=self._terminate)
+            on_batch_failed=self._termination.fail, on_stopped=self._terminate,
+            services=self._services)
         self._replay = []
         try:
             self._runtime.start()

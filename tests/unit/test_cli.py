@@ -35,7 +35,8 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """A stand-in agent.runtime whose run_agent records its arguments and returns 7."""
     calls: list[dict[str, Any]] = []
 
-    def run_agent(config: Any, *, grace: float, metrics_port: int | None, reload: Any) -> int:
+    def run_agent(config: Any, *, grace: float, metrics_port: int | None, reload: Any,
+                  **_: Any) -> int:
         calls.append({"config": config, "grace": grace, "metrics_port": metrics_port,
                       "reload": reload})
         return 7

@@ -75,7 +75,7 @@ def test_default_job_option_errors_name_the_option():
 def test_default_job_options_reach_the_spec(monkeypatch):
     seen = {}
 
-    def fake_run_job(spec, duration=None):
+    def fake_run_job(spec, duration=None, watch=None):
         seen["spec"], seen["duration"] = spec, duration
         return 0
 
@@ -105,7 +105,8 @@ def test_default_job_options_are_refused_with_a_subcommand():
 def test_run_yaml_dispatches_validated_spec_with_duration(monkeypatch):
     seen: dict[str, Any] = {}
     monkeypatch.setattr(cli_module, "run_job",
-                        lambda spec, duration=None: seen.update(spec=spec, d=duration) or 0)
+                        lambda spec, duration=None, watch=None:
+                        seen.update(spec=spec, d=duration) or 0)
     result = invoke("--duration", "3", "run", str(FIXTURES / "event_time.yaml"))
     assert result.exit_code == 0, result.output
     assert seen["spec"].name == "status_by_minute" and seen["d"] == 3.0

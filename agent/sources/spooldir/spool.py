@@ -468,7 +468,11 @@ class SpoolDirectory:
             return
         if reader.tracked:
             self.tracker.clear()
-        log.info("source %s: finished %s (%s)", self.name, shown(reader.abs_path), shown(done))
+        took = self.now() - reader.opened_at if reader.opened_at is not None else 0.0
+        log.info("source %s: finished %s (%s): %d lines, %d bytes in %.2f s%s", self.name,
+                 shown(reader.abs_path), shown(done), delivered.events,
+                 delivered.end - delivered.resumed_at, max(took, 0.0),
+                 f" (resumed at byte {delivered.resumed_at})" if delivered.resumed_at else "")
 
     def _replaced(self, reader: FileReader) -> None:
         """Another file was renamed over the one read: the one read is gone and was delivered
