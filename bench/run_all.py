@@ -3,7 +3,8 @@
 Each ``bench/*.py`` (except this file, ``common.py`` and ``__init__.py``) runs as its own
 subprocess with this interpreter, in name order, with ``--quick`` passed on. A benchmark's
 result is the last line of its output that is a JSON object (``bench.common.report``); a
-target is a floor for rates and a ceiling for durations (see ``lower_is_better``). A
+target is a floor for rates and a ceiling for durations (see ``lower_is_better``); a result
+with ``"skipped": reason`` (and ``"value": null``) is shown as skipped, not failed. A
 crash, a timeout or a missing result line is shown in the table as a failure and the run goes
 on; the exit code is 1 if any benchmark failed (with ``--strict``, also if a target was
 missed), else 0.
@@ -138,6 +139,8 @@ def format_table(outcomes: Sequence[Outcome]) -> str:
         else:
             baseline = "-"
         met = {True: "yes", False: "NO", None: "-"}[o.met]
+        if r.get("skipped"):
+            met = f"skipped ({r['skipped']})"
         if o.error is not None:
             met = f"FAILED ({o.error})"
         rows.append((str(r.get("bench", o.script)), _number(r.get("value")),

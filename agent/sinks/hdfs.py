@@ -135,6 +135,9 @@ class HdfsSink(Sink):
         self.path_template = BucketTemplate(settings.path, hosts)
         self.prefix_template = BucketTemplate(settings.file_prefix, hosts)
         self.times = TimeSource(settings.zone, settings.rounding, settings.use_local_time)
+        templates = (self.path_template, self.prefix_template)
+        self.uniform = not any(t.header_names for t in templates) and (
+            settings.use_local_time or not any(t.uses_time for t in templates))
         self.serialize: Serializer = serializer(settings.serializer, settings.append_newline)
         if settings.file_type == "SequenceFile":
             SequenceFileEncoder(settings.write_format)  # validates writeFormat now
@@ -222,25 +225,12 @@ class HdfsSink(Sink):
             if batch:
                 self.times.now_ms = int(self.clock.time() * 1000)
                 now = self.clock.monotonic()
-                roll, buckets, bucket_for = settings.roll, self.buckets, self._bucket_for
-                for event in batch:
-                    bucket = bucket_for(event)
-                    while len(buckets) > settings.max_open_files:
-                        _, eldest = buckets.popitem(last=False)
+                for bucket, run in self._runs(batch):
+                    while len(self.buckets) > settings.max_open_files:
+                        _, eldest = self.buckets.popitem(last=False)
                         await self._close(eldest)
-                    state = bucket.state
-                    if bucket.handle is None or state is None:
-                        await self._open(bucket, now)
-                    elif state.full(roll):
-                        await self._close(bucket)
-                        await self._open(bucket, now)
-                    state = bucket.state
-                    assert state is not None
-                    bucket.pending.append(event)
-                    state.events += 1
-                    state.bytes += len(event.body)
-                    state.last_write = now
                     touched[bucket.key] = bucket
+                    await self._add(bucket, run, now)
                 for bucket in touched.values():
                     await self._flush(bucket)
                 self._report_timestamps()
@@ -262,6 +252,53 @@ class HdfsSink(Sink):
             tx.close()
         self.counter.counters["EventDrainSuccessCount"] += len(batch)
         return Status.READY if batch else Status.BACKOFF
+
+    def _runs(self, batch: list[Event]) -> list[tuple[_Bucket, list[Event]]]:
+        """The batch cut into runs of consecutive events with the same bucket; one run when
+        no template depends on an event (static paths, or only the local time)."""
+        if self.uniform:
+            return [(self._bucket_for(batch[0]), batch)]
+        runs: list[tuple[_Bucket, list[Event]]] = []
+        for event in batch:
+            bucket = self._bucket_for(event)
+            if runs and runs[-1][0] is bucket:
+                runs[-1][1].append(event)
+            else:
+                runs.append((bucket, [event]))
+        return runs
+
+    async def _add(self, bucket: _Bucket, events: list[Event], now: float) -> None:
+        """Queue ``events`` on the bucket's file, rolling it whenever Flume's rule says so
+        before an event (``rollCount`` events or ``rollSize`` body bytes reached)."""
+        roll = self.settings.roll
+        done = 0
+        while done < len(events):
+            state = bucket.state
+            if bucket.handle is None or state is None:
+                await self._open(bucket, now)
+            elif state.full(roll):
+                await self._close(bucket)
+                await self._open(bucket, now)
+            state = bucket.state
+            assert state is not None
+            take = len(events) - done
+            if roll.count > 0:
+                take = min(take, roll.count - state.events)
+            chunk = events[done:done + take]
+            sizes = list(map(len, (e.body for e in chunk)))
+            if roll.size > 0:  # the file is full once its bytes reach rollSize
+                total, cut = state.bytes, 0
+                for size in sizes:
+                    cut += 1
+                    total += size
+                    if total >= roll.size:
+                        break
+                chunk, sizes = chunk[:cut], sizes[:cut]
+            bucket.pending.extend(chunk)
+            state.events += len(chunk)
+            state.bytes += sum(sizes)
+            state.last_write = now
+            done += len(chunk)
 
     def _bucket_for(self, event: Event) -> _Bucket:
         """The event's bucket, most recently used last (the caller closes the eldest

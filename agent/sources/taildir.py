@@ -135,11 +135,12 @@ class TaildirSource(PollableSource):
 
     def backoff_policy(self, default: BackoffPolicy) -> BackoffPolicy:
         """Flume's PollableSource waits: ``backoffSleepIncrement`` more per idle poll up to
-        ``maxBackoffSleep`` (watchdog wakes it at once on a change); a refused batch is
-        retried after 1 s doubling to 5 s, as Flume's taildir does."""
+        ``maxBackoffSleep`` (watchdog wakes it at once on a change). A refused batch is
+        retried after 100 ms doubling to 1 s: Flume's taildir sleeps 1 s doubling to 5 s,
+        which leaves a fast sink idle for seconds once the channel has room again."""
         s = self.settings
         return BackoffPolicy(step=s.backoff_increment, maximum=s.max_backoff,
-                             error=default.error, retry=1.0, retry_maximum=5.0)
+                             error=default.error, retry=0.1, retry_maximum=1.0)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -246,10 +247,11 @@ class TaildirSource(PollableSource):
                 if not chunk:
                     break
                 buffer.append(chunk)
-            lines = buffer.lines(settings.batch_size, final=final)
-            if not lines:
+            bodies, offsets = buffer.take(settings.batch_size, final,
+                                          offsets=settings.byte_offset_header)
+            if not bodies:
                 return False
-            events = self._events(lines, tracked.path, headers)
+            events = self._events(bodies, offsets, tracked.path, headers)
             counters = self.counter.counters
             counters["EventReceivedCount"] += len(events)
             counters["AppendBatchReceivedCount"] += 1
@@ -269,7 +271,7 @@ class TaildirSource(PollableSource):
                 return False
         return True
 
-    def _events(self, lines: list[tuple[int, bytes]], path: str,
+    def _events(self, bodies: list[bytes], offsets: list[int], path: str,
                 headers: Mapping[str, str]) -> list[Event]:
         settings = self.settings
         base = dict(headers)
@@ -277,10 +279,10 @@ class TaildirSource(PollableSource):
             base[settings.file_header_key] = path
         if settings.byte_offset_header:
             return [Event({**base, BYTE_OFFSET_HEADER: str(offset)}, body)
-                    for offset, body in lines]
+                    for offset, body in zip(offsets, bodies, strict=True)]
         if base:
-            return [Event(dict(base), body) for _, body in lines]
-        return [Event({}, body) for _, body in lines]
+            return [Event(dict(base), body) for body in bodies]
+        return [Event({}, body) for body in bodies]
 
     async def _close_idle(self) -> None:
         """Files idle for ``idleTimeout``: a last line without newline is delivered, the file

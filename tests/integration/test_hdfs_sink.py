@@ -220,3 +220,18 @@ def test_files_left_in_use_by_a_crash_are_cut_and_renamed_at_start(tmp_path: Pat
             (tmp_path / "journal.json").read_text() == "[]"
 
     asyncio.run(main())
+
+
+def test_roll_size_rolls_after_the_event_that_reaches_it(tmp_path: Path) -> None:
+    async def main() -> None:
+        # bodies of 6 bytes ("line 0"): 24 bytes < 25 takes a 5th event, then the file rolls
+        sink = _sink(tmp_path, **{"hdfs.rollSize": 25, "hdfs.rollCount": 0,
+                                  "hdfs.batchSize": 100})
+        await sink.start()
+        _put(sink.channel, _events(10))
+        await _drain(sink)
+        await sink.stop()
+        files = _files(tmp_path / "out")
+        assert [len(p.read_bytes().splitlines()) for p in files] == [5, 5]
+
+    asyncio.run(main())

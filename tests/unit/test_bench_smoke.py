@@ -117,3 +117,13 @@ def test_a_hanging_bench_times_out_and_is_reported(tmp_path: Path) -> None:
     outcome = run_all.run_one(tmp_path / "hang.py", quick=True, timeout=0.5, echo=False)
     assert outcome.error == "timeout after 0.5 s"
     assert run_all.exit_code([outcome]) == 1
+
+
+def test_a_skipped_bench_says_why_and_does_not_fail_the_run(tmp_path: Path) -> None:
+    write_bench(tmp_path, "optional", 'import json\nprint(json.dumps({"bench": "optional", '
+                '"value": None, "skipped": "pyspark is not installed"}))\n')
+    outcome = run_all.run_one(tmp_path / "optional.py", quick=True, timeout=30, echo=False)
+    assert outcome.error is None and outcome.met is None
+    row = run_all.format_table([outcome]).splitlines()[-1]
+    assert row.endswith("skipped (pyspark is not installed)")
+    assert run_all.exit_code([outcome], strict=True) == 0
