@@ -141,6 +141,9 @@ class Sink(Component):
     """Takes from one channel inside a transaction; ``process`` handles one batch."""
 
     channel: Channel
+    # True when no sink group shares its work: only then may a sink keep a batch taken
+    # between two ``process()`` calls (a group might not call it again for a long time)
+    standalone: bool = False
 
     async def process(self) -> Status:
         raise NotImplementedError

@@ -90,6 +90,7 @@ class DefaultSinkProcessor(SinkProcessor):
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
         self.sinks = [sink]
+        sink.standalone = True
 
     @classmethod
     def from_spec(

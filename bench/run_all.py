@@ -6,8 +6,9 @@ result is the last line of its output that is a JSON object (``bench.common.repo
 target is a floor for rates and a ceiling for durations (see ``lower_is_better``); a result
 with ``"skipped": reason`` (and ``"value": null``) is shown as skipped, not failed. A
 crash, a timeout or a missing result line is shown in the table as a failure and the run goes
-on; the exit code is 1 if any benchmark failed (with ``--strict``, also if a target was
-missed), else 0.
+on. A benchmark with several figures prints each earlier one as a JSON line with
+``"row": "extra"``: each gets a row of its own, above the result's. The exit code is 1 if
+any benchmark failed (with ``--strict``, also if a target was missed), else 0.
 
     python bench/run_all.py [--quick] [--only NAME ...] [--bench-dir DIR] [--timeout S]
 """
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ class Outcome:
     seconds: float
     result: dict[str, Any] | None = None
     error: str | None = None
+    extra: list[dict[str, Any]] = field(default_factory=list)  # further figures, same run
 
     @property
     def met(self) -> bool | None:
@@ -88,6 +90,32 @@ def parse_result(stdout: str) -> dict[str, Any] | None:
     return None
 
 
+def parse_extra_rows(stdout: str) -> list[dict[str, Any]]:
+    """Every JSON object line marked ``"row": "extra"`` (with ``bench`` and ``value``)."""
+    rows = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if (isinstance(data, dict) and data.get("row") == "extra"
+                and all(key in data for key in REQUIRED)):
+            rows.append(data)
+    return rows
+
+
+def expand(outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """One outcome per table row: a benchmark's extra figures first, then its result."""
+    rows = []
+    for o in outcomes:
+        rows += [Outcome(o.script, o.seconds, extra) for extra in o.extra]
+        rows.append(o)
+    return rows
+
+
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:120] if lines else ""
@@ -107,13 +135,14 @@ def run_one(script: Path, quick: bool, timeout: float, echo: bool = True) -> Out
         print(f"=== {script.stem} ({seconds:.1f} s) ===")
         print(proc.stdout.rstrip())
     result = parse_result(proc.stdout)
+    extra = [row for row in parse_extra_rows(proc.stdout) if row != result]
     if proc.returncode != 0:
         why = _last_line(proc.stderr) or _last_line(proc.stdout)
         return Outcome(script.stem, seconds, result,
                        error=f"exit {proc.returncode}" + (f": {why}" if why else ""))
     if result is None:
         return Outcome(script.stem, seconds, error="no JSON result line")
-    return Outcome(script.stem, seconds, result)
+    return Outcome(script.stem, seconds, result, extra=extra)
 
 
 def _number(value: Any) -> str:
@@ -179,8 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     outcomes = [run_one(script, args.quick, timeout) for script in scripts]
     print()
-    print(format_table(outcomes))
-    return exit_code(outcomes, args.strict)
+    print(format_table(expand(outcomes)))
+    return exit_code(expand(outcomes), args.strict)
 
 
 if __name__ == "__main__":

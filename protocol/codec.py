@@ -61,6 +61,7 @@ def write_long(n: int) -> bytes:
 
 _SMALL = [bytes([(n << 1)]) if n < 64 else bytes([((n << 1) & 0x7F) | 0x80, (n << 1) >> 7])
           for n in range(8192)]
+_NO_HEADERS = [b"\x00" + length for length in _SMALL]  # an empty header map, then a length
 
 
 class _EventLike(Protocol):
@@ -74,28 +75,26 @@ def encode_event_array(events: Sequence[_EventLike]) -> bytes:
     measured by bench/rpc_throughput.py) and saves building a dict per event. Tested
     byte-for-byte against fastavro."""
     small = _SMALL
-    out: list[bytes] = []
-    ap = out.append
-    if events:
-        ap(write_long(len(events)))
+    no_headers = _NO_HEADERS
+    out: list[bytes] = [write_long(len(events))] if events else []
+    add = out.extend  # one call per event or header, with a tuple of its pieces
     for e in events:
         headers = e.headers
-        if headers:
-            ap(small[len(headers)] if len(headers) < 8192 else write_long(len(headers)))
-            for k, v in headers.items():
-                # "replace": a lone surrogate (e.g. an undecodable file name in a header)
-                # becomes "?" instead of a poison event no retry can ever send
-                kb = k.encode("utf-8", "replace")
-                vb = v.encode("utf-8", "replace")
-                ap(small[len(kb)] if len(kb) < 8192 else write_long(len(kb)))
-                ap(kb)
-                ap(small[len(vb)] if len(vb) < 8192 else write_long(len(vb)))
-                ap(vb)
-        ap(b"\x00")
         body = e.body
-        ap(small[len(body)] if len(body) < 8192 else write_long(len(body)))
-        ap(body)
-    ap(b"\x00")
+        n = len(body)
+        if not headers:
+            add((no_headers[n] if n < 8192 else b"\x00" + write_long(n), body))
+            continue
+        out.append(small[len(headers)] if len(headers) < 8192 else write_long(len(headers)))
+        for k, v in headers.items():
+            # "replace": a lone surrogate (e.g. an undecodable file name in a header)
+            # becomes "?" instead of a poison event no retry can ever send
+            kb = k.encode("utf-8", "replace")
+            vb = v.encode("utf-8", "replace")
+            add((small[len(kb)] if len(kb) < 8192 else write_long(len(kb)), kb,
+                 small[len(vb)] if len(vb) < 8192 else write_long(len(vb)), vb))
+        add((b"\x00", small[n] if n < 8192 else write_long(n), body))
+    out.append(b"\x00")
     return b"".join(out)
 
 

@@ -142,7 +142,7 @@ class _Connection:
         self._decoder = PackDecoder(max_frame_bytes, max_buffers)
         self._inflater = Inflater() if deflate else None
         self._deflater = Deflater(compression_level) if deflate else None
-        self._out = bytearray()
+        self._out: list[bytes] = []  # frames to send, joined only when taken
         self.failed: RemoteProtocolError | None = None
         self._ready: deque[Pack] = deque()
         self._ready_bytes = 0
@@ -168,9 +168,11 @@ class _Connection:
         return bool(self._out)
 
     def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
+        out = self._out
+        if not out:
+            return b""
+        self._out = []
+        return out[0] if len(out) == 1 else b"".join(out)  # one frame: no copy
 
     def close(self) -> bytes:
         """Bytes to write before closing the socket (ends the deflate stream, as Netty does)."""
@@ -178,7 +180,9 @@ class _Connection:
 
     def _emit(self, serial: int, buffers: list[bytes]) -> None:
         pack = encode_pack(serial, buffers)
-        self._out += self._deflater.compress(pack) if self._deflater else pack
+        data = self._deflater.compress(pack) if self._deflater else pack
+        if data:
+            self._out.append(data)
 
     def _receive(self, data: bytes) -> None:
         if self.failed:

@@ -3,7 +3,8 @@
 Everything protocol-specific happens in :mod:`protocol.rpc`, and every limit is decided by
 the pure objects of :mod:`protocol.limits`; this module only moves bytes and applies those
 decisions. :class:`Listener` is what any server socket of the project is built on (the Avro
-servers here, the metrics endpoint, and later sources): it admits connections under the
+servers here, the metrics endpoint, the line sources; servers written as asyncio protocols,
+such as aiohttp's, through :mod:`protocol.transport_protocol`): it admits connections under the
 connection cap and the process's descriptor reserve, closes idle and stalled ones, keeps the
 buffered-input budget, and logs each kind of refusal at most once per interval. A bad peer
 loses its connection; every other client goes on.
@@ -113,10 +114,15 @@ class Peer(Connection):
     """One accepted connection as its listener sees it: what it holds of the input budget,
     its activity for the timeouts, and how to cut it off."""
 
-    def __init__(self, listener: Listener, writer: asyncio.StreamWriter, name: str) -> None:
+    def __init__(self, listener: Listener, writer: asyncio.StreamWriter | None, name: str,
+                 transport: asyncio.WriteTransport | None = None) -> None:
         super().__init__(name)
         self.listener = listener
         self.writer = writer
+        if transport is None:
+            assert writer is not None
+            transport = writer.transport
+        self.transport = transport  # the writer's, or a protocol's (ProtocolListener)
         self.activity = Activity(listener.clock())
         self.queued_cost = 0  # decoded calls read ahead of their handling, in bytes
         self.cut: tuple[str, str] | None = None  # (limit key, reason) once cut off
@@ -140,7 +146,7 @@ class Peer(Connection):
         self.listener.budget.release(self)
         if self.on_cut is not None:
             self.on_cut(LimitExceeded(key, reason))
-        transport = self.writer.transport
+        transport = self.transport
         if transport.get_write_buffer_size():  # replies the peer is not reading: drop them
             transport.abort()
         else:  # a clean close: replies already sent stay valid
@@ -227,7 +233,7 @@ class Listener:
             sock.close()
         self._sockets, self._loops = [], []
         for peer in list(self.peers):
-            peer.writer.transport.abort()  # reads end even if a cancellation gets swallowed
+            peer.transport.abort()  # reads end even if a cancellation gets swallowed
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -564,6 +570,24 @@ class RpcServer:
                 session.respond(call, value, meta=meta)
 
 
+class PendingCall:
+    """A call sent by :meth:`RpcClient.start_call` whose answer has not been awaited yet."""
+
+    __slots__ = ("client", "future", "message", "serial", "writer")
+
+    def __init__(self, client: RpcClient, message: str, serial: int,
+                 future: asyncio.Future[Any], writer: asyncio.StreamWriter) -> None:
+        self.client = client
+        self.message = message
+        self.serial = serial
+        self.future = future
+        self.writer = writer
+
+    async def result(self) -> tuple[Any, dict[str, bytes]]:
+        """(value, response call metadata); raises as ``RpcClient.call`` does."""
+        return await self.client._finish(self)
+
+
 class RpcClient:
     """A reconnecting Avro requestor. ``call()`` connects on demand; a timeout or a lost
     connection fails the pending calls and drops the connection, so the next call starts
@@ -643,6 +667,15 @@ class RpcClient:
         self, message: str, params: dict[str, Any], *, encoded: bytes | None = None
     ) -> tuple[Any, dict[str, bytes]]:
         """``call``, also returning the response call metadata (empty if none came)."""
+        pending = await self.start_call(message, params, encoded=encoded)
+        return await pending.result()
+
+    async def start_call(
+        self, message: str, params: dict[str, Any], *, encoded: bytes | None = None
+    ) -> PendingCall:
+        """Send one call now and return without waiting for its answer, so the caller can
+        work while the peer does (``await pending.result()`` then gives what ``call_with_meta``
+        gives). Connects first if needed."""
         await self.connect()
         session, writer = self._session, self._writer
         if session is None or writer is None:  # it died while we waited for the lock
@@ -652,18 +685,26 @@ class RpcClient:
         self._waiters[serial] = fut
         try:
             writer.write(session.data_to_send())
+        except BaseException:
+            self._waiters.pop(serial, None)
+            await self._drop(f"{message} to {self.address} failed")
+            raise
+        return PendingCall(self, message, serial, fut, writer)
+
+    async def _finish(self, call: PendingCall) -> tuple[Any, dict[str, bytes]]:
+        try:
             async with asyncio.timeout(self.request_timeout):
-                await writer.drain()
-                result = await fut
+                await call.writer.drain()
+                result = await call.future
         except TimeoutError:
-            await self._drop(f"{message} to {self.address} timed out "
+            await self._drop(f"{call.message} to {self.address} timed out "
                              f"after {self.request_timeout}s")
             raise
         except BaseException:
-            await self._drop(f"{message} to {self.address} failed")
+            await self._drop(f"{call.message} to {self.address} failed")
             raise
         finally:
-            self._waiters.pop(serial, None)
+            self._waiters.pop(call.serial, None)
         if result.error is not None:
             raise RpcError(result.error)
         return result.value, result.meta
@@ -726,5 +767,5 @@ class RpcClient:
         await self._drop("client closed")
 
 
-__all__ = ["Connection", "Encoded", "LocalProtocolError", "Reply", "RpcClient", "RpcError",
-           "RpcServer"]
+__all__ = ["Connection", "Encoded", "LocalProtocolError", "PendingCall", "Reply", "RpcClient",
+           "RpcError", "RpcServer"]

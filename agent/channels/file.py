@@ -1,7 +1,8 @@
 """A durable channel (``type = file``): the memory channel plus a write-ahead log.
 
-Every commit appends one record to a log in the first of ``dataDirs`` and fsyncs it before
-the commit returns: the events a transaction put, and the ids of the events it took. A
+Every commit appends one record to a log in the first of ``dataDirs`` and, by default
+(Flume's ``fsyncPerTransaction = true``), fsyncs it before the commit returns: the events a
+transaction put, and the ids of the events it took. A
 restart replays the log: what was put and never taken comes back, in order. So a source that
 commits its read position after the channel commit (spooldir) loses nothing when the agent
 is killed, and a sink repeats at most the batch it was delivering.
@@ -9,11 +10,18 @@ is killed, and a sink repeats at most the batch it was delivering.
 Flume's file channel keeps a checkpoint plus data files; flumelet keeps one log that it
 rewrites with only the live events when it grows past ``maxFileSize`` (and at start). Keys
 it reads: ``dataDirs`` (the log's directory; default ``~/.flume/file-channel/data``),
-``capacity`` (1000000), ``transactionCapacity`` (10000), ``maxFileSize``, ``keep-alive``;
+``capacity`` (1000000), ``transactionCapacity`` (10000), ``maxFileSize``, ``keep-alive``,
+``fsyncPerTransaction`` (true), ``fsyncInterval`` (5);
 ``checkpointDir``, ``checkpointInterval``, ``useDualCheckpoints``, ``backupCheckpointDir``,
 ``checkpointOnClose`` and ``minimumRequiredSpace`` are accepted for compatibility.
 A failed log write makes the channel refuse further commits (ChannelException) rather than
 pretend durability.
+
+fsync policy, Flume's keys: ``fsyncPerTransaction = false`` writes each commit to the log (so
+a killed process loses nothing: the bytes are in the kernel's page cache) but fsyncs at most
+every ``fsyncInterval`` seconds (default 5), on a timer while idle, and when the channel
+stops; an OS crash or power cut can then lose (or, for takes, redeliver) the last
+interval's commits. One fsync covers every commit written since the previous one.
 
 Like Flume's, the channel locks its directory (``in_use.lock``, an exclusive ``flock``) for
 as long as it runs: a second file channel on the same directory, in this agent or another
@@ -22,6 +30,7 @@ process, is refused with "the directory is already locked" instead of sharing th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -35,7 +44,7 @@ from agent.channels.memory import (
     MemoryTransaction,
     transaction_within_capacity,
 )
-from agent.components import ChannelException
+from agent.components import ChannelException, Clock, SystemClock
 from agent.config.converters import integer, to_bool, to_list
 from agent.config.schema import Key, Schema
 from common import records
@@ -71,16 +80,26 @@ class FileChannel(MemoryChannel):
             Key("useDualCheckpoints", to_bool, False, ignored=_COMPAT),
             Key("backupCheckpointDir", ignored=_COMPAT),
             Key("checkpointOnClose", to_bool, True, ignored=_COMPAT),
+            Key("fsyncPerTransaction", to_bool, True),
+            Key("fsyncInterval", integer(1), 5),
         ),
         rules=transaction_within_capacity,
         exclusive_dir="dataDirs",
     )
 
     def __init__(self, name: str, data_dir: str | os.PathLike[str], *,
-                 max_file_size: int = DEFAULT_MAX_FILE_SIZE, **kw: Any) -> None:
+                 max_file_size: int = DEFAULT_MAX_FILE_SIZE, fsync_per_transaction: bool = True,
+                 fsync_interval: float = 5.0, clock: Clock | None = None, **kw: Any) -> None:
         super().__init__(name, **kw)
         self.dir = Path(data_dir).expanduser()
         self.max_file_size = max_file_size
+        self.fsync_per_transaction = fsync_per_transaction
+        self.fsync_interval = fsync_interval
+        self.clock = clock or SystemClock()
+        self.syncs = 0  # fsyncs of the log after a commit (tests and benchmarks read it)
+        self._unsynced = False  # commits written since the last fsync
+        self._synced_at = self.clock.monotonic()
+        self._timer: asyncio.Task[None] | None = None
         self._live: dict[int, Event] = {}  # seq -> event, every event put and not yet taken
         self._seq_of: dict[int, int] = {}  # id(event) -> seq
         self._next_seq = 0
@@ -96,6 +115,9 @@ class FileChannel(MemoryChannel):
         return cls(
             spec.name, s["dataDirs"][0],
             max_file_size=s["maxFileSize"],
+            fsync_per_transaction=s["fsyncPerTransaction"],
+            fsync_interval=float(s["fsyncInterval"]),
+            clock=ctx.clock,
             capacity=s["capacity"],
             transaction_capacity=s["transactionCapacity"],
             counter=ctx.metrics.channel(spec.name),
@@ -120,9 +142,10 @@ class FileChannel(MemoryChannel):
     def _load(self) -> None:
         if self.path.exists():
             self._replay(self.path.read_bytes())
+        recovered = [self._live[seq] for seq in sorted(self._live)]
         for seq in sorted(self._live):
-            self.queue.append(self._live[seq])
             self._seq_of[id(self._live[seq])] = seq
+        self.queue.extend_owned(recovered)
         self.slots_used = len(self.queue)
         if self.queue:
             log.info("channel %s: recovered %d events from %s", self.name, len(self.queue),
@@ -169,7 +192,9 @@ class FileChannel(MemoryChannel):
             try:
                 self._file.write(data)
                 self._file.flush()
-                os.fsync(self._file.fileno())
+                self._unsynced = True
+                if self.fsync_per_transaction or self._sync_due():
+                    self._fsync()
             except OSError as exc:
                 self.broken = f"log write to {self.path} failed: {exc}"
                 log.error("channel %s: %s; refusing further commits and takes", self.name,
@@ -192,11 +217,54 @@ class FileChannel(MemoryChannel):
             except OSError as exc:  # the commit itself is durable; compaction can wait
                 log.warning("channel %s: compacting %s failed: %s", self.name, self.path, exc)
 
+    def _sync_due(self) -> bool:
+        return self.clock.monotonic() - self._synced_at >= self.fsync_interval
+
+    def _fsync(self) -> None:
+        os.fsync(self._file.fileno())
+        self._unsynced = False
+        self._synced_at = self.clock.monotonic()
+        self.syncs += 1
+
+    def sync_if_due(self) -> None:
+        """fsync the commits written since the last fsync once ``fsyncInterval`` has passed
+        (``fsyncPerTransaction = false``); a failure breaks the channel, as a failed write
+        does."""
+        if not self._unsynced or self._file is None or not self._sync_due():
+            return
+        try:
+            self._fsync()
+        except OSError as exc:
+            self.broken = f"fsync of {self.path} failed: {exc}"
+            log.error("channel %s: %s; refusing further commits and takes", self.name,
+                      self.broken)
+
     def transaction(self) -> FileTransaction:
         return FileTransaction(self)
 
+    async def start(self) -> None:
+        if not self.fsync_per_transaction and self._timer is None:
+            self._timer = asyncio.create_task(self._sync_while_idle(),
+                                              name=f"channel {self.name} fsync")
+
+    async def _sync_while_idle(self) -> None:
+        while True:
+            await asyncio.sleep(self.fsync_interval)
+            self.sync_if_due()
+
     async def stop(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
         if self._file is not None:
+            if self._unsynced:
+                try:
+                    self._fsync()
+                except OSError as exc:
+                    log.error("channel %s: fsync of %s at stop failed: %s", self.name,
+                              self.path, exc)
             self._file.close()
             self._file = None
         self._unlock()

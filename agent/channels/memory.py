@@ -22,10 +22,10 @@ delivered immediately instead of after Flume's 3 s keep-alive wait.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from agent.channels.queue import ChunkedQueue
 from agent.channels.transaction import _OPEN, BasicTransaction
 from agent.components import ChannelException, ChannelFullException, Component
 from agent.config.converters import integer
@@ -47,6 +47,14 @@ UNLIMITED = 2**63
 def _event_slots(event: Event) -> int:
     size = len(event.body)
     return (size + SLOT_SIZE - 1) // SLOT_SIZE if size else 1
+
+
+def _slots_of(events: list[Event]) -> int:
+    total = 0
+    for event in events:
+        size = len(event.body)
+        total += (size + SLOT_SIZE - 1) // SLOT_SIZE if size else 1
+    return total
 
 
 def transaction_within_capacity(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
@@ -116,7 +124,8 @@ class MemoryChannel(Component):
                 raise ValueError(f"channel {name}: byteCapacity must be >= 0, got {byte_capacity}")
             budget = int(byte_capacity * (1 - byte_capacity_buffer_percentage * 0.01) / SLOT_SIZE)
             self.byte_slots = budget if budget >= 1 else UNLIMITED
-        self.queue: deque[Event] = deque()
+        self.byte_limited = self.byte_slots != UNLIMITED  # else bodies need no measuring
+        self.queue: ChunkedQueue[Event] = ChunkedQueue()
         self.slots_used = 0  # queue slots held: queued events + uncommitted takes
         self.bytes_used = 0  # byte slots held, same rule
         self.in_flight = 0  # events taken by open transactions
@@ -181,8 +190,9 @@ class MemoryTransaction(BasicTransaction):
                 "transactionCapacity"
             )
         self._puts.append(event)
-        size = len(event.body)
-        self._put_bytes += (size + 99) // 100 if size else 1
+        if channel.byte_limited:
+            size = len(event.body)
+            self._put_bytes += (size + 99) // 100 if size else 1
 
     def put_all(self, events: list[Event]) -> None:
         """Put a whole batch (the channel processor's fast path); same checks as ``put``."""
@@ -193,11 +203,8 @@ class MemoryTransaction(BasicTransaction):
             for event in events[: max(room, 0) + 1]:
                 self._do_put(event)  # raises at the first event over the limit
         self._puts.extend(events)
-        total = 0
-        for event in events:
-            size = len(event.body)
-            total += (size + 99) // 100 if size else 1
-        self._put_bytes += total
+        if self._channel.byte_limited:
+            self._put_bytes += _slots_of(events)
 
     def _do_take(self) -> Event | None:
         channel = self._channel
@@ -214,8 +221,9 @@ class MemoryTransaction(BasicTransaction):
         event = channel.queue.popleft()
         self._takes.append(event)
         channel.in_flight += 1
-        size = len(event.body)
-        self._take_bytes += (size + 99) // 100 if size else 1
+        if channel.byte_limited:
+            size = len(event.body)
+            self._take_bytes += (size + 99) // 100 if size else 1
         return event
 
     def take_batch(self, limit: int) -> list[Event]:
@@ -234,14 +242,11 @@ class MemoryTransaction(BasicTransaction):
         self._take_attempts += count + (1 if count < limit else 0)
         if count == 0:
             return []
-        batch = [queue.popleft() for _ in range(count)]
+        batch = queue.take(count)
         self._takes.extend(batch)
         channel.in_flight += count
-        total = 0
-        for event in batch:
-            size = len(event.body)
-            total += (size + 99) // 100 if size else 1
-        self._take_bytes += total
+        if channel.byte_limited:
+            self._take_bytes += _slots_of(batch)
         return batch
 
     def _do_commit(self) -> None:
@@ -273,7 +278,7 @@ class MemoryTransaction(BasicTransaction):
         puts = self._puts
         added = len(puts) - len(self._takes)
         if puts:
-            channel.queue.extend(puts)
+            channel.queue.extend_owned(puts)  # the list is handed over: self._puts is reset
         channel.slots_used += added
         channel.bytes_used += self._put_bytes - self._take_bytes
         channel.in_flight -= len(self._takes)
@@ -290,7 +295,7 @@ class MemoryTransaction(BasicTransaction):
         channel = self._channel
         takes = self._takes
         if takes:
-            channel.queue.extendleft(reversed(takes))
+            channel.queue.push_front(takes)
             channel.in_flight -= len(takes)
             channel._notify()  # the events are available again: wake idle sinks
         counters = channel.counter.counters

@@ -25,6 +25,7 @@ from agent.metrics import MetricsRegistry
 from agent.progress import ProgressLine
 from agent.registry import BuildContext
 from agent.runtime.agent import Agent, AgentStartError
+from agent.runtime.gc_tuning import tune_for_throughput
 from agent.runtime.graph import AgentBuildError, build_agent
 from agent.runtime.http_metrics import MetricsServer
 from agent.runtime.reload import ConfigReloader, ReloadSource
@@ -68,10 +69,13 @@ async def serve_agent(
     stop_event: asyncio.Event | None = None,
     progress_interval: float = PROGRESS_INTERVAL_S,
     reload: ReloadSource | None = None,
+    tune_gc: bool = False,
 ) -> StopReport:
     """Run until ``stop_event`` is set (or SIGINT/SIGTERM); returns what the stop left.
 
-    ``reload``: poll the configuration file and apply its changes while running."""
+    ``reload``: poll the configuration file and apply its changes while running.
+    ``tune_gc``: set the process-wide collector for throughput once started (agent
+    processes only, never a test's process)."""
     ctx = BuildContext(clock=clock or SystemClock(), metrics=MetricsRegistry())
     agent = build_agent(config, ctx)
     stop = stop_event or asyncio.Event()
@@ -108,6 +112,8 @@ async def serve_agent(
         await agent.start()
         if server is not None:
             await server.start()
+        if tune_gc:
+            tune_for_throughput()
         progress = asyncio.create_task(log_progress(ctx.metrics, config.name, ctx.clock,
                                                     progress_interval), name="progress")
         if reload is not None:
@@ -146,7 +152,8 @@ def run_agent(
     """Blocking entry point; returns the exit code (the module docstring lists them)."""
     try:
         report = asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port,
-                                         metrics_format=metrics_format, reload=reload))
+                                         metrics_format=metrics_format, reload=reload,
+                                         tune_gc=True))
     except AgentBuildError as exc:
         log.error("%s", exc)
         return EXIT_NOT_STARTED

@@ -6,6 +6,15 @@ the peer answered ``OK``. ``FAILED``, ``UNKNOWN``, an error reply, a timeout or 
 connection roll the batch back and drop the connection; the runner backs off and the next
 attempt reconnects with a fresh handshake. Duplicates can only come from a batch whose
 answer never arrived.
+
+While the peer works on a batch, the sink takes and encodes the next one in a transaction of
+its own (the work it would otherwise do after the answer), and sends it once the answer is
+in: one call on the wire at a time, as Flume's sink, but the encoding overlaps the peer's
+decoding (on another core, or another machine). A failure rolls back both, the prepared
+batch first, so the events go back to the head of the channel in their order; the prepared
+batch was never sent, so it cannot be a duplicate. Only a standalone sink does this: in a
+sink group the processor may not call this sink again for a long time (failover sends
+everything to another sink), and the prepared events would wait with it.
 """
 
 from __future__ import annotations
@@ -13,12 +22,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from agent.components import Clock, Sink, Status
+from agent.components import Clock, Sink, Status, Transaction
 from agent.config.converters import choice, integer
 from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
-from agent.sinks import EventDeliveryException, drain_batch
+from agent.sinks import EventDeliveryException, count_batch, rollback_quietly, take_batch
 from agent.tls import CLIENT_KEYS, TlsConfigError, client_context, client_rules
 from common.outage import peer_problem
 from protocol.codec import encode_event_array
@@ -31,6 +40,17 @@ if TYPE_CHECKING:
     from agent.registry import BuildContext
 
 log = logging.getLogger(__name__)
+
+
+class _Batch:
+    """Events taken in one open transaction, encoded and ready to send."""
+
+    __slots__ = ("encoded", "events", "tx")
+
+    def __init__(self, tx: Transaction, events: list[Event]) -> None:
+        self.tx = tx
+        self.events = events
+        self.encoded = encode_event_array(events)
 
 
 class AvroSink(Sink):
@@ -62,6 +82,7 @@ class AvroSink(Sink):
         self.clock = clock
         self.reset_interval = reset_interval
         self._connected_at: float | None = None
+        self._prepared: _Batch | None = None  # taken while the previous batch was in flight
 
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> AvroSink:
@@ -82,18 +103,64 @@ class AvroSink(Sink):
                    s["reset-connection-interval"])
 
     async def stop(self) -> None:
+        self._roll_back_prepared()
         await self.client.close()
 
     async def process(self) -> Status:
         await self._maybe_reset()
-        return await drain_batch(self.channel, self.counter, self.batch_size, self._deliver)
+        batch, self._prepared = self._prepared, None
+        if batch is None:
+            batch = self._take()
+            if batch is None:
+                return Status.BACKOFF
+        try:
+            await self._deliver(batch)
+        except BaseException:
+            self._roll_back_prepared()  # newer events first: both go back in order
+            rollback_quietly(batch.tx)
+            batch.tx.close()
+            raise
+        batch.tx.commit()
+        batch.tx.close()
+        self.counter.counters["EventDrainSuccessCount"] += len(batch.events)
+        return Status.READY
 
-    async def _deliver(self, records: list[Event]) -> None:
+    def _take(self) -> _Batch | None:
+        """The next batch in a transaction of its own; None (transaction closed) if the
+        channel is empty."""
+        tx = self.channel.transaction()
+        tx.begin()
+        try:
+            events = take_batch(tx, self.batch_size)
+            count_batch(self.counter, len(events), self.batch_size)
+            if events:
+                return _Batch(tx, events)
+            tx.commit()
+        except BaseException:
+            rollback_quietly(tx)
+            tx.close()
+            raise
+        tx.close()
+        return None
+
+    def _roll_back_prepared(self) -> None:
+        batch, self._prepared = self._prepared, None
+        if batch is not None:
+            rollback_quietly(batch.tx)
+            batch.tx.close()
+
+    async def _deliver(self, batch: _Batch) -> None:
         c = self.counter.counters
         created = self.client.connections_created
         try:
-            status = await self.client.call("appendBatch", {},
-                                            encoded=encode_event_array(records))
+            pending = await self.client.start_call("appendBatch", {}, encoded=batch.encoded)
+            try:
+                if self.standalone:
+                    self._prepared = self._take()  # while the peer decodes this batch
+            except BaseException:
+                await self._close_connection()  # its answer must not arrive after a rollback
+                raise
+            status, _ = await pending.result()
         except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
             c["EventWriteFail"] += 1
             if self.client.connections_created == created and not self.client.connected:

@@ -86,6 +86,11 @@ class LineConnection:
         sockname = writer.get_extra_info("sockname")
         self.local_port = int(sockname[1]) if sockname else 0
 
+    def warn_once(self, key: str, message: str) -> None:
+        """A warning about this peer, at most one line per ``key`` per interval (with a
+        count of the held-back ones): a flood of bad clients costs a few lines a minute."""
+        self.link.listener.log_once(key, logging.WARNING, message)
+
     def last(self, finish: Callable[[], list[T]]) -> list[T]:
         """At end of input: what ``finish`` makes of the held rest (a last line without its
         newline), unless the listener cut the connection off, when the rest is dropped."""

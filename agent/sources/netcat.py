@@ -105,16 +105,17 @@ class NetcatSource(EventDrivenSource):
                     batch = lines.feed(data) if data else conn.last(lines.finish)
                 except UnicodeDecodeError as exc:
                     counters["EventReadFail"] += 1
-                    log.warning("source %s: %s sent input that is not %s (%s); closing",
-                                self.name, conn.peer, self.encoding, exc)
+                    conn.warn_once("encoding", f"{conn.peer} sent input that is not "
+                                               f"{self.encoding} ({exc}); closing")
                     return
                 conn.holding(lines.pending, bool(lines.pending), bool(batch))
                 if batch:
                     writer.write(self._deliver(batch))
                 if lines.overflow:
                     counters["EventReadFail"] += 1
-                    log.warning("source %s: %s sent a line longer than max-line-length %d; "
-                                "closing", self.name, conn.peer, self.max_line_length)
+                    conn.warn_once("max-line-length", f"{conn.peer} sent a line longer than "
+                                                      f"max-line-length {self.max_line_length}; "
+                                                      "closing")
                     writer.write(too_long_reply(self.max_line_length))
                 if batch or lines.overflow:
                     await writer.drain()

@@ -66,3 +66,10 @@ def port_of(proc: subprocess.Popen[bytes]) -> int:
     """A server peer prints its port on its first line."""
     assert proc.stdout is not None
     return int(proc.stdout.readline())
+
+
+def free_udp_port() -> int:
+    """A loopback UDP port nobody has bound right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

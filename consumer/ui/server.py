@@ -14,9 +14,14 @@ read-only (anything but GET/HEAD is refused):
 Batch reports arrive in the engine's worker thread and are handed to the loop, where the
 view is updated and pushed to every open stream. Limits: at most ``max_streams`` open event
 streams (503 past it), a stream that falls ``STREAM_QUEUE`` events behind is sent the whole
-state again instead of queueing more, idle keep-alive connections close after 10 s, request
-heads are capped by aiohttp (8 KiB lines). Bound to loopback, it only answers requests whose
-Host is a loopback name (a web page cannot read it through DNS rebinding).
+state again instead of queueing more. It listens through the wire layer's listener
+(:mod:`protocol.transport_protocol`) under :data:`UI_LIMITS`, as the agent's /metrics does:
+at most 32 connections (the one idle longest is closed for a new one) drawn from the
+process's descriptor reserve, so a flood on the push receiver never takes the UI away; idle
+connections close after 10 s, a request head not all sent within 10 s closes its connection,
+and heads held across connections are capped at 1 MiB (aiohttp also caps lines at 8 KiB and
+bodies at ``client_max_size``). Bound to loopback, it only answers requests whose Host is a
+loopback name (a web page cannot read it through DNS rebinding).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from aiohttp import web
 from consumer.jobs.observe import BatchReport
 from consumer.ui import metrics
 from consumer.ui.model import JobView
+from protocol.limits import ListenerLimits
+from protocol.transport_protocol import ProtocolListener
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,10 @@ STATIC_FILES = {"index.html": "text/html", "ui.js": "text/javascript", "ui.css":
 PORT_RETRIES = 16  # Spark's spark.port.maxRetries: 4040 taken -> 4041 ...
 STREAM_QUEUE = 64
 HEARTBEAT_S = 15.0
+MAX_BODY_BYTES = 64 * 1024  # read-only routes: no request needs a body
+UI_LIMITS = ListenerLimits(max_connections=32, max_frame_bytes=64 * 1024,
+                           max_buffered_bytes=1024 * 1024, idle_timeout=10.0,
+                           frame_timeout=10.0)
 LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -84,13 +95,15 @@ def host_of(header: str) -> str:
 class WebUI:
     def __init__(self, view: JobView, receivers: Receivers, clock_ms: Callable[[], int], *,
                  host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 max_streams: int = 16) -> None:
+                 max_streams: int = 16, limits: ListenerLimits = UI_LIMITS) -> None:
         self.view = view
         self.receivers = receivers
         self.clock_ms = clock_ms
         self.host = host
         self.port = port
         self.max_streams = max_streams
+        self.limits = limits
+        self.listener: ProtocolListener | None = None
         self._streams: set[asyncio.Queue[bytes | None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -100,7 +113,7 @@ class WebUI:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._files = await asyncio.to_thread(_read_static)
-        app = web.Application(middlewares=[self._guard])
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY_BYTES)
         app.router.add_get("/", self._index)
         app.router.add_get("/static/{name}", self._static)
         app.router.add_get("/events", self._events)
@@ -110,12 +123,15 @@ class WebUI:
         self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=10.0,
                                      shutdown_timeout=1.0, handle_signals=False)
         await self._runner.setup()
+        server = self._runner.server
+        assert server is not None
         tries = 1 if self.port == 0 else PORT_RETRIES + 1
         for attempt in range(tries):
             port = self.port + attempt
-            site = web.TCPSite(self._runner, self.host, port, reuse_address=True)
+            listener = ProtocolListener("web UI", server, self.host, port, limits=self.limits,
+                                        shared=False, evict_idle=True)
             try:
-                await site.start()
+                await listener.start()
                 break
             except OSError as exc:
                 log.warning("web UI: cannot listen on %s:%d (%s)%s", self.host, port,
@@ -127,7 +143,8 @@ class WebUI:
             await self._runner.cleanup()
             self._runner = None
             return
-        self.port = self._runner.addresses[0][1]
+        self.listener = listener
+        self.port = listener.port
         log.info("web UI on %s", self.url)
 
     @property
@@ -138,6 +155,9 @@ class WebUI:
     async def stop(self) -> None:
         for queue in list(self._streams):
             _replace_queued(queue, None)  # ends each stream's response
+        if self.listener is not None:
+            await self.listener.stop()
+            self.listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -172,10 +192,15 @@ class WebUI:
     async def _guard(self, request: web.Request,
                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
                      ) -> web.StreamResponse:
-        if is_loopback(self.host) and not is_loopback(host_of(request.host)):
-            raise web.HTTPMisdirectedRequest(
-                text="this UI answers loopback host names only (see the README to expose it)")
-        return await handler(request)
+        conn = None if self.listener is None else self.listener.connection(request.transport)
+        if conn is None:  # the connection has ended (a limit cut it off, or stop())
+            raise web.HTTPServiceUnavailable()
+        conn.input_done()  # GET and HEAD only: the head is all the input
+        with conn.handling():  # an event stream is never idle
+            if is_loopback(self.host) and not is_loopback(host_of(request.host)):
+                raise web.HTTPMisdirectedRequest(text="this UI answers loopback host names "
+                                                      "only (see the README to expose it)")
+            return await handler(request)
 
     async def _index(self, _request: web.Request) -> web.StreamResponse:
         return self._file("index.html")

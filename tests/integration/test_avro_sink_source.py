@@ -248,3 +248,56 @@ def test_ip_filter_denies_loopback() -> None:
         assert dest.size() == 0
 
     asyncio.run(main())
+
+
+def test_standalone_sink_prepares_the_next_batch_but_sends_it_only_after_ok() -> None:
+    """Flume's contract with the pipelined sink: take, send, OK, commit; the next batch is
+    taken (not sent) while the peer works, and a failure puts both back in their order."""
+
+    async def main() -> None:
+        answer = asyncio.Event()
+        script = ["OK", "FAILED"]
+        received: list[list[bytes]] = []
+        calls_open = 0
+
+        async def peer(call: CallRequest, conn: Connection) -> Any:
+            nonlocal calls_open
+            calls_open += 1
+            assert calls_open == 1  # never a second call before the first one's answer
+            received.append([e["body"] for e in call.params["events"]])
+            await answer.wait()
+            answer.clear()
+            calls_open -= 1
+            return script.pop(0) if script else "OK"
+
+        server = RpcServer(AVRO_SOURCE_PROTOCOL, peer)
+        await server.start()
+        sink = _sink(server.port)
+        sink.standalone = True
+        sent = [e.body for e in fill(sink.channel, 250)]
+        try:
+            first = asyncio.create_task(sink.process())
+            while not received or sink.channel.size() > 50:  # bounded: the peer holds batch 1
+                await asyncio.sleep(0.001)
+            assert received == [sent[:100]]
+            assert (sink.channel.size(), sink.channel.in_flight) == (50, 200)
+            answer.set()
+            assert await first is Status.READY
+            assert (sink.channel.size(), sink.channel.in_flight) == (50, 100)  # 1 committed
+
+            second = asyncio.create_task(sink.process())  # sends the prepared batch: FAILED
+            answer.set()
+            with pytest.raises(EventDeliveryException, match="FAILED"):
+                await second
+            assert sink.channel.in_flight == 0
+            assert [e.body for e in sink.channel.queue] == sent[100:]  # back in order
+            while sink.channel.size() or sink.channel.in_flight:
+                answer.set()
+                assert await sink.process() is Status.READY
+        finally:
+            await sink.stop()
+            await server.stop()
+        assert received == [sent[:100], sent[100:200], sent[100:200], sent[200:]]
+        assert sink.counter.counters["EventDrainSuccessCount"] == 250
+
+    asyncio.run(main())

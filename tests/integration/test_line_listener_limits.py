@@ -1,11 +1,14 @@
-"""The wire layer's listener limits on the line sources (netcat, syslogtcp): connection cap,
-idle and unfinished-line timeouts (driven by a manual clock and the listener's sweep), and the
-buffered-input budget across connections."""
+"""The wire layer's listener limits on the line sources (netcat, syslogtcp) and the http
+source: connection cap, idle and unfinished-line (or request) timeouts (driven by a manual
+clock and the listener's sweep), and the buffered-input budget across connections."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
+
+import aiohttp
 
 from agent.registry import BuildContext
 from tests.agent_helpers import channel, processor
@@ -110,5 +113,88 @@ def test_buffered_input_budget_closes_the_largest_holder() -> None:
         finally:
             await src.stop()
         assert take(src.test_channel)[0].body == b"s" * 1000 + b" done"
+
+    asyncio.run(main())
+
+
+# ---- the http source on the same listener ------------------------------------------------
+
+async def _http_post(port: int, body: bytes) -> int:
+    async with aiohttp.ClientSession() as session, session.post(
+            f"http://127.0.0.1:{port}/", data=body) as resp:
+        return resp.status
+
+
+def _http(clock: Clock | None = None, **settings: Any) -> Any:
+    src = built("source", "http", {"bind": "127.0.0.1", "port": 0, **settings}, BuildContext())
+    src.channel_processor = processor(ch := channel())
+    src.test_channel = ch
+    if clock is not None:
+        src.clock = clock
+    return src
+
+
+def test_http_connection_cap_and_timeouts() -> None:
+    async def main() -> None:
+        clock = Clock()
+        src = _http(clock, **{"max-connections": 2, "idle-timeout": 10_000,
+                              "frame-timeout": 2_000})
+        await src.start()
+        assert src.listener is not None
+        listener = src.listener
+        try:
+            idle_r, idle_w = await asyncio.open_connection("127.0.0.1", src.port)
+            slow_r, slow_w = await asyncio.open_connection("127.0.0.1", src.port)
+            slow_w.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n[{")
+            await slow_w.drain()
+            await until(lambda: src.open_connections == 2)
+            extra_r, extra_w = await asyncio.open_connection("127.0.0.1", src.port)
+            assert await _closed(extra_r)  # past max-connections
+            extra_w.close()
+            await until(lambda: any(p.activity.frame_since is not None
+                                    for p in listener.peers))
+            clock.now = 3.0  # past frame-timeout (a body begun, unfinished), not idle-timeout
+            assert listener.sweep() == 1
+            assert await _closed(slow_r)
+            clock.now = 11.0
+            assert listener.sweep() == 1
+            assert await _closed(idle_r)
+            idle_w.close()
+            slow_w.close()
+            await until(lambda: src.open_connections == 0)
+            assert await _http_post(src.port, b'[{"body": "after"}]') == 200
+        finally:
+            await src.stop()
+        assert [e.body for e in take(src.test_channel)] == [b"after"]
+
+    asyncio.run(main())
+
+
+def test_http_buffered_budget_closes_the_largest_body_only() -> None:
+    async def main() -> None:
+        src = _http(**{"max-buffered-bytes": 100_000})
+        await src.start()
+        try:
+            small_r, small_w = await asyncio.open_connection("127.0.0.1", src.port)
+            body = b'[{"body": "' + b"s" * 30_000 + b'"}]'
+            small_w.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                          % len(body) + body[:20_000])
+            await small_w.drain()
+            await until(lambda: src.listener.budget.used >= 20_000)
+            big_r, big_w = await asyncio.open_connection("127.0.0.1", src.port)
+            big_w.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n")
+            big_w.write(b"b" * 200_000)
+            with contextlib.suppress(ConnectionError):
+                await big_w.drain()
+            assert await _closed(big_r)
+            small_w.write(body[20_000:])
+            await small_w.drain()
+            assert (await small_r.readline()).startswith(b"HTTP/1.1 200")
+            small_w.close()
+            big_w.close()
+        finally:
+            await src.stop()
+        assert [len(e.body) for e in take(src.test_channel)] == [30_000]
+        assert src.listener is None
 
     asyncio.run(main())

@@ -119,6 +119,21 @@ def test_a_hanging_bench_times_out_and_is_reported(tmp_path: Path) -> None:
     assert run_all.exit_code([outcome]) == 1
 
 
+def test_a_bench_with_several_figures_gets_a_row_for_each(tmp_path: Path) -> None:
+    extra = json.dumps({**json.loads(result_line("multi_first", 3.0, 2.0)), "row": "extra"})
+    write_bench(tmp_path, "multi", f"""
+print({extra!r})
+print({result_line("multi_last", 1.0, 2.0)!r})
+""")
+    outcome = run_all.run_one(tmp_path / "multi.py", quick=True, timeout=30, echo=False)
+    rows = run_all.expand([outcome])
+    assert [r.result["bench"] for r in rows if r.result] == ["multi_first", "multi_last"]
+    assert [r.met for r in rows] == [True, False]
+    table = run_all.format_table(rows).splitlines()
+    assert table[2].startswith("multi_first") and table[3].startswith("multi_last")
+    assert run_all.main(["--bench-dir", str(tmp_path), "--strict"]) == 1  # the last missed
+
+
 def test_a_skipped_bench_says_why_and_does_not_fail_the_run(tmp_path: Path) -> None:
     write_bench(tmp_path, "optional", 'import json\nprint(json.dumps({"bench": "optional", '
                 '"value": None, "skipped": "pyspark is not installed"}))\n')

@@ -160,3 +160,64 @@ def test_another_process_holding_the_lock_is_refused(tmp_path: Path) -> None:
     finally:
         holder.communicate("")
     FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)._unlock()
+
+
+def test_by_default_every_commit_is_fsynced_before_it_returns(tmp_path: Path) -> None:
+    ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    _put(ch, ["a"])
+    assert ch.syncs == 1
+    _take(ch, 1)
+    assert ch.syncs == 2
+    _killed(ch)
+
+
+def test_fsync_per_interval_covers_every_commit_written_since_the_last(tmp_path: Path) -> None:
+    import asyncio
+
+    from agent.components import ManualClock
+
+    clock = ManualClock()
+    ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10,
+                     fsync_per_transaction=False, fsync_interval=5.0, clock=clock)
+    _put(ch, ["a"])
+    _put(ch, ["b"])
+    assert _take(ch, 1) == ["a"]
+    assert ch.syncs == 0  # written, not yet fsynced
+    clock.advance(5.0)
+    _put(ch, ["c"])
+    assert ch.syncs == 1  # one fsync for the four commits
+    clock.advance(1.0)
+    _put(ch, ["d"])
+    ch.sync_if_due()  # what the idle timer calls: not due yet
+    assert ch.syncs == 1
+    clock.advance(4.0)
+    ch.sync_if_due()
+    assert ch.syncs == 2
+    ch.sync_if_due()  # nothing new written
+    assert ch.syncs == 2
+    _put(ch, ["e"])
+    _killed(ch)  # a killed process: the written commits are in the page cache
+    again = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    assert _bodies(again) == ["b", "c", "d", "e"]
+    _take(again, 1)
+    asyncio.run(again.stop())  # a clean stop fsyncs what is unsynced (here: nothing)
+    assert _bodies(FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)) == [
+        "c", "d", "e"]
+
+
+def test_a_clean_stop_fsyncs_the_commits_the_interval_left(tmp_path: Path) -> None:
+    import asyncio
+
+    from agent.components import ManualClock
+
+    ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10,
+                     fsync_per_transaction=False, clock=ManualClock())
+
+    async def run() -> None:
+        await ch.start()
+        _put(ch, ["a"])
+        assert ch.syncs == 0
+        await ch.stop()
+
+    asyncio.run(run())
+    assert ch.syncs == 1
