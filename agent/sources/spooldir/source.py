@@ -37,6 +37,7 @@ import os
 import random
 from typing import TYPE_CHECKING
 
+from agent.channels.durability import fsync_later
 from agent.components import (
     BackoffPolicy,
     ChannelException,
@@ -148,7 +149,7 @@ class SpoolDirSource(PollableSource):
         if self._stopped:
             return Status.BACKOFF
         if self._pending is not None:
-            return self._deliver(self._pending)
+            return await self._deliver(self._pending)
         current = self._current
         if current is not None and not current.finished:
             n = self.settings.batch_size
@@ -160,7 +161,7 @@ class SpoolDirSource(PollableSource):
             except FileFailure as failure:
                 return await self._advance(failure)
             if bodies:
-                return self._deliver(bodies)
+                return await self._deliver(bodies)
         return await self._advance()
 
     async def _advance(self, failure: FileFailure | None = None) -> Status:
@@ -184,9 +185,9 @@ class SpoolDirSource(PollableSource):
         self._current = step.reader
         if step.reader is None:
             return Status.BACKOFF
-        return self._deliver(step.bodies) if step.bodies else Status.READY
+        return await self._deliver(step.bodies) if step.bodies else Status.READY
 
-    def _deliver(self, bodies: list[bytes]) -> Status:
+    async def _deliver(self, bodies: list[bytes]) -> Status:
         current = self._current
         headers = current.headers if current is not None else {}
         if headers:
@@ -197,7 +198,9 @@ class SpoolDirSource(PollableSource):
         counters["EventReceivedCount"] += len(events)
         counters["AppendBatchReceivedCount"] += 1
         try:
-            self.channel_processor.process_event_batch(events)
+            with fsync_later():  # one fsync for this and whatever else commits meanwhile
+                self.channel_processor.process_event_batch(events)
+            await self.channel_processor.synced()  # durable before the position moves
         except Exception as exc:
             is_channel = isinstance(exc, ChannelException)
             counters["ChannelWriteFail" if is_channel else "GenericProcessingFail"] += 1
