@@ -121,6 +121,7 @@ def session() -> Any:
 
     spark = (SparkSession.builder.master("local[2]").appName("bench-spark-source")
              .config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
              .config("spark.driver.bindAddress", "127.0.0.1")
              .config("spark.driver.host", "127.0.0.1")
              .config("spark.sql.shuffle.partitions", "2")

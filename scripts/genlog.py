@@ -84,8 +84,11 @@ _USERS = ("-",) * 40 + ("alice", "bob")
 _MALFORMED_KINDS = ("truncated", "garbage", "bad_status", "no_bracket", "unquoted_request")
 
 
-def build_urls(rng: random.Random) -> list[str]:
-    """A site's URL set, most popular first (rank order is part of the seed's output)."""
+def build_urls(rng: random.Random, n: int | None = None) -> list[str]:
+    """A site's URL set, most popular first (rank order is part of the seed's output).
+
+    ``n``: exactly that many distinct URLs (the built-in set of about 150, cut or extended
+    with generated product, article and image pages); None keeps the built-in set."""
     urls = ["/", "/index.html", "/favicon.ico", "/static/css/site.css", "/static/js/app.js",
             "/robots.txt", "/login", "/search", "/cart", "/about", "/contact", "/sitemap.xml"]
     for category in ("books", "music", "garden", "toys", "kitchen", "sports"):
@@ -95,9 +98,25 @@ def build_urls(rng: random.Random) -> list[str]:
         urls.append(f"/blog/{year}/{month:02d}/post-{rng.randrange(100, 999)}.html")
     urls.extend(f"/api/v1/items?id={rng.randrange(1, 50000)}" for _ in range(20))
     urls.extend(f"/static/img/photo-{n}.jpg" for n in rng.sample(range(100, 999), 30))
+    if n is not None:
+        urls = urls[:n] if n <= len(urls) else urls + _more_urls(rng, n - len(urls), set(urls))
     head, tail = urls[:4], urls[4:]
     rng.shuffle(tail)  # popularity is not alphabetical: shuffle everything but the front page
     return head + tail
+
+
+def _more_urls(rng: random.Random, count: int, taken: set[str]) -> list[str]:
+    kinds = ("/products/{}/item-{}", "/blog/{}/post-{}.html", "/static/img/{}-{}.jpg",
+             "/api/v1/{}?id={}")
+    words = ("books", "music", "garden", "toys", "kitchen", "sports", "news", "photo", "user")
+    out: list[str] = []
+    i = 0
+    while len(out) < count:
+        url = kinds[i % len(kinds)].format(rng.choice(words), 10_000 + i)
+        i += 1
+        if url not in taken:
+            out.append(url)
+    return out
 
 
 def zipf_cum_weights(n: int, s: float) -> list[float]:
@@ -127,8 +146,8 @@ def apache_time(epoch: int) -> str:
 class _Site:
     """Pools drawn once per seed: URLs with Zipf ranks, clients, base sizes per URL."""
 
-    def __init__(self, rng: random.Random, zipf_s: float) -> None:
-        self.urls = build_urls(rng)
+    def __init__(self, rng: random.Random, zipf_s: float, urls: int | None = None) -> None:
+        self.urls = build_urls(rng, urls)
         self.url_cum = zipf_cum_weights(len(self.urls), zipf_s)
         self.sizes = {u: rng.randrange(200, 60_000) for u in self.urls}
         self.clients = [_ip(rng) for _ in range(500)]
@@ -190,17 +209,21 @@ def generate(
     start: int = DEFAULT_START,
     span: int = DEFAULT_SPAN,
     zipf_s: float = DEFAULT_ZIPF_S,
+    urls: int | None = None,
 ) -> Iterator[str]:
     """Yield ``n`` log lines (no newline); line i's time is in ``[start, start + span)``,
-    non-decreasing in i. About ``malformed_rate`` of them are malformed."""
+    non-decreasing in i. About ``malformed_rate`` of them are malformed. ``urls``: how
+    many distinct URLs the site has (default: the built-in set of about 150)."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     if not 0.0 <= malformed_rate <= 1.0:
         raise ValueError(f"malformed_rate must be within [0, 1], got {malformed_rate}")
     if span <= 0:
         raise ValueError(f"span must be > 0 seconds, got {span}")
+    if urls is not None and urls < 1:
+        raise ValueError(f"urls must be >= 1, got {urls}")
     rng = random.Random(seed)
-    site = _Site(rng, zipf_s)
+    site = _Site(rng, zipf_s, urls)
     for i in range(n):
         epoch = start + int(span * (i + rng.random()) / n)  # (i + u) / n keeps times sorted
         line = _good_line(rng, site, epoch)
@@ -273,6 +296,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--start", type=int, default=DEFAULT_START, help="first event time (epoch s)")
     ap.add_argument("--span", type=int, default=DEFAULT_SPAN, help="seconds the times cover")
     ap.add_argument("--zipf", type=float, default=DEFAULT_ZIPF_S, help="Zipf exponent s")
+    ap.add_argument("--urls", type=int, help="distinct URLs (default: the built-in ~150)")
     ap.add_argument("--stdout", action="store_true", help="print lines instead of writing files")
     return ap
 
@@ -288,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("give exactly one of --out DIR or --stdout")
     try:
         lines = generate(args.lines, args.seed, malformed_rate=args.malformed_rate,
-                         start=args.start, span=args.span, zipf_s=args.zipf)
+                         start=args.start, span=args.span, zipf_s=args.zipf, urls=args.urls)
         if args.stdout:
             for line in lines:
                 sys.stdout.write(line + "\n")

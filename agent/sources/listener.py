@@ -22,13 +22,18 @@ from agent.components import ChannelException, ChannelProcessor
 from agent.config.limits import LISTENER_KEYS
 from agent.metrics import CounterGroup
 from protocol.event import Event
-from protocol.limits import ListenerLimits
-from protocol.transport import Listener
+from protocol.limits import ListenerLimits, LogLimiter
+from protocol.transport import LOG_INTERVAL, Listener
 from protocol.transport import Peer as Link
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
+# A UDP socket's receive buffer: the kernel's default (208 KiB, a few hundred datagrams)
+# overflows whenever the loop is busy for a few milliseconds; 4 MiB holds thousands.
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+UDP_MAX_DATAGRAM = 65535
+READ_BURST = 256  # datagrams read per wake-up, at most: then the loop's other work goes on
 T = TypeVar("T")
 
 
@@ -178,8 +183,13 @@ class TcpServer:
         await self.handler(LineConnection(self, link, reader, writer))
 
 
-class UdpServer(asyncio.DatagramProtocol):
-    """A UDP endpoint calling ``on_datagram(data, peer)`` for every datagram."""
+class UdpServer:
+    """A UDP endpoint calling ``on_datagram(data, peer)`` for every datagram.
+
+    It reads the socket itself rather than through asyncio's datagram transport, which reads
+    one datagram per wake-up of the loop: here each wake-up reads what is waiting (up to
+    ``READ_BURST``), and the socket's receive buffer is raised, so a burst is not dropped by
+    the kernel while the loop does other work. Nothing is held per peer."""
 
     def __init__(self, name: str, host: str | None, port: int,
                  on_datagram: Callable[[bytes, tuple[object, ...]], None]) -> None:
@@ -188,32 +198,62 @@ class UdpServer(asyncio.DatagramProtocol):
         self.requested_port = port
         self.on_datagram = on_datagram
         self.port = 0
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._logs = LogLimiter(LOG_INTERVAL)
+
+    def warn_once(self, key: str, message: str) -> None:
+        """At most one warning per ``key`` per interval (a full channel refuses every
+        datagram: one line every 10 s with the count held back, not one per datagram)."""
+        suppressed = self._logs.allow(key, time_monotonic())
+        if suppressed is not None:
+            log.warning("%s: %s%s", self.name, message, LogLimiter.suffix(suppressed))
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: self, local_addr=(self.host, self.requested_port), reuse_port=False)
+            infos = await loop.getaddrinfo(self.host, self.requested_port,
+                                           type=socket.SOCK_DGRAM)
+            family, _, proto, _, address = infos[0]
+            sock = socket.socket(family, socket.SOCK_DGRAM, proto)
+            try:
+                sock.setblocking(False)
+                with contextlib.suppress(OSError):  # capped by net.core.rmem_max
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+                sock.bind(address)
+            except OSError:
+                sock.close()
+                raise
         except OSError as exc:
             raise OSError(exc.errno, f"{self.name}: cannot listen on UDP "
                                      f"{self.host}:{self.requested_port}: {exc.strerror}") from exc
-        self._transport = transport
-        self.port = transport.get_extra_info("sockname")[1]
+        self._sock, self._loop = sock, loop
+        self.port = sock.getsockname()[1]
+        loop.add_reader(sock.fileno(), self._readable)
 
-    def datagram_received(self, data: bytes, addr: tuple[object, ...]) -> None:
-        try:
-            self.on_datagram(data, addr)
-        except Exception:
-            log.exception("%s: datagram from %s failed", self.name, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        log.warning("%s: UDP error: %s", self.name, exc)
+    def _readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(READ_BURST):
+            try:
+                data, addr = sock.recvfrom(UDP_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP errors reported on the socket
+                log.warning("%s: UDP error: %s", self.name, exc)
+                return
+            try:
+                self.on_datagram(data, addr)
+            except Exception:
+                log.exception("%s: datagram from %s failed", self.name, addr)
 
     async def stop(self) -> None:
-        transport, self._transport = self._transport, None
-        if transport is not None:
-            transport.close()
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
 
 
 class Delivery:

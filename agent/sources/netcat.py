@@ -14,7 +14,6 @@ with the sender as ``/ip:port`` in ``remoteAddressHeader`` if set. A refused dat
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from agent.components import EventDrivenSource
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
     from agent.registry import BuildContext
 
-log = logging.getLogger(__name__)
 
 OK = b"OK\n"
 
@@ -110,7 +108,7 @@ class NetcatSource(EventDrivenSource):
                     return
                 conn.holding(lines.pending, bool(lines.pending), bool(batch))
                 if batch:
-                    writer.write(self._deliver(batch))
+                    writer.write(self._deliver(batch, conn))
                 if lines.overflow:
                     counters["EventReadFail"] += 1
                     conn.warn_once("max-line-length", f"{conn.peer} sent a line longer than "
@@ -124,11 +122,12 @@ class NetcatSource(EventDrivenSource):
         finally:
             counters["OpenConnectionCount"] = self.server.open_connections - 1
 
-    def _deliver(self, bodies: list[bytes]) -> bytes:
+    def _deliver(self, bodies: list[bytes], conn: LineConnection) -> bytes:
         if self.delivery.try_once([Event({}, body) for body in bodies]):
             return OK * len(bodies) if self.ack_every_event else b""
         reason = str(self.delivery.last_error).replace("\n", " ")
-        log.warning("source %s: channels refused %d line(s): %s", self.name, len(bodies), reason)
+        conn.warn_once("refused", f"channels refused {len(bodies)} line(s) from {conn.peer}: "
+                                  f"{reason}")
         return f"FAILED: {reason}\n".encode() * len(bodies)
 
 
@@ -175,5 +174,6 @@ class NetcatUdpSource(EventDrivenSource):
             headers[self.remote_address_header] = f"/{addr[0]}:{addr[1]}"
         events = [Event(dict(headers), line) for line in datagram_lines(data)]
         if not self.delivery.try_once(events):
-            log.warning("source %s: channels refused a datagram of %d line(s) from %s:%s: %s",
-                        self.name, len(events), addr[0], addr[1], self.delivery.last_error)
+            self.server.warn_once("refused", f"channels refused a datagram of {len(events)} "
+                                             f"line(s) from {addr[0]}:{addr[1]}: "
+                                             f"{self.delivery.last_error}")

@@ -11,7 +11,6 @@ as in Flume. A message still buffered when a TCP peer closes is delivered (Flume
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +49,6 @@ if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
     from agent.registry import BuildContext
 
-log = logging.getLogger(__name__)
 
 UDP_MAX_SIZE = 1 << 16
 
@@ -351,5 +349,5 @@ class SyslogUdpSource(EventDrivenSource):
 
     def _deliver(self, event: Event, addr: tuple[object, ...]) -> None:
         if not self.delivery.try_once([event]):
-            log.warning("source %s: channels refused a datagram from %s:%s: %s",
-                        self.name, addr[0], addr[1], self.delivery.last_error)
+            self.server.warn_once("refused", f"channels refused a datagram from {addr[0]}:"
+                                             f"{addr[1]}: {self.delivery.last_error}")

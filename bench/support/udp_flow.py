@@ -35,17 +35,21 @@ class UdpRun:
 
 
 async def udp_flow(config: str, port: int, data: Path, sent: int, *, sink: str = "k1",
-                   quiet: float = 0.5) -> UdpRun:
+                   source: str = "r1", quiet: float = 0.5) -> UdpRun:
     result = load_text(config, "a1")
     assert result.config is not None, [str(i) for i in result.issues]
     ctx = BuildContext()
     agent = build_agent(result.config, ctx)
     drained = ctx.metrics.sink(sink).counters
+    received = ctx.metrics.source(source).counters
     await agent.start()
     try:
-        start = time.perf_counter()
         sender = peer("udp", "127.0.0.1", str(port), str(data))
-        out, _ = await asyncio.to_thread(sender.communicate)
+        sending = asyncio.create_task(asyncio.to_thread(sender.communicate))
+        while not received.get("EventReceivedCount", 0) and not sending.done():
+            await asyncio.sleep(0.001)
+        start = time.perf_counter()  # the first datagram is in (the sender's start-up not)
+        out, _ = await sending
         last_count, last_change = -1, time.perf_counter()
         while time.perf_counter() - last_change < quiet:
             count = drained.get("EventDrainSuccessCount", 0)

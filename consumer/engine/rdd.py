@@ -20,7 +20,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["RDD", "ResultIterable"]
+from consumer.engine.windows import fresh
+
+__all__ = ["RDD", "ResultIterable", "reduce_pairs"]
 
 
 class ResultIterable(list[Any]):
@@ -317,11 +319,12 @@ class RDD:
 
 
 def reduce_pairs(pairs: Iterable[Any], func: Callable[[Any, Any], Any]) -> dict[Any, Any]:
-    """Fold ``(key, value)`` pairs into a dict with ``func`` (insertion order = first sight)."""
+    """Fold ``(key, value)`` pairs into a dict with ``func`` (insertion order = first sight);
+    each key's first value is copied (``fresh``), so ``func`` may update it in place."""
     acc: dict[Any, Any] = {}
     for k, v in pairs:
         if k in acc:
             acc[k] = func(acc[k], v)
         else:
-            acc[k] = v
+            acc[k] = fresh(v)
     return acc

@@ -26,10 +26,13 @@ Durations are integer milliseconds here; the API layer converts seconds with
 
 from __future__ import annotations
 
+import math
 import operator
 import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable
+from functools import partial
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from consumer.engine.checkpoint_format import Blob
@@ -38,9 +41,13 @@ __all__ = [
     "BatchWindow",
     "EventTimeWindows",
     "EventWindow",
+    "Pane",
     "ReducedWindow",
+    "WindowBlock",
     "check_window",
+    "fresh",
     "is_valid_time",
+    "pane_ms",
     "to_ms",
 ]
 
@@ -68,11 +75,18 @@ def is_valid_time(t_ms: int, zero_ms: int, slide_ms: int) -> bool:
 
 
 def fresh(value: Any) -> Any:
-    """A shallow copy of mutable builtins, so reduce functions that mutate their first argument
-    (PySpark's own ``groupByKeyAndWindow`` uses ``a.extend(b) or a``) never corrupt batches
-    kept for later windows. Spark gets this isolation from serialisation."""
+    """A shallow copy of mutable builtins (and ``Counter``s), so reduce functions that update
+    their first argument in place (PySpark's own ``groupByKeyAndWindow`` uses ``a.extend(b)
+    or a``; flumelet's top_k merges counters in place) never change data kept elsewhere, such
+    as batches held for later windows. Spark gets this isolation from serialisation."""
     t = type(value)
     if t is list or t is dict or t is set or t is bytearray:
+        return value.copy()
+    if t is Counter:  # Counter.copy() refills value by value in Python
+        copy: Counter[Any] = Counter.__new__(Counter)  # (Counter.__init__ is Python too)
+        dict.update(copy, value)
+        return copy
+    if isinstance(value, Counter):
         return value.copy()
     return value
 
@@ -161,7 +175,11 @@ class ReducedWindow:
         self.batches[t_ms] = dict(Counter(keys))
 
     # ---- window results --------------------------------------------------------------
-    def _merge_into(self, acc: dict[Any, Any], src: dict[Any, Any]) -> None:
+    def _merge_into(self, acc: dict[Any, Any], src: dict[Any, Any],
+                    shared: set[Any] | None = None) -> None:
+        """Fold ``src`` into ``acc``. Values ``acc`` got from this pass are its own copies, so
+        ``func`` may update them in place; ``shared`` holds the keys whose values others may
+        still hold (the previous window's result, already emitted): copied on first update."""
         if self.additive:
             for k, v in src.items():
                 if k in acc:
@@ -171,10 +189,13 @@ class ReducedWindow:
             return
         func = self.func
         for k, v in src.items():
-            if k in acc:
+            if k not in acc:
+                acc[k] = fresh(v)
+            elif shared is not None and k in shared:
+                shared.discard(k)
                 acc[k] = func(fresh(acc[k]), v)
             else:
-                acc[k] = fresh(v)
+                acc[k] = func(acc[k], v)
 
     def _reduce_times(self, times: list[int]) -> dict[Any, Any]:
         acc: dict[Any, Any] = {}
@@ -188,14 +209,15 @@ class ReducedWindow:
                        and self.prev_time == t_ms - s and w >= 5 * s)
         if incremental:
             result = self.prev
+            shared = None if self.additive else set(result)
             old_times = [bt for bt in self.batches if t_ms - s - w < bt <= t_ms - w]
             if old_times:
                 old = self.batches[old_times[0]] if len(old_times) == 1 else \
                     self._reduce_times(old_times)
-                self._subtract(result, old)
+                self._subtract(result, old, shared)
             new_times = [bt for bt in self.batches if t_ms - s < bt <= t_ms]
             for bt in new_times:
-                self._merge_into(result, self.batches[bt])
+                self._merge_into(result, self.batches[bt], shared)
             self.last_path = "incremental"
         else:
             result = self._reduce_times([bt for bt in self.batches if t_ms - w < bt <= t_ms])
@@ -207,7 +229,8 @@ class ReducedWindow:
         self._evict(t_ms)
         return result
 
-    def _subtract(self, acc: dict[Any, Any], old: dict[Any, Any]) -> None:
+    def _subtract(self, acc: dict[Any, Any], old: dict[Any, Any],
+                  shared: set[Any] | None = None) -> None:
         inv = self.inv_func
         assert inv is not None
         if self.additive:
@@ -216,8 +239,13 @@ class ReducedWindow:
                     acc[k] = acc[k] - v
             return
         for k, v in old.items():
-            if k in acc:
+            if k not in acc:
+                continue
+            if shared is not None and k in shared:
+                shared.discard(k)
                 acc[k] = inv(fresh(acc[k]), v)
+            else:
+                acc[k] = inv(acc[k], v)
 
     def _evict(self, t_ms: int) -> None:
         # The next incremental step subtracts batches of the current window that leave it,
@@ -244,6 +272,35 @@ class EventWindow(NamedTuple):
     value: Any
 
 
+class WindowBlock(NamedTuple):
+    """A finalised event-time window whole: its keys in order and their values (the
+    ``EventWindow`` rows of one window, without a tuple per key)."""
+
+    start: float
+    end: float
+    keys: list[Any]
+    values: list[Any]
+
+
+class Pane(NamedTuple):
+    """Records already grouped: all of them have event times in ``[start_ms, start_ms +
+    pane_ms(window, slide))``, so they fall in the same windows and are too late or not
+    together; ``max_ms`` is the newest of them, ``records`` how many there are, and
+    ``values[i]`` the reduced value of ``keys[i]`` (reduced in record order)."""
+
+    start_ms: int
+    max_ms: int
+    records: int
+    keys: list[Any]
+    values: list[Any]
+
+
+def pane_ms(window_ms: int, slide_ms: int) -> int:
+    """The longest stretch of time whose every instant is in the same windows (starts are
+    multiples of the slide, ends are starts + window)."""
+    return math.gcd(window_ms, slide_ms)
+
+
 class EventTimeWindows:
     """Event-time window state: assign, drop the too-late, finalise by watermark.
 
@@ -260,6 +317,11 @@ class EventTimeWindows:
     Unlike Structured Streaming, the watermark that finalises windows is updated at the end
     of the same batch (not the next one), so results appear one batch earlier; which records
     are accepted does not change.
+
+    State is one dict per open window (start -> key -> value): a pane of many records merges
+    one value per key and window, and finalising takes whole windows without looking at the
+    others. A window holds its own copy of each value (``fresh``), so ``reduce`` may update
+    its first argument in place.
     """
 
     def __init__(self, window_ms: int, slide_ms: int, lateness_ms: int,
@@ -271,65 +333,135 @@ class EventTimeWindows:
         self.window_ms = window_ms
         self.slide_ms = slide_ms
         self.lateness_ms = lateness_ms
+        self.pane_ms = pane_ms(window_ms, slide_ms)
         self.reduce = reduce
-        self.open: dict[tuple[int, Any], Any] = {}  # (window start ms, key) -> value
+        self.windows: dict[int, dict[Any, Any]] = {}  # window start ms -> key -> value
         self.max_event_ms: int | None = None
         self.watermark_ms: int | None = None
         self.late_records = 0
 
+    def _open_starts(self, ts_ms: int) -> range:
+        """Starts of the windows holding ``ts_ms`` that the watermark has not finalised,
+        newest first: multiples of the slide in ``(ts - window, ts]`` whose window ends after
+        the watermark."""
+        lowest = ts_ms - self.window_ms  # (exclusive)
+        if self.watermark_ms is not None and self.watermark_ms - self.window_ms > lowest:
+            lowest = self.watermark_ms - self.window_ms
+        return range(ts_ms - ts_ms % self.slide_ms, lowest, -self.slide_ms)
+
     def add(self, ts_ms: int, key: Any, value: Any) -> bool:
-        """Add one record; False (and counted) if all its windows are already final."""
-        wm = self.watermark_ms
-        start = ts_ms - ts_ms % self.slide_ms
-        accepted = False
-        while start > ts_ms - self.window_ms:
-            if wm is None or start + self.window_ms > wm:
-                slot = (start, key)
-                cur = self.open.get(slot, _MISSING)
-                self.open[slot] = value if cur is _MISSING else self.reduce(cur, value)
-                accepted = True
-            start -= self.slide_ms
-        if not accepted:
+        """Add one record; False (and counted) if all its windows are already final.
+        (Called once per record by ``eventTimeWindow``: kept free of calls it can avoid.)"""
+        starts = self._open_starts(ts_ms)
+        if not starts:
             self.late_records += 1
             return False
+        windows, reduce = self.windows, self.reduce
+        own = type(value) in _IMMUTABLE  # else each window gets its own copy
+        for start in starts:
+            d = windows.get(start)
+            if d is None:
+                windows[start] = {key: value if own else fresh(value)}
+                continue
+            cur = d.get(key, _MISSING)
+            if cur is _MISSING:
+                d[key] = value if own else fresh(value)
+            else:
+                d[key] = reduce(cur, value)
         if self.max_event_ms is None or ts_ms > self.max_event_ms:
             self.max_event_ms = ts_ms
         return True
 
+    def add_pane(self, pane: Pane) -> bool:
+        """Add a pane's records at once (as ``add`` would one by one, with each key's values
+        reduced first); False (and all counted) if they are too late. The windows take over
+        the pane's values: the caller must not use them afterwards."""
+        starts = self._open_starts(pane.start_ms)
+        if not starts:
+            self.late_records += pane.records
+            return False
+        windows, reduce = self.windows, self.reduce
+        items = list(zip(pane.keys, pane.values, strict=True))
+        kind = type(pane.values[0]) if pane.values else int
+        immutable = kind in _IMMUTABLE
+        for i, start in enumerate(starts):
+            d = windows.get(start)
+            if d is None:  # the first window takes the pane's values, the others copies
+                if immutable or i == 0:
+                    windows[start] = dict(items)
+                elif kind is list:
+                    windows[start] = {k: v[:] for k, v in items}
+                else:
+                    windows[start] = {k: fresh(v) for k, v in items}
+            elif reduce is operator.add and immutable:
+                get = d.get
+                for key, value in items:
+                    cur = get(key, _MISSING)
+                    d[key] = value if cur is _MISSING else cur + value
+            else:
+                for key, value in items:
+                    cur = d.get(key, _MISSING)
+                    if cur is _MISSING:
+                        d[key] = value if immutable or i == 0 else fresh(value)
+                    else:
+                        d[key] = reduce(cur, value)
+        if self.max_event_ms is None or pane.max_ms > self.max_event_ms:
+            self.max_event_ms = pane.max_ms
+        return True
+
     def advance(self) -> list[EventWindow]:
         """Move the watermark to (max event time - lateness); return newly final windows."""
+        out: list[EventWindow] = []
+        for block in self.advance_blocks():
+            n = len(block.keys)
+            # EventWindow(start, end, key, value) per key, built without a Python call per key
+            out.extend(map(_new_window, zip(repeat(block.start, n), repeat(block.end, n),
+                                            block.keys, block.values, strict=True)))
+        return out
+
+    def advance_blocks(self) -> list[WindowBlock]:
+        """``advance``, one ``WindowBlock`` per window (no tuple per key)."""
         if self.max_event_ms is None:
             return []
         candidate = self.max_event_ms - self.lateness_ms
         if self.watermark_ms is None or candidate > self.watermark_ms:
             self.watermark_ms = candidate
         wm = self.watermark_ms
-        done = sorted((slot for slot in self.open if slot[0] + self.window_ms <= wm),
-                      key=_slot_order)
-        out = []
-        for slot in done:
-            start, key = slot
-            out.append(EventWindow(start / 1000.0, (start + self.window_ms) / 1000.0, key,
-                                   self.open.pop(slot)))
+        out: list[WindowBlock] = []
+        for start in sorted(s for s in self.windows if s + self.window_ms <= wm):
+            values = self.windows.pop(start)
+            keys = _key_order(values)
+            out.append(WindowBlock(start / 1000.0, (start + self.window_ms) / 1000.0, keys,
+                                   list(map(values.__getitem__, keys))))
         return out
 
     def snapshot(self) -> dict[str, Any]:
-        return {"open": list(self.open.items()), "max": self.max_event_ms,
-                "wm": self.watermark_ms, "late": self.late_records}
+        return {"open": [((start, key), value) for start, d in self.windows.items()
+                         for key, value in d.items()],
+                "max": self.max_event_ms, "wm": self.watermark_ms, "late": self.late_records}
 
     def restore(self, data: dict[str, Any]) -> None:
-        self.open = dict(data["open"])
+        self.windows = {}
+        for (start, key), value in data["open"]:
+            self.windows.setdefault(start, {})[key] = value
         self.max_event_ms = data["max"]
         self.watermark_ms = data["wm"]
         self.late_records = data["late"]
 
 
 _MISSING = object()
+_IMMUTABLE = frozenset({int, float, str, tuple, bool, type(None)})
+_new_window = partial(tuple.__new__, EventWindow)
 
 
-def _slot_order(slot: tuple[int, Any]) -> tuple[int, str, Any]:
-    # keys of mixed types still sort: by type name first, then value where comparable
-    return (slot[0], type(slot[1]).__name__, slot[1] if slot[1] is not None else "")
+def _key_order(values: dict[Any, Any]) -> list[Any]:
+    """Keys sorted; keys of mixed types by type name first, then value where comparable."""
+    keys = list(values)
+    kinds = set(map(type, keys))
+    if kinds == {str} or kinds == {int}:
+        keys.sort()
+        return keys
+    return sorted(keys, key=lambda k: (type(k).__name__, k if k is not None else ""))
 
 
 class EncodedCache:

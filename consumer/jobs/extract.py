@@ -233,6 +233,7 @@ class RecordPipeline:
                     continue
                 try:
                     ts = time_parser(raw)
+                    round(ts * 1000)  # inf and nan are no time (the windows need ms)
                 except (ValueError, TypeError, OverflowError):
                     c.bad_time += 1
                     continue

@@ -22,21 +22,24 @@ from __future__ import annotations
 import logging
 import operator
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+from itertools import repeat
 from typing import Any
 
 from consumer.engine.rdd import RDD
-from consumer.engine.windows import EventWindow, to_ms
-from consumer.jobs.aggregations import Aggregation, make_aggregation
-from consumer.jobs.extract import JobCounters, RecordPipeline
+from consumer.engine.windows import EventWindow, WindowBlock, to_ms
+from consumer.jobs.aggregations import Aggregation
+from consumer.jobs.chunks import EventChunk
+from consumer.jobs.extract import JobCounters
 from consumer.jobs.logsummary import BatchTimer
 from consumer.jobs.observe import BatchReport, JobObserver
 from consumer.jobs.outputs import ConsoleOutput, ResultRow, Writer, open_writer
-from consumer.jobs.ranking import top_per_window
+from consumer.jobs.ranking import WindowTop, top_of_window, top_per_window
 from consumer.jobs.spec import JobSpec
+from consumer.jobs.vectorised import BatchStep
 
 __all__ = ["BuiltJob", "build_job"]
 
@@ -57,6 +60,7 @@ class BuiltJob:
     timer: BatchTimer
     writers: list[Writer] = field(default_factory=list)
     event_windows: Any = None  # the EventTimeWindowDStream, for lateRecords
+    step: BatchStep | None = None
     consoles: list[ConsoleOutput] = field(default_factory=list)
     # called after each batch (see consumer.jobs.observe); add them before the job starts
     observers: list[JobObserver] = field(default_factory=list)
@@ -83,48 +87,54 @@ class BuiltJob:
 def build_job(ssc: Any, spec: JobSpec, events: Any, *,
               perf: Callable[[], float] = time.perf_counter,
               clock_ms: Callable[[], int] | None = None,
-              summary_interval_s: float = 10.0) -> BuiltJob:
-    """Wire ``spec`` onto ``events`` (a DStream of Flume ``(headers, body)`` records)."""
+              summary_interval_s: float = 10.0, vectorised: bool = True) -> BuiltJob:
+    """Wire ``spec`` onto ``events`` (a DStream of Flume ``(headers, body)`` records).
+    ``vectorised=False`` runs every batch through the record path (tests compare the two)."""
     counters = JobCounters()
-    pipeline = RecordPipeline(spec, counters)
-    agg = make_aggregation(spec.aggregation, spec.k)
+    window_ms = to_ms(spec.window)
+    step = BatchStep(spec, counters, window_ms, to_ms(spec.slide), vectorised)
+    agg = step.agg
     if clock_ms is None:
         clock = ssc.graph.clock  # the engine's clock: batch times live on it
         clock_ms = clock.now_ms
     timer = BatchTimer(clock_ms, perf, summary_interval_s, dropped=lambda: built.dropped())
-    built = BuiltJob(spec, counters, timer)
+    built = BuiltJob(spec, counters, timer, step=step)
 
     def begin(when: datetime, rdd: RDD) -> RDD:
-        timer.begin(ms_of(when), rdd.count())
+        timer.begin(ms_of(when), count_events(rdd.collect()))
         return rdd
 
     marked = events.transform(begin)
-    extracted = marked.mapPartitions(pipeline.process)
-    window_ms = to_ms(spec.window)
 
     if spec.event_time is not None:
-        windows = extracted.eventTimeWindow(
-            timestamp=operator.itemgetter(0), windowDuration=spec.window,
-            slideDuration=spec.slide, allowedLateness=spec.event_time.allowed_lateness,
-            key=operator.itemgetter(1), value=lambda r: agg.lift(r[2]), reduce=agg.combine)
+        panes = marked.mapPartitions(step.panes)
+        windows = panes.eventTimeWindow(
+            None, windowDuration=spec.window, slideDuration=spec.slide,
+            allowedLateness=spec.event_time.allowed_lateness, reduce=agg.combine, panes=True)
         built.event_windows = windows
-        finalize = agg.finalize
-        results = windows.map(lambda w: EventWindow(w.start, w.end, w.key, finalize(w.value)))
+        results = windows.map(_same if agg.final_is_value else lambda b: WindowBlock(
+            b.start, b.end, b.keys, agg.finalize_all(b.values)))
+        blocks = True
 
         def to_rows(t_ms: int, data: list[Any]) -> tuple[list[ResultRow], list[Any]]:
-            rows = [ResultRow(round(w.start * 1000), round(w.end * 1000), w.key, w.value)
-                    for w in data]
+            rows: list[Any] = []
+            for start, end, keys, values in _blocks_ms(data):
+                n = len(keys)
+                rows.extend(zip(repeat(start, n), repeat(end, n), keys, values, strict=True))
             return rows, []
     else:
-        results = _windowed(extracted, spec, agg, checkpointed=spec.checkpoint is not None)
+        partials = marked.mapPartitions(step.partials)
+        results = _windowed(partials, spec, agg, checkpointed=spec.checkpoint is not None)
+        blocks = False
 
         def to_rows(t_ms: int, data: list[Any]) -> tuple[list[ResultRow], list[Any]]:
             start = t_ms - window_ms
             return [ResultRow(start, t_ms, k, v) for k, v in data], [(start, t_ms)]
 
     def windows_of(t_ms: int, rows: list[Any], n: int) -> list[Any]:
-        bounds = None if spec.event_time is not None else (t_ms - window_ms, t_ms)
-        return top_per_window(rows, n, bounds)
+        if blocks:
+            return _tops_of_blocks(rows, n)
+        return top_per_window(rows, n, (t_ms - window_ms, t_ms))
 
     for out in spec.outputs:
         if out.kind == "console":
@@ -139,7 +149,13 @@ def build_job(ssc: Any, spec: JobSpec, events: Any, *,
         writers = list(built.writers)
 
         def write(when: datetime, rdd: RDD) -> None:
-            rows, windows = to_rows(ms_of(when), rdd.collect())
+            data = rdd.collect()
+            if blocks and all(hasattr(w, "write_windows") for w in writers):
+                whole = _blocks_ms(data)
+                for w in writers:
+                    w.write_windows(whole)  # type: ignore[attr-defined]
+                return
+            rows, windows = to_rows(ms_of(when), data)
             for w in writers:
                 w.write(rows, windows)
 
@@ -179,24 +195,65 @@ def _console_output(results: Any, console: ConsoleOutput,
     results.transform(cut).foreachRDD(show)
 
 
-def _windowed(extracted: Any, spec: JobSpec, agg: Aggregation, checkpointed: bool) -> Any:
+def _windowed(partials: Any, spec: JobSpec, agg: Aggregation, checkpointed: bool) -> Any:
+    """Windows over per-batch ``(key, accumulator)`` partials. (The pass-through steps keep
+    the graph the shape earlier versions checkpointed.)"""
     w, s = spec.window, spec.slide
     if agg.name == "count":
-        keys = extracted.map(operator.itemgetter(0))
+        counts = partials.map(_same)
         if checkpointed:
-            return keys.countByKeyAndWindow(w, s)
-        per_batch = keys.mapPartitions(_count_keys)
-        return per_batch.reduceByKeyAndWindow(operator.add, None, w, s)
-    partials = extracted.mapPartitions(lambda pairs: list(agg.batch(pairs).items()))
+            return counts.reduceByKeyAndWindow(operator.add, operator.sub, w, s,
+                                               filterFunc=_positive)
+        return counts.mapPartitions(_same).reduceByKeyAndWindow(operator.add, None, w, s)
+    partials = partials.mapPartitions(_same)
     if checkpointed and agg.inverse is not None:
         keep = agg.keep
         windowed = partials.reduceByKeyAndWindow(agg.combine, agg.inverse, w, s,
                                                  filterFunc=lambda kv: keep(kv[1]))
     else:
         windowed = partials.reduceByKeyAndWindow(agg.combine, None, w, s)
-    finalize = agg.finalize
-    return windowed.map(lambda kv: (kv[0], finalize(kv[1])))
+    def finalize_all(rdd: RDD) -> RDD:
+        pairs = rdd.collect()
+        values = agg.finalize_all([v for _, v in pairs])
+        return RDD(list(zip([k for k, _ in pairs], values, strict=True)), rdd.ctx)
+
+    return windowed.transform(finalize_all)
 
 
-def _count_keys(keys: Iterable[Any]) -> list[tuple[Any, int]]:
-    return list(Counter(keys).items())
+def count_events(records: list[Any]) -> int:
+    """Events in a batch: a record is an event, or a chunk of them (``consumer.jobs.intake``)."""
+    if records and isinstance(records[0], EventChunk):
+        return sum(chunk.size for chunk in records)
+    return len(records)
+
+
+_new_window = partial(tuple.__new__, EventWindow)  # EventWindow(*fields), without a Python call
+
+
+def _rows_of_block(block: WindowBlock) -> list[EventWindow]:
+    n = len(block.keys)
+    return list(map(_new_window, zip(repeat(block.start, n), repeat(block.end, n),
+                                     block.keys, block.values, strict=True)))
+
+
+def _tops_of_blocks(blocks: list[WindowBlock], n: int) -> list[WindowTop]:
+    """Event-time results (one block per closed window) -> each window's top ``n`` rows, in
+    time order: what :func:`top_per_window` gives for the same rows, without regrouping."""
+    return [top_of_window(b.start, b.end, b.keys, b.values, n)
+            for b in sorted(blocks, key=_bounds)]
+
+
+def _bounds(block: WindowBlock) -> tuple[float, float]:
+    return block.start, block.end
+
+
+def _blocks_ms(blocks: list[WindowBlock]) -> list[tuple[int, int, list[Any], list[Any]]]:
+    return [(round(b.start * 1000), round(b.end * 1000), b.keys, b.values) for b in blocks]
+
+
+def _same(x: Any) -> Any:
+    return x
+
+
+def _positive(kv: tuple[Any, int]) -> bool:
+    return kv[1] > 0

@@ -72,7 +72,8 @@ class ResultRow(NamedTuple):
 
 class Writer(Protocol):
     def write(self, rows: Sequence[ResultRow], windows: Iterable[tuple[int, int]]) -> None:
-        """Write one slide: ``rows`` are the complete results of the ``windows`` listed."""
+        """Write one slide: ``rows`` are the complete results of the ``windows`` listed
+        (``ResultRow``s or plain tuples in the same order: writers unpack them)."""
 
     def close(self) -> None: ...
 
@@ -120,16 +121,60 @@ class _AppendFile:
             self._fh = None
 
 
+_encode_str = json.encoder.encode_basestring  # json.dumps(str, ensure_ascii=False), in C
+
+
+def json_text(value: Any) -> str:
+    """``json.dumps(json_value(value), ensure_ascii=False)``, without its per-call set-up
+    for the strings, integers and lists of them nearly every row holds (a window writes a row
+    per key; top_k values are lists of pairs)."""
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is list or kind is tuple:
+        return "[" + ", ".join([_pair_text(x) for x in value]) + "]"
+    return json.dumps(json_value(value), ensure_ascii=False)
+
+
+def _pair_text(x: Any) -> str:
+    """``json_text`` of a list item, with top_k's ``(value, count)`` pairs inline."""
+    if type(x) is tuple and len(x) == 2 and type(x[1]) is int:
+        v = x[0]
+        first = _encode_str(v) if type(v) is str else json_text(v)
+        return f"[{first}, {int.__repr__(x[1])}]"
+    return json_text(x)
+
+
 class JsonLinesOutput(_AppendFile):
-    """One JSON object per row: ``{"window_start", "window_end", "key", "value"}``."""
+    """One JSON object per row: ``{"window_start", "window_end", "key", "value"}``, exactly
+    as ``json.dumps`` writes it."""
 
     def write(self, rows: Sequence[ResultRow], windows: Iterable[tuple[int, int]]) -> None:
         if not rows:
             return
         fh = self._open()
-        fh.writelines(json.dumps({"window_start": r.window_start, "window_end": r.window_end,
-                                  "key": json_value(r.key), "value": json_value(r.value)},
-                                 ensure_ascii=False) + "\n" for r in rows)
+        text, enc, num = json_text, _encode_str, int.__repr__
+        fh.writelines(f'{{"window_start": {num(s)}, "window_end": {num(e)}, '
+                      f'"key": {enc(k) if type(k) is str else text(k)}, '
+                      f'"value": {num(v) if type(v) is int else text(v)}}}\n'
+                      for s, e, k, v in rows)
+        self._sync()
+
+
+    def write_windows(self, windows: Sequence[tuple[int, int, list[Any], list[Any]]]) -> None:
+        """The same lines for whole event-time windows ``(start, end, keys, values)``: the
+        part before the key is built once per window."""
+        if not any(keys for _, _, keys, _ in windows):
+            return
+        fh = self._open()
+        text, enc, num = json_text, _encode_str, int.__repr__
+        for start, end, keys, values in windows:
+            head = f'{{"window_start": {num(start)}, "window_end": {num(end)}, "key": '
+            fh.writelines(f'{head}{enc(k) if type(k) is str else text(k)}, '
+                          f'"value": {num(v) if type(v) is int else text(v)}}}\n'
+                          for k, v in zip(keys, values, strict=True))
         self._sync()
 
 
@@ -145,8 +190,7 @@ class CsvOutput(_AppendFile):
         writer = csv.writer(fh)
         if fh.tell() == 0:
             writer.writerow(self.HEADER)
-        writer.writerows((r.window_start, r.window_end, text_value(r.key), text_value(r.value))
-                         for r in rows)
+        writer.writerows((start, end, text_value(k), text_value(v)) for start, end, k, v in rows)
         self._sync()
 
 
@@ -186,10 +230,10 @@ class SqliteOutput:
         t = self.table
         by_window: dict[tuple[int, int], list[str]] = {w: [] for w in windows}
         params = []
-        for r in rows:
-            key = str(text_value(r.key))
-            by_window.setdefault((r.window_start, r.window_end), []).append(key)
-            params.append((r.window_start, r.window_end, key, text_value(r.value)))
+        for start, end, k, v in rows:
+            key = str(text_value(k))
+            by_window.setdefault((start, end), []).append(key)
+            params.append((start, end, key, text_value(v)))
         if not by_window:
             return
         conn.execute("BEGIN IMMEDIATE")

@@ -17,7 +17,7 @@ from typing import Any
 
 from consumer.engine.windows import EventWindow
 
-__all__ = ["WindowTop", "rank_key", "rank_results", "top_per_window"]
+__all__ = ["WindowTop", "rank_key", "rank_results", "top_of_window", "top_per_window"]
 
 
 def _rank(value: Any, key: Any) -> tuple[Any, ...]:
@@ -74,3 +74,32 @@ def top_per_window(rows: Sequence[Any], n: int, window: tuple[int, int] | None =
         top = heapq.nsmallest(n, members, key=rank_key)
         out.append(WindowTop(round(lo * 1000), round(hi * 1000), tuple(top), len(members)))
     return out
+
+
+def top_of_window(start: float, end: float, keys: Sequence[Any], values: Sequence[Any],
+                  n: int) -> WindowTop:
+    """One event-time window given as columns (the engine's ``WindowBlock``) -> the same
+    :class:`WindowTop` as :func:`top_per_window` gives for its rows. A window can hold 10^5
+    keys and a batch close dozens of windows, so integer values (counts) take a fast path: the
+    n-th largest value is found first and only the keys at or above it are ranked."""
+    if n > 0 and values and all(type(v) is int for v in values):
+        chosen = _top_ints(keys, values, n)
+    else:
+        chosen = heapq.nsmallest(n, zip(keys, values, strict=True), key=_pair_rank)
+    rows = tuple(EventWindow(start, end, k, v) for k, v in chosen)
+    return WindowTop(round(start * 1000), round(end * 1000), rows, len(keys))
+
+
+def _pair_rank(kv: tuple[Any, Any]) -> tuple[Any, ...]:
+    return _rank(kv[1], kv[0])
+
+
+def _top_ints(keys: Sequence[Any], values: Sequence[int], n: int) -> list[tuple[Any, int]]:
+    """The n best ``(key, value)`` by value descending, then key text, then position (what
+    ``heapq.nsmallest(n, pairs, key=_pair_rank)`` picks): fewer than n values lie above the
+    n-th largest, and the rest are its ties with the smallest key texts."""
+    threshold = sorted(values, reverse=True)[min(n, len(values)) - 1]
+    candidates = [(k, v) for k, v in zip(keys, values, strict=True) if v >= threshold]
+    above = sorted((kv for kv in candidates if kv[1] > threshold), key=_pair_rank)
+    tied = [k for k, v in candidates if v == threshold]
+    return above + [(k, threshold) for k in heapq.nsmallest(n - len(above), tied, key=str)]

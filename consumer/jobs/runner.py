@@ -21,7 +21,9 @@ from consumer.engine.errors import CheckpointMismatch
 from consumer.engine.spark_context import SparkContext
 from consumer.flume import FlumeUtils
 from consumer.jobs.graph import BuiltJob, build_job
-from consumer.jobs.spec import JobSpec, ReceiverSpec
+from consumer.jobs.intake import ProcessPushReceiver
+from consumer.jobs.spec import JobSpec
+from consumer.jobs.vectorised import BatchEvaluator, header_refs
 from consumer.streaming import StreamingContext
 from protocol.limits import ListenerLimits
 
@@ -83,20 +85,27 @@ class SignalStopper:
         self._previous.clear()
 
 
-def make_input(ssc: Any, receiver: ReceiverSpec) -> Any:
-    """The Flume input DStream for a receiver spec."""
+def make_input(ssc: Any, spec: JobSpec) -> Any:
+    """The Flume input DStream for a job's receiver. A push job without a checkpoint whose
+    batches the vectorised path takes gets its receiver in a process of its own (the receive
+    path on the second core: consumer.jobs.intake)."""
+    receiver = spec.receiver
+    limits = ListenerLimits().with_settings(dict(receiver.limits))
+    if receiver.kind == "push" and spec.checkpoint is None and BatchEvaluator.supports(spec):
+        return ssc.receiverStream(ProcessPushReceiver(
+            receiver.host, receiver.port, receiver.deflate, header_refs(spec),
+            settings={"limits": limits}))
     if receiver.kind == "pull":
         return FlumeUtils.createPollingStream(ssc, list(receiver.addresses),
                                               maxBatchSize=receiver.max_batch_size,
                                               parallelism=receiver.parallelism)
     return FlumeUtils.createStream(ssc, receiver.host, receiver.port,
-                                   enableDecompression=receiver.deflate,
-                                   limits=ListenerLimits().with_settings(dict(receiver.limits)))
+                                   enableDecompression=receiver.deflate, limits=limits)
 
 
 def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
             install_signals: bool = True, summary_interval_s: float = 10.0,
-            make_events: Callable[[Any, ReceiverSpec], Any] = make_input,
+            make_events: Callable[[Any, JobSpec], Any] = make_input,
             watch: Callable[[Any, BuiltJob], None] | None = None) -> int:
     """Build the job's context (recovering from ``spec.checkpoint`` when it holds one), run
     it until stopped (or for ``duration`` seconds), return the exit code. ``watch(ssc,
@@ -107,7 +116,7 @@ def run_job(spec: JobSpec, *, duration: float | None = None, clock: Any = None,
 
     def setup() -> Any:
         ssc = StreamingContext(sc, spec.batch, clock=clock)
-        job = build_job(ssc, spec, make_events(ssc, spec.receiver),
+        job = build_job(ssc, spec, make_events(ssc, spec),
                         summary_interval_s=summary_interval_s)
         built.append(job)
         if watch is not None:

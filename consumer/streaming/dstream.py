@@ -365,11 +365,12 @@ class DStream:
         :mod:`consumer.engine.state`)."""
         return MapWithStateDStream(self, spec)
 
-    def eventTimeWindow(self, timestamp: Callable[[Any], float], windowDuration: float,
+    def eventTimeWindow(self, timestamp: Callable[[Any], float] | None, windowDuration: float,
                         slideDuration: float | None = None, allowedLateness: float = 0.0,
                         key: Callable[[Any], Any] | None = None,
                         value: Callable[[Any], Any] | None = None,
-                        reduce: Callable[[Any, Any], Any] = operator.add) -> EventTimeWindowDStream:
+                        reduce: Callable[[Any, Any], Any] = operator.add, *,
+                        panes: bool = False) -> EventTimeWindowDStream:
         """flumelet extension: event-time windows finalised by a watermark.
 
         DStream windows group records by *arrival* batch, so a late or jittery delivery
@@ -384,9 +385,16 @@ class DStream:
         Each batch emits the windows the watermark finalised, as ``EventWindow(start, end,
         key, value)`` (seconds); ``value`` reduces ``value(record)`` (default 1) with
         ``reduce``. Records too late for every window are counted in ``lateRecords``. The
-        exact rules are :class:`consumer.engine.windows.EventTimeWindows`."""
+        exact rules are :class:`consumer.engine.windows.EventTimeWindows`.
+
+        ``panes=True``: the elements are ``Pane``s, records grouped already (declarative
+        jobs merge one value per key and window instead of one per record; ``timestamp``,
+        ``key`` and ``value`` are then not used), and the stream emits one ``WindowBlock``
+        per finalised window instead of one ``EventWindow`` per key."""
+        if timestamp is None and not panes:
+            raise TypeError("eventTimeWindow needs a timestamp function")
         return EventTimeWindowDStream(self, timestamp, windowDuration, slideDuration,
-                                      allowedLateness, key, value, reduce)
+                                      allowedLateness, key, value, reduce, panes)
 
 
 # ---- node types ----------------------------------------------------------------------
@@ -520,12 +528,13 @@ class MapWithStateDStream(StatefulDStream):
 class EventTimeWindowDStream(DStream):
     """``eventTimeWindow``: the node around :class:`~consumer.engine.windows.EventTimeWindows`."""
 
-    def __init__(self, parent: DStream, timestamp: Callable[[Any], float],
+    def __init__(self, parent: DStream, timestamp: Callable[[Any], float] | None,
                  windowDuration: float, slideDuration: float | None,
                  allowedLateness: float, key: Callable[[Any], Any] | None,
                  value: Callable[[Any], Any] | None,
-                 reduce: Callable[[Any, Any], Any]) -> None:
+                 reduce: Callable[[Any, Any], Any], panes: bool = False) -> None:
         super().__init__(parent._ssc, [parent])
+        self._panes = panes
         window_ms = to_ms(windowDuration)
         slide_ms = to_ms(slideDuration) if slideDuration else window_ms
         self._windows = EventTimeWindows(window_ms, slide_ms, to_ms(allowedLateness),
@@ -544,8 +553,14 @@ class EventTimeWindowDStream(DStream):
         return None if wm is None else wm / 1000.0
 
     def _compute(self, t_ms: int, parent_rdds: list[RDD]) -> RDD:
+        if self._panes:
+            add_pane = self._windows.add_pane
+            for pane in parent_rdds[0]._data:
+                add_pane(pane)
+            return RDD(self._windows.advance_blocks(), self.ctx)
         add = self._windows.add
         ts, key, value = self._timestamp, self._key, self._value
+        assert ts is not None
         for record in parent_rdds[0]._data:
             add(round(ts(record) * 1000), key(record) if key else None,
                 value(record) if value else 1)

@@ -64,15 +64,23 @@ class Target:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def _tree(self) -> list[int]:
+        """The process and its children (a consumer's push job receives in a child)."""
+        pids = [self.pid]
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            pids.extend(int(p) for p in (task / "children").read_text().split())
+        return pids
+
     def rss(self) -> int:
-        return rss(self.pid)
+        return sum(rss(p) for p in self._tree())
 
     def peak(self) -> int:
-        """The highest RSS since the last reset_peak() (VmHWM)."""
-        return _status(self.pid, "VmHWM")
+        """The highest RSS since the last reset_peak() (VmHWM), summed over the tree."""
+        return sum(_status(p, "VmHWM") for p in self._tree())
 
     def reset_peak(self) -> None:
-        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        for p in self._tree():
+            Path(f"/proc/{p}/clear_refs").write_text("5")
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")

@@ -204,7 +204,7 @@ def test_run_job_plumbing_with_duration_and_graceful_last_batch(tmp_path):
     db = tmp_path / "run.db"
     spec = default_spec(sqlite=str(db))
 
-    def events(ssc, _receiver):
+    def events(ssc, _spec):
         return ssc.queueStream([[hit("/x"), hit("/y"), hit("/x")]], default=[])
 
     code = run_job(spec, duration=0.2, clock=ManualClock(0), install_signals=False,
@@ -218,7 +218,7 @@ def test_run_job_plumbing_with_duration_and_graceful_last_batch(tmp_path):
 def test_run_job_returns_1_when_a_batch_fails(tmp_path):
     spec = default_spec()
 
-    def events(ssc, _receiver):
+    def events(ssc, _spec):
         def explode(rdd):
             raise RuntimeError("disk on fire")
         return ssc.queueStream([[hit("/x")]], default=[]).map(lambda r: r).transform(

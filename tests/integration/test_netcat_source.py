@@ -143,3 +143,25 @@ def test_udp_each_line_is_an_event_with_remote_address() -> None:
         assert {e.headers["peer"] for e in events} == {f"/{me[0]}:{me[1]}"}
 
     asyncio.run(main())
+
+
+def test_udp_burst_while_the_loop_is_busy_is_not_dropped() -> None:
+    """3,000 datagrams (about 600 KB of kernel buffer) arrive while the loop is busy: the
+    raised receive buffer holds them all (the kernel's default holds a few hundred), and the
+    source reads them in bursts once the loop is free."""
+    async def main() -> None:
+        src: NetcatUdpSource = component("source", "netcatudp", {
+            "bind": "127.0.0.1", "port": 0}, BuildContext())
+        ch = channel(capacity=10_000, transaction_capacity=100)
+        src.channel_processor = processor(ch)
+        await src.start()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                for i in range(3000):  # the loop is not running meanwhile: nothing is read
+                    sock.sendto(b"datagram %04d " % i + b"x" * 80, ("127.0.0.1", src.port))
+            await until(lambda: ch.size() == 3000)
+        finally:
+            await src.stop()
+        assert [e.body[:13] for e in take(ch)] == [b"datagram %04d" % i for i in range(3000)]
+
+    asyncio.run(main())

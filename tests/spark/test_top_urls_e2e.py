@@ -132,6 +132,7 @@ class Driver:
             "--max-events-per-trigger", str(PER_TRIGGER), "--trigger", "500 milliseconds",
             "--shuffle-partitions", "2",
             "--conf", "spark.ui.enabled=false",
+            "--conf", "spark.ui.showConsoleProgress=false",  # readable driver.log tails
             "--conf", "spark.driver.bindAddress=127.0.0.1",
             "--conf", "spark.driver.host=127.0.0.1",
         ]

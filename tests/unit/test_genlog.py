@@ -105,6 +105,22 @@ def test_url_popularity_is_zipf_like() -> None:
     assert -1.4 < slope < -0.8
 
 
+def test_the_site_can_have_a_chosen_number_of_urls() -> None:
+    """W1 (bench/pipeline.py) needs 50k URLs; fewer than the built-in set cuts it."""
+    import random
+
+    for n in (1, 7, 5000):
+        urls = genlog.build_urls(random.Random(3), n)
+        assert len(urls) == len(set(urls)) == n
+        assert all(u.startswith("/") and " " not in u for u in urls)
+    lines = list(genlog.generate(20_000, seed=3, urls=5000))
+    assert all(SPARK_REGEX.match(line) for line in lines)
+    assert 2000 < len(genlog.expected_counts(lines)) <= 5000  # a long tail is visited
+    assert list(genlog.generate(50, seed=3)) != list(genlog.generate(50, seed=3, urls=5000))
+    with pytest.raises(ValueError):
+        list(genlog.generate(5, 0, urls=0))
+
+
 def test_malformed_share_follows_the_rate() -> None:
     for rate in (0.0, 0.02, 0.2):
         lines = list(genlog.generate(20_000, seed=5, malformed_rate=rate))

@@ -8,8 +8,17 @@ import sqlite3
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from consumer.jobs.outputs import CsvOutput, JsonLinesOutput, ResultRow, SqliteOutput, open_writer
+from consumer.jobs.outputs import (
+    CsvOutput,
+    JsonLinesOutput,
+    ResultRow,
+    SqliteOutput,
+    json_value,
+    open_writer,
+)
 
 W1 = (0, 300_000)
 W2 = (1_000, 301_000)
@@ -111,6 +120,41 @@ def test_jsonl_appends_one_object_per_row(tmp_path):
                     "value": [["x", 2]]},
                    {"window_start": 0, "window_end": 1000, "key": "é", "value": 1.5},
                    {"window_start": 0, "window_end": 300000, "key": "z", "value": 1}]
+
+
+scalars = st.one_of(st.text(), st.integers(), st.floats(), st.none(), st.booleans())
+values = st.recursive(scalars, lambda inner: st.tuples(inner, inner) | st.lists(inner),
+                      max_leaves=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**45), st.integers(0, 2**45), values, values),
+                max_size=5))
+def test_jsonl_text_is_exactly_what_json_dumps_writes(tmp_path_factory, rows_):
+    path = tmp_path_factory.mktemp("jsonl") / "out.jsonl"
+    out = JsonLinesOutput(str(path))
+    out.write([ResultRow(*r) for r in rows_], [])
+    out.close()
+    want = "".join(json.dumps({"window_start": s, "window_end": e, "key": json_value(k),
+                               "value": json_value(v)}, ensure_ascii=False) + "\n"
+                   for s, e, k, v in rows_)
+    assert (path.read_text(encoding="utf-8") if rows_ else "") == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**45), st.lists(st.tuples(values, values),
+                                                        max_size=4)), max_size=4))
+def test_jsonl_whole_windows_are_written_as_their_rows_are(tmp_path_factory, windows):
+    path = tmp_path_factory.mktemp("jsonl")
+    by_rows, by_windows = JsonLinesOutput(str(path / "a")), JsonLinesOutput(str(path / "b"))
+    by_rows.write([ResultRow(s, s + 300, k, v) for s, kvs in windows for k, v in kvs], [])
+    by_windows.write_windows([(s, s + 300, [k for k, _ in kvs], [v for _, v in kvs])
+                              for s, kvs in windows])
+    by_rows.close()
+    by_windows.close()
+    read = [(path / n).read_text(encoding="utf-8") if (path / n).exists() else ""
+            for n in "ab"]
+    assert read[0] == read[1]
 
 
 def test_csv_writes_header_once_and_quotes(tmp_path):
