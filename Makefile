@@ -17,9 +17,10 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
-# The chaos suite with its long schedule: 100 SIGKILLs (CI runs 8). CHAOS_SEED=n replays one.
+# The chaos suite with its long schedule: 100 SIGKILLs and 200,000 lines (CI runs 8 and
+# 100,000). CHAOS_SEED=n replays one.
 chaos: $(STAMP)
-	CHAOS_KILLS=$${CHAOS_KILLS:-100} $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/chaos
+	CHAOS_KILLS=$${CHAOS_KILLS:-100} CHAOS_LINES=$${CHAOS_LINES:-200000} $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from agent.channels.durability import durable
 from agent.components import Channel, ChannelException
 from agent.interceptors.base import Interceptor, InterceptorChain
 from agent.selectors import ChannelSelector, ReplicatingSelector
@@ -28,6 +29,11 @@ class DefaultChannelProcessor:
         self.selector = selector
         self.interceptor = InterceptorChain(interceptors)
         self._has_interceptors = bool(interceptors)
+
+    async def synced(self) -> None:
+        """Return once what was committed to this source's channels is durable (a file
+        channel's group commit: see agent/channels/durability.py)."""
+        await durable(self.selector.all_channels())
 
     def process_event(self, event: Event) -> None:
         if self._has_interceptors:

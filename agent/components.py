@@ -99,6 +99,10 @@ class ChannelProcessor(Protocol):
 
     def process_event_batch(self, events: Sequence[Event]) -> None: ...
 
+    async def synced(self) -> None:
+        """Return once the commits so far are durable (needed after committing inside
+        ``agent.channels.durability.fsync_later``)."""
+
 
 class Component:
     """Base of sources, sinks and channels: a name and an idempotent async lifecycle."""

@@ -6,6 +6,14 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# No property in this suite is about time, and a loaded 2-core CI machine (or six helpers on
+# one) can make a single example take longer than hypothesis's 200 ms deadline, or make data
+# generation look "too slow". Both would be failures about the machine, not the code.
+settings.register_profile("flumelet", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("flumelet")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 from agent.components import Clock
 from agent.config.converters import regex, to_bool
 from agent.config.schema import Key, Schema
+from agent.hostinfo import local_host
 from agent.interceptors.base import Interceptor
 from protocol.event import Event
 
@@ -73,8 +74,6 @@ class HostInterceptor(Interceptor):
         resolver: Callable[[bool], str] | None = None,
     ) -> HostInterceptor:
         if resolver is None:
-            from agent.runtime.hostinfo import local_host
-
             resolver = local_host
         return cls(
             resolver(settings["useIP"]), settings["hostHeader"], settings["preserveExisting"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from agent.channels.durability import durable, fsync_later
 from agent.components import Clock, Sink, Status, Transaction
 from agent.config.converters import choice, integer
 from agent.config.schema import Key, Schema
@@ -120,9 +121,11 @@ class AvroSink(Sink):
             rollback_quietly(batch.tx)
             batch.tx.close()
             raise
-        batch.tx.commit()
+        with fsync_later():
+            batch.tx.commit()
         batch.tx.close()
         self.counter.counters["EventDrainSuccessCount"] += len(batch.events)
+        await durable((self.channel,))  # the take on disk, sharing the next fsync
         return Status.READY
 
     def _take(self) -> _Batch | None:

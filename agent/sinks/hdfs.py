@@ -34,8 +34,8 @@ from agent.components import Clock, Sink, Status, SystemClock
 from agent.config.converters import choice, integer, to_bool
 from agent.config.issues import IssueCode
 from agent.config.schema import Key, Problem, RuleContext, Schema
+from agent.hostinfo import local_host
 from agent.metrics import CounterGroup
-from agent.runtime.hostinfo import local_host
 from agent.sinks import count_batch, rollback_quietly, take_batch
 from agent.sinks.hdfs_bucket import FileNames, FileState
 from agent.sinks.hdfs_format import SequenceFileEncoder, Serializer, serializer, valid_length

@@ -47,6 +47,7 @@ import collections
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 Decoder = Callable[[bytes], Any]
 ACK_LOG_BYTES = 256 * 1024
 ACK_LOG_KEEP = 1000
+STOP_GRACE = 10.0  # s a stopping push receiver waits for the calls it is storing
 
 
 def utf8_decoder(s: bytes | None) -> str | None:
@@ -102,6 +104,9 @@ class FlumePushReceiver:
         self._covered = 0
         self._resuming = False  # set by restore(): the context came from its checkpoint
         self.last_error: tuple[int, str] | None = None  # (epoch ms, what), for status()
+        self._stopping = False
+        self._storing = 0  # calls past the stop check, not answered yet
+        self._stored_all = asyncio.Event()  # set while _storing == 0
 
     @property
     def reliable(self) -> bool:
@@ -113,6 +118,7 @@ class FlumePushReceiver:
 
     async def start(self, ctx: ReceiverContext) -> None:
         self._ctx = ctx
+        self._stopping = False
         if self.reliable and not self._resuming:
             self._wal = WriteAheadLog(self._wal_dir())
             skipped = await asyncio.to_thread(self._wal.open_fresh)
@@ -140,9 +146,19 @@ class FlumePushReceiver:
         self.port = self._server.port
 
     async def _handle(self, call: CallRequest, conn: Connection) -> Any:
+        if not await self._wait_for_room(call.cost, conn) or self._stopping:
+            return "FAILED"  # the client gave up waiting, or we stop: it sends these again
+        self._storing += 1
+        self._stored_all.clear()
+        try:
+            return await self._store(call)
+        finally:
+            self._storing -= 1
+            if not self._storing:
+                self._stored_all.set()
+
+    async def _store(self, call: CallRequest) -> str:
         assert self._ctx is not None
-        if not await self._wait_for_room(call.cost, conn):
-            return "FAILED"  # the client gave up waiting: it sends these again
         events = (call.params["events"] if call.message == "appendBatch"
                   else [call.params["event"]])
         if self._wal is None:
@@ -171,7 +187,8 @@ class FlumePushReceiver:
             return True
         stop_waiting = conn.on_close(self._room.set)
         try:
-            while self._backlog and self._backlog + cost > limit and not conn.closed:
+            while (self._backlog and self._backlog + cost > limit and not conn.closed
+                   and not self._stopping):
                 self._room.clear()
                 await self._room.wait()
         finally:
@@ -208,6 +225,17 @@ class FlumePushReceiver:
             self._covered = max(self._covered, max(tokens))
 
     async def stop(self) -> None:
+        """Calls already being stored (logged) are answered before the connections close:
+        an agent that got no answer sends the batch again, and the log would replay it
+        too (counted twice). Calls after this point get FAILED; the agent keeps them."""
+        self._stopping = True
+        self._room.set()
+        if self._storing:
+            try:
+                await asyncio.wait_for(self._stored_all.wait(), STOP_GRACE)
+            except TimeoutError:
+                log.warning("push receiver %s:%d: stopping with %d calls still being stored",
+                            self.hostname, self.port, self._storing)
         if self._server is not None:
             await self._server.stop()
             self._server = None
@@ -237,7 +265,8 @@ class FlumePollingReceiver:
         # Acks travel on their own connection per agent: a poll connection is busy with a
         # long-poll getEventBatch, and a server answers one connection's calls in order.
         self._ack_clients: dict[str, RpcClient] = {}
-        self.ledger = RedeliveryLedger(horizon)
+        # snapshot() runs in the batch thread, everything else on the loop
+        self.ledger = RedeliveryLedger(horizon, threading.Lock())
         self._covered: list[PullToken] = []
         self.stopping = False
         self._outages: dict[str, Outage] = collections.defaultdict(Outage)  # per agent

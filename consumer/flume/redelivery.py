@@ -1,6 +1,6 @@
-"""Pull + checkpoint exactly-once: which events an agent may serve again, and when to drop them.
-
-PURE: no I/O, no asyncio; times (seconds, any monotonic origin) are passed in.
+"""Pure logic of pull + checkpoint exactly-once: which events an agent may serve again, and
+when to drop them. No I/O, asyncio or threading: times (seconds, any monotonic origin) are
+passed in, and so is the lock that guards the ledger when threads share it.
 
 A SparkSink serves a batch from an open channel transaction; the receiver counts it and acks
 it only once the checkpoint covering it is durable. Until the agent *proves* the ack (its
@@ -32,8 +32,8 @@ counted (keeper settled, or covered by it) that are not proven gone, all awaited
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -98,11 +98,13 @@ class _Group:
 
 
 class RedeliveryLedger:
-    """Thread-safe: ``snapshot`` runs in the batch thread, the rest on the receiver's loop."""
+    """Every method holds ``lock`` (a ``threading.Lock`` when ``snapshot`` runs in the batch
+    thread and the rest on the receiver's loop; none needed by a single thread)."""
 
-    def __init__(self, horizon: float = REDELIVERY_HORIZON) -> None:
+    def __init__(self, horizon: float = REDELIVERY_HORIZON,
+                 lock: contextlib.AbstractContextManager[Any] | None = None) -> None:
         self.horizon = horizon
-        self._lock = threading.Lock()
+        self._lock = lock if lock is not None else contextlib.nullcontext()
         self._groups: list[_Group] = []
         self._armed: collections.Counter[bytes] = collections.Counter()  # over armed groups
         self._outstanding: set[Key] = set()

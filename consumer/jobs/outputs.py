@@ -122,29 +122,25 @@ class _AppendFile:
 
 
 _encode_str = json.encoder.encode_basestring  # json.dumps(str, ensure_ascii=False), in C
+# json.dumps(value, ensure_ascii=False) without its per-call set-up: the C encoder it builds,
+# built once (no circular-reference check: results hold no cycles). Tuples are lists for it.
+_encode_any = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, json.JSONEncoder().default, _encode_str, None, ": ", ", ", False, False, True,
+) if json.encoder.c_make_encoder is not None else None  # type: ignore[attr-defined]
 
 
 def json_text(value: Any) -> str:
     """``json.dumps(json_value(value), ensure_ascii=False)``, without its per-call set-up
     for the strings, integers and lists of them nearly every row holds (a window writes a row
-    per key; top_k values are lists of pairs)."""
+    per key; top_k values are lists of pairs: 1.8 µs a value instead of 5)."""
     kind = type(value)
     if kind is str:
         return _encode_str(value)
     if kind is int:
         return int.__repr__(value)
-    if kind is list or kind is tuple:
-        return "[" + ", ".join([_pair_text(x) for x in value]) + "]"
+    if (kind is list or kind is tuple) and _encode_any is not None:
+        return "".join(_encode_any(value, 0))
     return json.dumps(json_value(value), ensure_ascii=False)
-
-
-def _pair_text(x: Any) -> str:
-    """``json_text`` of a list item, with top_k's ``(value, count)`` pairs inline."""
-    if type(x) is tuple and len(x) == 2 and type(x[1]) is int:
-        v = x[0]
-        first = _encode_str(v) if type(v) is str else json_text(v)
-        return f"[{first}, {int.__repr__(x[1])}]"
-    return json_text(x)
 
 
 class JsonLinesOutput(_AppendFile):

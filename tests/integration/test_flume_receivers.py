@@ -17,8 +17,10 @@ from agent.channels.memory import MemoryChannel
 from agent.sinks.spark import SparkSink
 from common.clock import ManualClock
 from consumer import SparkContext
+from consumer.engine.receiver import BlockBuffer, ReceiverContext
 from consumer.flume import FlumeUtils
-from consumer.flume.receivers import FlumePollingReceiver, FlumePushReceiver
+from consumer.flume.receivers import FlumePollingReceiver, FlumePushReceiver, utf8_decoder
+from consumer.flume.wal import WriteAheadLog
 from consumer.streaming import StreamingContext
 from protocol.event import Event
 from protocol.schemas import AVRO_SOURCE_PROTOCOL, SPARK_FLUME_PROTOCOL
@@ -684,3 +686,55 @@ def test_pull_graceful_stop_then_restart_counts_once(tmp_path: Path) -> None:
         assert results2[-1] == {"x": 2, "y": 1, "z": 1}
     finally:
         agent.stop()
+
+
+
+def test_push_graceful_stop_answers_every_call_it_logged(tmp_path: Path) -> None:
+    """A call whose events reached the write-ahead log (a restart replays them) must be
+    answered OK before the receiver stops: an agent that saw its connection close instead
+    sends the batch again, and it is counted twice (seen in tests/e2e/test_pipeline.py's
+    graceful restart under load). Calls that come once the stop began get FAILED and are not
+    logged: the agent keeps them for the next run."""
+
+    class Ssc:
+        checkpointDir = str(tmp_path / "cp")
+
+    async def send(client: RpcClient, body: str) -> str:
+        try:
+            return str(await client.call("appendBatch", {"events": [
+                {"headers": {}, "body": body.encode()}]}))
+        except (ConnectionError, OSError) as exc:
+            return f"no answer: {exc}"
+        finally:
+            await client.close()
+
+    async def main() -> tuple[list[Any], list[str]]:
+        receiver = FlumePushReceiver(Ssc(), "127.0.0.1", 0, False, utf8_decoder)
+        await receiver.start(ReceiverContext(0, 1000, ManualClock(T0 / 1000), BlockBuffer()))
+        wal = receiver._wal
+        assert wal is not None
+        append, logged, go = wal.append, asyncio.Event(), asyncio.Event()
+
+        async def append_then_wait(records: Any) -> int:
+            end = await append(records)  # durable now; the stop lands before the reply
+            logged.set()
+            await go.wait()
+            return end
+
+        wal.append = append_then_wait  # type: ignore[method-assign]
+        late = RpcClient(AVRO_SOURCE_PROTOCOL, "127.0.0.1", receiver.port)
+        await late.connect()
+        first = asyncio.create_task(
+            send(RpcClient(AVRO_SOURCE_PROTOCOL, "127.0.0.1", receiver.port), "logged"))
+        await logged.wait()
+        stopping = asyncio.create_task(receiver.stop())
+        await asyncio.sleep(0.05)
+        late_answer = await send(late, "late")
+        go.set()
+        await stopping
+        entries = await asyncio.to_thread(WriteAheadLog(wal.dir).open, 0)
+        return [r for _, records in entries for r in records], [await first, late_answer]
+
+    logged, answers = asyncio.run(main())
+    assert logged == [({}, b"logged")]
+    assert answers == ["OK", "FAILED"]

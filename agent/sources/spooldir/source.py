@@ -38,6 +38,7 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from agent.channels.durability import fsync_later
 from agent.components import (
     BackoffPolicy,
     ChannelException,
@@ -157,7 +158,7 @@ class SpoolDirSource(PollableSource):
         if self._stopped:
             return Status.BACKOFF
         if self._pending is not None:
-            return self._deliver(self._pending)
+            return await self._deliver(self._pending)
         current = self._current
         if current is not None and not current.finished:
             n = self.settings.batch_size
@@ -169,7 +170,7 @@ class SpoolDirSource(PollableSource):
             except FileFailure as failure:
                 return await self._advance(failure)
             if bodies:
-                return self._deliver(bodies)
+                return await self._deliver(bodies)
         return await self._advance()
 
     async def _advance(self, failure: FileFailure | None = None) -> Status:
@@ -193,9 +194,9 @@ class SpoolDirSource(PollableSource):
         self._current = step.reader
         if step.reader is None:
             return Status.BACKOFF
-        return self._deliver(step.bodies) if step.bodies else Status.READY
+        return await self._deliver(step.bodies) if step.bodies else Status.READY
 
-    def _deliver(self, bodies: list[bytes]) -> Status:
+    async def _deliver(self, bodies: list[bytes]) -> Status:
         current = self._current
         headers = current.headers if current is not None else {}
         if headers:
@@ -206,7 +207,9 @@ class SpoolDirSource(PollableSource):
         counters["EventReceivedCount"] += len(events)
         counters["AppendBatchReceivedCount"] += 1
         try:
-            self.channel_processor.process_event_batch(events)
+            with fsync_later():  # one fsync for this and whatever else commits meanwhile
+                self.channel_processor.process_event_batch(events)
+            await self.channel_processor.synced()  # durable before the position moves
         except Exception as exc:
             is_channel = isinstance(exc, ChannelException)
             counters["ChannelWriteFail" if is_channel else "GenericProcessingFail"] += 1

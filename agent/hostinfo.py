@@ -1,4 +1,5 @@
-"""This host's address for the host interceptor (kept out of the pure interceptor module)."""
+"""This host's name or address, for the host interceptor and the hdfs sink's %{host}: a leaf
+module (only ``socket``), so both import it at the top without pulling in the runtime."""
 
 from __future__ import annotations
 
