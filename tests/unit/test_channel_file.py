@@ -271,7 +271,6 @@ def test_a_failed_group_fsync_fails_the_waiters_and_breaks_the_channel(
     import os
 
     from agent.channels.durability import fsync_later
-
     from agent.components import ChannelException
 
     ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
