@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from agent.channels.durability import durable
 from agent.components import Channel, ChannelException
 from agent.interceptors.base import Interceptor, InterceptorChain
 from agent.selectors import ChannelSelector, ReplicatingSelector
@@ -28,6 +29,11 @@ class DefaultChannelProcessor:
         self.selector = selector
         self.interceptor = InterceptorChain(interceptors)
         self._has_interceptors = bool(interceptors)
+
+    async def synced(self) -> None:
+        """Return once what was committed to this source's channels is durable (a file
+        channel's group commit: see agent/channels/durability.py)."""
+        await durable(self.selector.all_channels())
 
     def process_event(self, event: Event) -> None:
         if self._has_interceptors:
@@ -92,11 +98,15 @@ def _write(channel: Channel, events: list[Event]) -> None:
             tx.rollback()
         except Exception:
             log.exception("channel %s: rollback failed", channel.name)
+        if isinstance(exc, ChannelException) and exc.channel is None:
+            exc.channel = channel.name  # a source's message names it, and who drains it
         if isinstance(exc, ChannelException) or not isinstance(exc, Exception):
             raise
-        raise ChannelException(
+        wrapped = ChannelException(
             f"unable to put batch on required channel {channel.name}: {exc}"
-        ) from exc
+        )
+        wrapped.channel = channel.name
+        raise wrapped from exc
     finally:
         tx.close()
 

@@ -6,7 +6,8 @@ The leading ``agent`` word of ``flume-ng agent ...`` is accepted so existing scr
 A file is accepted as Flume accepts it: what Flume ignores is printed as a warning, and a
 component Flume would drop is dropped and named; ``--strict`` refuses any file with a warning.
 Loading and validation happen before the runtime is imported: ``--validate`` never opens a
-port. Exit codes: 0 ok, 2 configuration or usage error, otherwise the runtime's code.
+port. Exit codes: 0 stopped with nothing lost, 1 could not be built or started, 2 configuration
+or usage error, 3 stopped with events still in memory channels (lost), 130 a third signal.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ def _component_words(path: str) -> str:
         "-DpropertiesImplementation=java.util.Properties turns that off."
     ),
 )
+@click.version_option(package_name="flumelet", prog_name="flume-agent",
+                      message="%(prog)s (flumelet) %(version)s")
 @click.argument("command", nargs=-1, metavar="[agent]")
 @click.option(
     "-f", "--conf-file", "conf_file", required=True, help="Flume properties file to load."

@@ -50,6 +50,8 @@ class BackoffPolicy:
 class ChannelException(Exception):
     """A channel operation failed; the caller rolls back and retries later."""
 
+    channel: str | None = None  # the channel that refused (set by the channel processor)
+
 
 class ChannelFullException(ChannelException):
     """No room for the committed puts (capacity or byteCapacity)."""
@@ -96,6 +98,10 @@ class ChannelProcessor(Protocol):
     def process_event(self, event: Event) -> None: ...
 
     def process_event_batch(self, events: Sequence[Event]) -> None: ...
+
+    async def synced(self) -> None:
+        """Return once the commits so far are durable (needed after committing inside
+        ``agent.channels.durability.fsync_later``)."""
 
 
 class Component:

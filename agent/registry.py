@@ -55,7 +55,9 @@ validated ``agent.config.model`` spec (``spec.name``, ``spec.settings``, ``spec.
 
 ``ctx.clock`` is the only source of "now"; ``ctx.metrics`` gives counter groups
 (``ctx.metrics.source(name)`` / ``.sink(name)`` / ``.channel(name)``); ``ctx.channels`` maps
-channel names to the built channels. ``start()``/``stop()`` are async and idempotent; the
+channel names to the built channels; ``ctx.drain_state(channel)`` says what the sinks of a
+channel are doing (for a source whose batch it refused: ``ChannelException.channel`` names it).
+``start()``/``stop()`` are async and idempotent; the
 runtime starts channels, then sinks, then sources, and stops in reverse with a drain period.
 """
 
@@ -80,6 +82,10 @@ class BuildContext:
     clock: Clock = field(default_factory=SystemClock)
     metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
     channels: dict[str, Channel] = field(default_factory=dict)
+    # How the sinks draining a channel are doing, in words, and whether one is failing (the
+    # running Agent sets it): what a source says when that channel refuses its batch.
+    drain_state: Callable[[str], tuple[str, bool]] = field(
+        default=lambda channel: ("its sinks are slower than the source", False))
 
 
 class ComponentConfigError(ValueError):

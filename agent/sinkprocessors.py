@@ -13,7 +13,9 @@ The selection logic is plain code over an injected clock (milliseconds from
   ms; n restarts at 1 when the previous back-off ended more than an hour before the failure.
 
 Improvement over Flume: when every sink of a load_balance group is backing off, ``process()``
-returns BACKOFF instead of raising, since nothing failed during that call.
+returns BACKOFF instead of raising, since nothing failed during that call. A member's failures
+are logged when they begin or change, and its recovery once (``SinkHealth``); repeats go to
+DEBUG.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from agent.components import Clock, Sink, Status, SystemClock
 from agent.config.converters import choice, integer, to_bool
 from agent.config.schema import NO_KEYS, Key, KeyFamily, Schema
 from agent.sinks import EventDeliveryException
+from common.outage import Outage, format_duration
 
 if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
@@ -42,6 +45,29 @@ MAX_BACKOFF_EXPONENT = 16
 
 def _now_ms(clock: Clock) -> float:
     return clock.monotonic() * 1000.0
+
+
+class SinkHealth:
+    """One line per change of a group member's state, not one per attempt."""
+
+    def __init__(self, group: str, clock: Clock) -> None:
+        self.group = group
+        self.clock = clock
+        self.outages: dict[str, Outage] = {}
+
+    def failed(self, sink: Sink, exc: Exception, then: str) -> None:
+        outage = self.outages.setdefault(sink.name, Outage())
+        reason = str(exc) or type(exc).__name__
+        news = outage.failed(reason, self.clock.monotonic())
+        log.log(logging.WARNING if news else logging.DEBUG, "%s: sink %s failed (%s); %s",
+                self.group, sink.name, reason, then)
+
+    def worked(self, sink: Sink) -> None:
+        outage = self.outages.get(sink.name)
+        lasted = outage.recovered(self.clock.monotonic()) if outage is not None else None
+        if lasted is not None:
+            log.warning("%s: sink %s delivering again after %s", self.group, sink.name,
+                        format_duration(lasted))
 
 
 class SinkProcessor:
@@ -109,6 +135,7 @@ class FailoverSinkProcessor(SinkProcessor):
         self.sinks = [sink for sink, _ in prioritized]
         self.parked: list[_Parked] = []
         self.active: Sink | None = self.live[max(self.live)]
+        self.health = SinkHealth("failover", self.clock)
 
     @classmethod
     def from_spec(
@@ -134,13 +161,15 @@ class FailoverSinkProcessor(SinkProcessor):
             try:
                 status = await candidate.sink.process()
             except Exception as exc:
-                log.warning("failover: parked sink %s failed again: %s", candidate.sink.name, exc)
                 self._park(candidate, now)
+                self.health.failed(candidate.sink, exc, "parked again, for "
+                                   f"{format_duration(self._penalty(candidate.failures) / 1000)}")
                 continue
             if status is Status.READY:
                 self.live[candidate.priority] = candidate.sink
                 self.active = self.live[max(self.live)]
-                log.info("failover: sink %s recovered", candidate.sink.name)
+                self.health.worked(candidate.sink)
+                log.info("failover: sink %s is live again", candidate.sink.name)
             else:  # BACKOFF is no failure: keep it parked, no extra penalty
                 self.parked.append(candidate)
                 self.parked.sort(key=lambda p: p.refresh_ms)
@@ -150,11 +179,13 @@ class FailoverSinkProcessor(SinkProcessor):
             try:
                 return await sink.process()
             except Exception as exc:
-                log.warning("failover: sink %s failed and is parked: %s", sink.name, exc)
                 priority = next(p for p, s in self.live.items() if s is sink)
                 del self.live[priority]
                 self._park(_Parked(sink, priority), now)
                 self.active = self.live[max(self.live)] if self.live else None
+                then = (f"sink {self.active.name} takes over" if self.active is not None
+                        else "no sink left to fail over to")
+                self.health.failed(sink, exc, f"parked; {then}")
         raise EventDeliveryException("all sinks failed to process, nothing left to fail over to")
 
 
@@ -193,6 +224,7 @@ class LoadBalancingSinkProcessor(SinkProcessor):
         self.rng = rng or random.Random()
         self.states = [_BackoffState() for _ in self.sinks]
         self.next_head = 0
+        self.health = SinkHealth("load_balance", self.clock)
 
     @classmethod
     def from_spec(
@@ -235,9 +267,12 @@ class LoadBalancingSinkProcessor(SinkProcessor):
         for index in order:
             sink = self.sinks[index]
             try:
-                return await sink.process()
+                status = await sink.process()
             except Exception as exc:
                 self.inform_failure(index)
-                log.warning("load_balance: sink %s failed, trying the next: %s", sink.name, exc)
+                self.health.failed(sink, exc, "trying the next")
+                continue
+            self.health.worked(sink)
+            return status
         raise EventDeliveryException("all sinks of the load_balance group failed")
 

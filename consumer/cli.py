@@ -11,7 +11,6 @@ SIGTERM/SIGINT). See docs/jobs.md.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from consumer.jobs.graph import BuiltJob
 from consumer.jobs.runner import EXIT_OK, EXIT_USAGE, run_job, run_script, summarize
 from consumer.jobs.spec import Issue, JobInvalid, JobSpec, OutputSpec, ReceiverSpec
 from consumer.jobs.validate import load_job_file, parse_address, validate_job
+from consumer.streaming.process import setup_logging
 from consumer.ui import attach_terminal_view, attach_web_ui, wants_live_view
 
 __all__ = ["cli", "main"]
@@ -32,11 +32,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_JOB_OPTIONS = ("host", "port", "pull", "checkpoint", "batch", "window", "slide", "top",
                        "sqlite")
 YAML_SUFFIXES = (".yaml", ".yml")
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _job_kind(path: str) -> str:
@@ -77,7 +72,22 @@ duration_option = click.option(
     help="Stop gracefully by itself after SECONDS.")
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class ConsumerGroup(click.Group):
+    """The command group, with a hint for a job file given without its command."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str],
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        first = args[0] if args else ""
+        if first not in self.commands and first.endswith((".py", *YAML_SUFFIXES)):
+            raise click.UsageError(f"{first} is a job: run it with 'flume-consumer run {first}' "
+                                   f"(or check it with 'flume-consumer validate {first}')")
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=ConsumerGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="flumelet", prog_name="flume-consumer",
+                      message="%(prog)s (flumelet) %(version)s")
 @click.option("--host", default=ReceiverSpec.host, show_default=True,
               help="Push receiver: address to listen on for Flume's avro sink.")
 @click.option("--port", type=click.IntRange(1, 65535), default=ReceiverSpec.port,

@@ -373,10 +373,12 @@ async def _listening_sockets(host: str, port: int) -> list[socket.socket]:
             if port == 0:  # every address on the port the first one got
                 port = sock.getsockname()[1]
                 break
-    except OSError:
+    except OSError as exc:
         for sock in sockets:
             sock.close()
-        raise
+        # the bare "[Errno 98] Address already in use" does not say which address
+        what = (exc.strerror or str(exc)).lower() if exc.errno else str(exc)
+        raise OSError(exc.errno, f"cannot listen on {host or '*'}:{port}: {what}") from exc
     return sockets
 
 

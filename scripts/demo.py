@@ -2,10 +2,12 @@
 
 Starts ``flume-consumer`` (the built-in top-URLs job) and ``flume-agent`` with the seed
 configuration (spooldir -> timestamp interceptor -> memory channel -> avro sink, or the
-SparkSink for ``--mode pull``), drops generated Apache logs into the spool directory the
-right way (written elsewhere, then renamed in), shows the consumer's table every slide, then
-stops both cleanly and checks the last table against counts computed from the input.
-Exit status 0 only if they match.
+SparkSink for ``--mode pull``), printing both command lines so that they can be repeated,
+drops generated Apache logs into the spool directory the right way (written elsewhere, then
+renamed in), and shows the consumer's top table as it changes: redrawn in place on a
+terminal, one line per change otherwise (the consumer prints a table every second, mostly
+the same one). Then it stops both cleanly and checks the last table against counts computed
+from the input. Exit status 0 only if they match.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -21,7 +24,12 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,14 +81,17 @@ def matches(table: list[tuple[str, int]] | None, expected: Counter[str], top: in
 
 
 class Proc:
-    """A child process whose output is echoed (when asked) and kept."""
+    """A child process whose output is kept, echoed when asked, and handed line by line to
+    ``on_line`` if given."""
 
-    def __init__(self, name: str, args: list[str], echo: bool, env: dict[str, str]) -> None:
+    def __init__(self, name: str, args: list[str], echo: bool, env: dict[str, str],
+                 on_line: Callable[[str], None] | None = None) -> None:
         self.name = name
         self.out: list[str] = []
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=env)
         self._echo = echo
+        self._on_line = on_line
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
 
@@ -91,6 +102,8 @@ class Proc:
             if self._echo:
                 sys.stdout.write(line)
                 sys.stdout.flush()
+            if self._on_line is not None:
+                self._on_line(line)
 
     def text(self) -> str:
         return "".join(self.out)
@@ -105,6 +118,84 @@ class Proc:
             code = self.proc.wait()
         self._thread.join(5)
         return code
+
+
+class TopView:
+    """The consumer's pprint blocks, shown only when the table changes: a rich table redrawn
+    in place on a terminal, a line per change elsewhere. Other lines (logs) print as they
+    come."""
+
+    def __init__(self, console: Console, top: int) -> None:
+        self.console = console
+        self.top = top
+        self.shown: list[tuple[str, int]] | None = None
+        self._block: list[str] | None = None
+        self._live: Live | None = None
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+
+    def __enter__(self) -> TopView:
+        if self.console.is_terminal:
+            self._live = Live(self._table([], "waiting for the first window..."),
+                              console=self.console, auto_refresh=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def _table(self, entries: list[tuple[str, int]], caption: str) -> Table:
+        table = Table(title=f"top {self.top} URLs, last 5 minutes", caption=caption,
+                      title_justify="left", caption_justify="left")
+        table.add_column("url")
+        table.add_column("requests", justify="right")
+        for url, count in entries:
+            table.add_row(url, f"{count:,}")
+        return table
+
+    def feed(self, line: str) -> None:
+        """One line of the consumer's output."""
+        line = line.rstrip("\n")
+        with self._lock:
+            if self._block is None:
+                if line == DASHES:
+                    self._block = []
+                elif line:
+                    self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+                return
+            self._block.append(line)
+            if line == "" and len(self._block) > 2:
+                self._show(last_table(f"{DASHES}\n" + "\n".join(self._block) + "\n"))
+                self._block = None
+
+    def _show(self, entries: list[tuple[str, int]] | None) -> None:
+        if not entries or entries == self.shown:
+            return
+        self.shown = entries
+        elapsed = time.monotonic() - self._started
+        if self._live is not None:
+            self._live.update(self._table(entries, f"updated after {elapsed:.0f} s"),
+                              refresh=True)
+        else:
+            head = ", ".join(f"{url} {count:,}" for url, count in entries[:3])
+            self.console.print(f"[{elapsed:5.1f} s] top: {head}, ... ({len(entries)} URLs)",
+                               markup=False, highlight=False, soft_wrap=True)
+
+
+def as_typed(args: list[str]) -> str:
+    """``args`` as a user would type them in the repository root (with .venv activated)."""
+    words = list(args)
+    if words[:2] == [sys.executable, "-m"]:
+        words = [{"consumer.cli": "flume-consumer", "agent.cli": "flume-agent"}[words[2]],
+                 *words[3:]]
+    return shlex.join(_short(w) for w in words)
+
+
+def _short(path: object) -> str:
+    """A path under the repository root relative to it (where the commands are typed)."""
+    text = str(path)
+    return os.path.relpath(text, ROOT) if text.startswith(str(ROOT) + os.sep) else text
 
 
 def wait_listening(port: int, proc: Proc, timeout: float = 20.0) -> None:
@@ -128,47 +219,56 @@ def run(mode: str, workdir: Path, lines: int, files: int, duration: float, seed:
     port = free_port(9092 if mode == "push" else 9999)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     py = sys.executable
-    consumer_args = [py, "-m", "consumer.cli", "--top", str(top), "--log-level", "warning"]
+    consumer_args = [py, "-m", "consumer.cli", "--top", str(top), "--plain",
+                     "--log-level", "warning"]
     consumer_args += (["--port", str(port)] if mode == "push"
                       else ["--pull", f"127.0.0.1:{port}"])
     agent_args = [py, "-m", "agent.cli", "-f", str(CONFIGS[mode]), "-n", "a1",
                   f"-Da1.sources.r1.spoolDir={spool}", f"-Da1.sinks.k1.port={port}",
                   "-Dflume.root.logger=WARN,console"]
-    print(f"demo ({mode}): consumer and agent starting; spool directory {spool}", flush=True)
+    console = Console(highlight=False)
+    first, second = ((consumer_args, agent_args) if mode == "push"
+                     else (agent_args, consumer_args))
+    print(f"demo ({mode}): the two commands (in the repository root, after "
+          f". .venv/bin/activate):\n  {as_typed(first)}\n  {as_typed(second)}", flush=True)
+    print(f"demo ({mode}): generated logs land in {_short(spool)}, written elsewhere then "
+          "renamed in", flush=True)
     all_lines = list(generate(lines, seed, malformed_rate=0.01, start=int(time.time()) - 600,
                               span=600))
     expected = expected_counts(all_lines)
-    if mode == "push":
-        consumer = Proc("flume-consumer", consumer_args, echo, env)
-        wait_listening(port, consumer)
-        agent = Proc("flume-agent", agent_args, False, env)
-    else:
-        agent = Proc("flume-agent", agent_args, False, env)
-        wait_listening(port, agent)
-        consumer = Proc("flume-consumer", consumer_args, echo, env)
-    ok = False
-    try:
-        staging = workdir / "staging"
-        staging.mkdir()
-        per_file = -(-lines // files)
-        deadline = time.monotonic() + duration
-        pause = min(1.5, duration / 2 / files)  # files trickle in over half the run
-        for i in range(files):  # each written in staging, then renamed in whole
-            chunk = all_lines[i * per_file:(i + 1) * per_file]
-            written = write_spool_file(staging, f"access-{i:03d}.log", chunk)
-            os.rename(written, spool / written.name)
-            time.sleep(pause)
-        while time.monotonic() < deadline:
-            if matches(last_table(consumer.text()), expected, top):
-                ok = True
-                time.sleep(2)  # let a couple more slides print
-                break
-            if agent.proc.poll() is not None or consumer.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-    finally:
-        agent_code = agent.stop()
-        consumer_code = consumer.stop()
+    with TopView(console, top) as view:
+        on_line = view.feed if echo else None
+        if mode == "push":
+            consumer = Proc("flume-consumer", consumer_args, False, env, on_line)
+            wait_listening(port, consumer)
+            agent = Proc("flume-agent", agent_args, False, env)
+        else:
+            agent = Proc("flume-agent", agent_args, False, env)
+            wait_listening(port, agent)
+            consumer = Proc("flume-consumer", consumer_args, False, env, on_line)
+        ok = False
+        try:
+            staging = workdir / "staging"
+            staging.mkdir()
+            per_file = -(-lines // files)
+            deadline = time.monotonic() + duration
+            pause = min(1.5, duration / 2 / files)  # files trickle in over half the run
+            for i in range(files):  # each written in staging, then renamed in whole
+                chunk = all_lines[i * per_file:(i + 1) * per_file]
+                written = write_spool_file(staging, f"access-{i:03d}.log", chunk)
+                os.rename(written, spool / written.name)
+                time.sleep(pause)
+            while time.monotonic() < deadline:
+                if matches(last_table(consumer.text()), expected, top):
+                    ok = True
+                    time.sleep(2)  # let a couple more slides print
+                    break
+                if agent.proc.poll() is not None or consumer.proc.poll() is not None:
+                    break
+                time.sleep(0.2)
+        finally:
+            agent_code = agent.stop()
+            consumer_code = consumer.stop()
     table = last_table(consumer.text())
     ok = ok and matches(table, expected, top)
     good = sum(expected.values())

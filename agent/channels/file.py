@@ -23,6 +23,11 @@ every ``fsyncInterval`` seconds (default 5), on a timer while idle, and when the
 stops; an OS crash or power cut can then lose (or, for takes, redeliver) the last
 interval's commits. One fsync covers every commit written since the previous one.
 
+Group commit at the default policy: a source or sink that commits inside
+``durability.fsync_later()`` and then awaits ``synced()`` (spooldir, avro source, avro sink)
+has its commit written at once and fsynced by a worker thread; one fsync covers every
+commit written before it started, and the commits written while it runs share the next.
+
 Like Flume's, the channel locks its directory (``in_use.lock``, an exclusive ``flock``) for
 as long as it runs: a second file channel on the same directory, in this agent or another
 process, is refused with "the directory is already locked" instead of sharing the log.
@@ -38,6 +43,7 @@ import os
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from agent.channels.durability import fsync_deferred
 from agent.channels.memory import (
     KEEP_ALIVE,
     MemoryChannel,
@@ -65,6 +71,7 @@ _COMPAT = "flumelet's single log needs no checkpoint"
 
 
 class FileChannel(MemoryChannel):
+    durable = True  # what it holds at a stop is kept (the agent's shutdown report says so)
     SCHEMA = Schema(
         keys=(
             Key("dataDirs", to_list, ["~/.flume/file-channel/data"]),
@@ -97,6 +104,9 @@ class FileChannel(MemoryChannel):
         self.clock = clock or SystemClock()
         self.syncs = 0  # fsyncs of the log after a commit (tests and benchmarks read it)
         self._unsynced = False  # commits written since the last fsync
+        self._written = 0  # log writes so far ...
+        self._synced = 0  # ... and how many of them an fsync has covered
+        self._syncing: asyncio.Future[None] | None = None  # the group fsync running
         self._synced_at = self.clock.monotonic()
         self._timer: asyncio.Task[None] | None = None
         self._live: dict[int, Event] = {}  # seq -> event, every event put and not yet taken
@@ -174,6 +184,8 @@ class FileChannel(MemoryChannel):
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
         _fsync_dir(self.dir)
+        self._synced = self._written  # the new log holds every live event, on disk
+        self._unsynced = False
         if self._file is not None:
             self._file.close()
         self._file = open(self.path, "ab")  # noqa: SIM115 - held for the channel's lifetime
@@ -191,8 +203,12 @@ class FileChannel(MemoryChannel):
             try:
                 self._file.write(data)
                 self._file.flush()
+                self._written += 1
                 self._unsynced = True
-                if self.fsync_per_transaction or self._sync_due():
+                if self.fsync_per_transaction:
+                    if not fsync_deferred():
+                        self._fsync()
+                elif self._sync_due():
                     self._fsync()
             except OSError as exc:
                 self.broken = f"log write to {self.path} failed: {exc}"
@@ -210,7 +226,7 @@ class FileChannel(MemoryChannel):
             self._live.pop(seq, None)
         for e in takes:
             self._seq_of.pop(id(e), 0)
-        if self._size > self.max_file_size:
+        if self._size > self.max_file_size and self._syncing is None:  # not under an fsync
             try:
                 self._rewrite()
             except OSError as exc:  # the commit itself is durable; compaction can wait
@@ -221,6 +237,7 @@ class FileChannel(MemoryChannel):
 
     def _fsync(self) -> None:
         os.fsync(self._file.fileno())
+        self._synced = self._written
         self._unsynced = False
         self._synced_at = self.clock.monotonic()
         self.syncs += 1
@@ -237,6 +254,37 @@ class FileChannel(MemoryChannel):
             self.broken = f"fsync of {self.path} failed: {exc}"
             log.error("channel %s: %s; refusing further commits and takes", self.name,
                       self.broken)
+
+    async def synced(self) -> None:
+        """Return once every commit written so far is on disk (group commit, see above);
+        at once with ``fsyncPerTransaction = false``."""
+        if not self.fsync_per_transaction:
+            return
+        target = self._written
+        while self._synced < target:
+            if self.broken:
+                raise ChannelException(f"channel {self.name}: {self.broken}")
+            if self._syncing is None:
+                self._syncing = asyncio.ensure_future(self._sync_round())
+            await asyncio.shield(self._syncing)
+
+    async def _sync_round(self) -> None:
+        """One fsync in a worker thread, covering every write before it started."""
+        upto = self._written
+        try:
+            if self._file is None:
+                raise ChannelException(f"channel {self.name} is stopped")
+            await asyncio.to_thread(os.fsync, self._file.fileno())
+        except OSError as exc:
+            self.broken = f"fsync of {self.path} failed: {exc}"
+            log.error("channel %s: %s; refusing further commits and takes", self.name,
+                      self.broken)
+            raise ChannelException(f"channel {self.name}: {self.broken}") from exc
+        finally:
+            self._syncing = None
+        self._synced = max(self._synced, upto)
+        self._unsynced = self._synced < self._written
+        self.syncs += 1
 
     def transaction(self) -> FileTransaction:
         return FileTransaction(self)
@@ -257,6 +305,9 @@ class FileChannel(MemoryChannel):
             timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
+        if self._syncing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._syncing)
         if self._file is not None:
             if self._unsynced:
                 try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 
+from agent.channels.durability import durable, fsync_later
 from agent.components import Channel, Status, Transaction
 from agent.metrics import CounterGroup
 from protocol.event import Event
@@ -69,13 +70,16 @@ async def drain_batch(
             result = deliver(batch)
             if inspect.isawaitable(result):
                 await result
-        tx.commit()
+        with fsync_later():
+            tx.commit()
     except BaseException:
         rollback_quietly(tx)
         raise
     finally:
         tx.close()
     counter.counters["EventDrainSuccessCount"] += len(batch)
+    if batch:
+        await durable((channel,))  # the take on disk, sharing the next fsync
     return Status.READY if batch else Status.BACKOFF
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from agent.channels.durability import durable, fsync_later
 from agent.components import Clock, Sink, Status, Transaction
 from agent.config.converters import choice, integer
 from agent.config.schema import Key, Schema
@@ -29,6 +30,7 @@ from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
 from agent.sinks import EventDeliveryException, count_batch, rollback_quietly, take_batch
 from agent.tls import CLIENT_KEYS, TlsConfigError, client_context, client_rules
+from common.outage import peer_problem
 from protocol.codec import encode_event_array
 from protocol.event import Event
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
@@ -119,9 +121,11 @@ class AvroSink(Sink):
             rollback_quietly(batch.tx)
             batch.tx.close()
             raise
-        batch.tx.commit()
+        with fsync_later():
+            batch.tx.commit()
         batch.tx.close()
         self.counter.counters["EventDrainSuccessCount"] += len(batch.events)
+        await durable((self.channel,))  # the take on disk, sharing the next fsync
         return Status.READY
 
     def _take(self) -> _Batch | None:
@@ -151,7 +155,6 @@ class AvroSink(Sink):
     async def _deliver(self, batch: _Batch) -> None:
         c = self.counter.counters
         created = self.client.connections_created
-        records = batch.events
         try:
             pending = await self.client.start_call("appendBatch", {}, encoded=batch.encoded)
             try:
@@ -166,9 +169,10 @@ class AvroSink(Sink):
             if self.client.connections_created == created and not self.client.connected:
                 c["ConnectionFailedCount"] += 1
             await self._close_connection()
-            raise EventDeliveryException(
-                f"sink {self.name}: {len(records)} events to {self.client.address} "
-                f"failed: {exc or type(exc).__name__}") from exc
+            problem = (f"answered with an error ({exc})" if isinstance(exc, RpcError)
+                       else peer_problem(exc))
+            # the runner names the sink, says what happens meanwhile and logs state changes
+            raise EventDeliveryException(f"{self.client.address} {problem}") from exc
         finally:
             if self.client.connections_created > created:
                 c["ConnectionCreatedCount"] += 1
@@ -176,9 +180,8 @@ class AvroSink(Sink):
         if status != "OK":
             c["EventWriteFail"] += 1
             await self._close_connection()
-            raise EventDeliveryException(
-                f"sink {self.name}: {self.client.address} answered {status} "
-                f"for {len(records)} events")
+            raise EventDeliveryException(f"{self.client.address} refused the batch "
+                                         f"(answered {status})")
 
     async def _close_connection(self) -> None:
         if self.client.connected:

@@ -13,6 +13,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
+from agent.channels.durability import fsync_later
 from agent.components import ChannelException, EventDrivenSource
 from agent.config.converters import choice, integer, ip_filter_rules, to_bool
 from agent.config.issues import IssueCode
@@ -107,8 +108,10 @@ class AvroSource(EventDrivenSource):
             c["AppendBatchReceivedCount"] += 1
             c["EventReceivedCount"] += len(records)
             try:
-                self.channel_processor.process_event_batch(
-                    [Event(r["headers"], r["body"]) for r in records])
+                with fsync_later():  # one fsync for this and whatever else commits meanwhile
+                    self.channel_processor.process_event_batch(
+                        [Event(r["headers"], r["body"]) for r in records])
+                await self.channel_processor.synced()  # durable before OK
             except Exception as exc:
                 log.warning("source %s: appendBatch of %d events from %s failed: %s",
                             self.name, len(records), conn.peer, exc)

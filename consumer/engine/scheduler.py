@@ -13,8 +13,11 @@ before it, and every node emits only at its own slide times.
 from __future__ import annotations
 
 import logging
+import os
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from consumer.engine.errors import CheckpointMismatch, IllegalArgumentException
@@ -23,6 +26,18 @@ from consumer.engine.rdd import RDD
 from consumer.engine.receiver import Block
 
 log = logging.getLogger(__name__)
+
+_OWN_CODE = tuple(str(Path(__file__).resolve().parents[2] / pkg) + os.sep
+                  for pkg in ("consumer", "common", "protocol"))
+
+
+def _in_user_code(exc: BaseException) -> str:
+    """`` (at job.py:7)``: the innermost frame of the traceback outside flumelet, if any."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        name = frame.filename
+        if not name.startswith(_OWN_CODE) and not name.startswith("<"):
+            return f" (at {name}:{frame.lineno})"
+    return ""
 
 __all__ = [
     "BatchOutcome",
@@ -221,7 +236,11 @@ class BatchPipeline:
                 outcome.checkpointed = True
                 outcome.tokens, self._held = self._held, {}
         except Exception as exc:  # a user function or the checkpoint failed
-            log.error("batch %d failed: %s", t_ms, exc, exc_info=exc)
+            # One line: the traceback is printed once, by whoever awaitTermination() raises
+            # it to (the CLI, or Python for a script); here only at DEBUG.
+            log.error("batch %d failed: %s: %s%s; the context stops and awaitTermination() "
+                      "raises it", t_ms, type(exc).__name__, exc, _in_user_code(exc),
+                      exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
             self.failed = outcome.error = exc
             outcome.tokens, self._held = self._held, {}
         return outcome

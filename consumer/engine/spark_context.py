@@ -17,6 +17,7 @@ from consumer.engine.rdd import RDD
 
 __all__ = ["Accumulator", "Broadcast", "SparkConf", "SparkContext"]
 
+FLUMELET_LOGGERS = ("consumer", "protocol", "common")
 _LOG_LEVELS = {
     "ALL": logging.NOTSET, "TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
     "WARN": logging.WARNING, "ERROR": logging.ERROR, "FATAL": logging.CRITICAL,
@@ -141,7 +142,8 @@ class SparkContext:
         if level is None:
             raise ValueError(
                 f"Supplied level {logLevel} did not match one of: {','.join(_LOG_LEVELS)}")
-        logging.getLogger("consumer").setLevel(level)
+        for name in FLUMELET_LOGGERS:  # every logger flumelet's consumer side logs to
+            logging.getLogger(name).setLevel(level)
 
     def stop(self) -> None:
         self._stopped = True

@@ -51,6 +51,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from common.outage import Outage, format_duration, peer_problem
 from consumer.engine.receiver import ReceiverContext
 from consumer.flume.redelivery import REDELIVERY_HORIZON, PullToken, RedeliveryLedger
 from consumer.flume.wal import WriteAheadLog
@@ -268,6 +269,7 @@ class FlumePollingReceiver:
         self.ledger = RedeliveryLedger(horizon, threading.Lock())
         self._covered: list[PullToken] = []
         self.stopping = False
+        self._outages: dict[str, Outage] = collections.defaultdict(Outage)  # per agent
         self.last_error: tuple[int, str] | None = None  # (epoch ms, what), for status()
         self._unsettled = 0  # batches polled and not yet acked or nacked
 
@@ -348,25 +350,45 @@ class FlumePollingReceiver:
                 epoch = await self._ack_epoch(address) if self.reliable else None
                 await self._connect(client)
                 self.ledger.reachable(address, True, self._now())
+                self._reached(address)
                 batch = await client.call("getEventBatch", {"n": self.max_batch_size})
             except asyncio.CancelledError:
                 raise
             except (ConnectionError, OSError, TimeoutError, RpcError) as exc:
                 self.ledger.reachable(address, False, self._now())
                 self.ledger.arm(address)
-                log.warning("polling %s failed: %s; retrying in %.1fs", address, exc, delay)
+                self._unreachable(address, exc, delay)
                 self._note_error(f"polling {address} failed: {exc}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
                 continue
             if batch["errorMsg"]:
-                log.warning("sink %s: %s", address, batch["errorMsg"])
+                self._unreachable(address, RpcError(batch["errorMsg"]), delay)
                 self._note_error(f"sink {address}: {batch['errorMsg']}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
                 continue
             delay = 0.1
             await self._store(address, batch, epoch)
+
+    def _unreachable(self, address: str, exc: BaseException, delay: float) -> None:
+        """One WARNING per agent when polling it starts failing (or fails differently), not
+        one per poller and attempt."""
+        answered = isinstance(exc, RpcError)
+        problem = f"the sink answered: {exc}" if answered else peer_problem(exc)
+        if self._outages[address].failed(problem, self._now()):
+            question = "" if answered else \
+                f" is an agent with a SparkSink running on {address}?"
+            log.warning("polling %s: %s;%s retrying every %g s at most", address, problem,
+                        question, self.retry_max)
+        else:
+            log.debug("polling %s failed again: %s; retrying in %.1f s", address, exc, delay)
+
+    def _reached(self, address: str) -> None:
+        lasted = self._outages[address].recovered(self._now())
+        if lasted is not None:
+            log.warning("polling %s: connected again after %s", address,
+                        format_duration(lasted))
 
     async def _connect(self, client: RpcClient) -> None:
         """Connect ``client`` if need be. A new connection replacing one means the old one

@@ -115,8 +115,12 @@ class ProcessPushReceiver:
             await self._reap()
             data.close()
             self._data = None
-            why = first[1].decode(errors="replace") if first else "it exited"
-            raise OSError(f"push receiver on {self.hostname}:{self.port}: {why}")
+            code, _, why = (first[1].decode(errors="replace").partition(" ") if first
+                            else ("0", "", "it exited"))
+            where = f"push receiver on {self.hostname}:{self.port}"
+            if code.isdigit() and int(code):
+                raise OSError(int(code), f"{where}: {why}")
+            raise OSError(f"{where}: {why}")
         self.port = int(first[1])
         self._reader = threading.Thread(target=self._read_chunks, args=(ctx,),
                                         name="flumelet-intake", daemon=True)
@@ -261,7 +265,8 @@ async def _serve(data: socket.socket, control: socket.socket) -> None:
         try:
             await receiver.start(ctx)  # type: ignore[arg-type]
         except OSError as exc:
-            ctx.send(b"E", str(exc).encode())
+            # errno travels too: the parent's error names the cause and hints at the fix
+            ctx.send(b"E", f"{exc.errno or 0} {exc.strerror or exc}".encode())
             return
         ctx.send(b"L", str(receiver.port).encode())
         reporter = asyncio.create_task(_report_status(receiver, ctx))

@@ -8,15 +8,14 @@ a second signal exits at once with 130, without waiting for anything.
 
 from __future__ import annotations
 
+import errno
 import logging
-import os
 import runpy
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from common.outage import error_text
 from consumer.engine.errors import CheckpointMismatch
 from consumer.engine.spark_context import SparkContext
 from consumer.flume import FlumeUtils
@@ -25,6 +24,7 @@ from consumer.jobs.intake import ProcessPushReceiver
 from consumer.jobs.spec import JobSpec
 from consumer.jobs.vectorised import BatchEvaluator, header_refs
 from consumer.streaming import StreamingContext
+from consumer.streaming.process import EXIT_FORCED, SignalStopper
 from protocol.limits import ListenerLimits
 
 __all__ = ["EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "EXIT_USAGE", "SignalStopper", "run_job",
@@ -32,57 +32,7 @@ __all__ = ["EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "EXIT_USAGE", "SignalStoppe
 
 log = logging.getLogger("consumer.jobs")
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_FORCED = 0, 1, 2, 130
-
-
-def _force_exit(code: int) -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)  # at once: no waiting for the batch in flight or worker threads
-
-
-class SignalStopper:
-    """First SIGTERM/SIGINT: graceful stop of the context ``target()`` returns, in a helper
-    thread (the main thread stays in ``awaitTermination``, which then returns). Second:
-    ``force_exit(130)``. ``target()`` returning None (nothing is streaming yet) means there is
-    nothing to finish: exit at once."""
-
-    def __init__(self, target: Callable[[], Any],
-                 force_exit: Callable[[int], None] = _force_exit) -> None:
-        self._target = target
-        self._force_exit = force_exit
-        self.signals = 0
-        self.stopper: threading.Thread | None = None
-        self._previous: dict[int, Any] = {}
-
-    def handle(self, signum: int, _frame: Any = None) -> None:
-        self.signals += 1
-        name = signal.Signals(signum).name
-        ssc = self._target()
-        if self.signals > 1 or ssc is None:
-            log.warning("%s: stopping at once", name)
-            self._force_exit(EXIT_FORCED)
-            return
-        log.info("%s: finishing the batch in flight, then stopping (send it again to stop at "
-                 "once)", name)
-        self.stopper = threading.Thread(
-            target=ssc.stop, kwargs={"stopSparkContext": False, "stopGraceFully": True},
-            name="flumelet-graceful-stop", daemon=True)
-        self.stopper.start()
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be set from the main thread
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self.handle)
-
-    def uninstall(self) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous.clear()
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def make_input(ssc: Any, spec: JobSpec) -> Any:
@@ -179,7 +129,7 @@ def run_context(ssc: Any, *, duration: float | None = None, install_signals: boo
         try:
             ssc.start()
         except OSError as exc:
-            log.error("cannot start the receiver: %s", exc)
+            log.error("cannot start the receiver: %s%s", error_text(exc), _hint(exc))
             return EXIT_FAILURE
         if duration is not None and not ssc.awaitTerminationOrTimeout(duration):
             log.info("--duration %g s reached: stopping gracefully", duration)
@@ -187,13 +137,21 @@ def run_context(ssc: Any, *, duration: float | None = None, install_signals: boo
         ssc.awaitTermination()
         if stopper.stopper is not None:
             stopper.stopper.join()
-    except Exception as exc:
-        log.error("job failed: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
+    except Exception as exc:  # a batch failed: the world (OSError) or a bug (its traceback)
+        log.error("job failed: %s", exc,
+                  exc_info=log.isEnabledFor(logging.DEBUG) or not isinstance(exc, OSError))
         return EXIT_FAILURE
     finally:
         stopper.uninstall()
     log.info("stopped cleanly")
     return EXIT_OK
+
+
+def _hint(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (" (another process has this port, perhaps another flume-consumer: stop it, or "
+                "listen on another port: --port, or the job's receiver port)")
+    return ""
 
 
 def run_script(path: str, args: Sequence[str], *, install_signals: bool = True) -> int:

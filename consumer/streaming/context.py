@@ -44,6 +44,7 @@ from consumer.engine.termination import Termination
 from consumer.engine.windows import to_ms
 from consumer.streaming.dstream import DStream, TransformedDStream
 from consumer.streaming.inputs import QueueInputDStream, ReceiverInputDStream, TextFileInputDStream
+from consumer.streaming.process import adopt
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,7 @@ class StreamingContext:
         if active not in (None, self) and active._state == ACTIVE:
             raise IllegalStateException(
                 "Only one StreamingContext may be started in this process")
+        adopt(StreamingContext.getActive)  # `python job.py`: flume-consumer's logs and Ctrl-C
         self._prepare("thread")
         assert self._pipeline is not None
         self._runtime = StreamingRuntime(

@@ -149,4 +149,7 @@ def test_make_demo_script_runs_to_completion(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "OK, the last table matches" in done.stdout
-    assert "('/'," in done.stdout  # a non-empty table was shown
+    assert "\n  flume-consumer --top 10 --plain" in done.stdout  # the commands it runs
+    assert "\n  flume-agent -f configs/spooldir-avro.conf -n a1" in done.stdout
+    tables = [line.split("] ", 1)[1] for line in done.stdout.splitlines() if " top: /" in line]
+    assert tables and len(tables) == len(set(tables))  # a line per change, not per second

@@ -48,6 +48,8 @@ class AppendToFile:
         time.sleep(0.002)  # a slow commit: kills often land before the position is recorded
     def process_event(self, event):
         self.process_event_batch([event])
+    async def synced(self):
+        pass
 
 async def main():
     s = SpoolDirSettings.from_mapping(

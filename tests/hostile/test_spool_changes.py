@@ -42,6 +42,9 @@ class HookedProcessor:
             hook, self.hook = self.hook, None
             hook()
 
+    async def synced(self) -> None:
+        """Nothing to wait for: no file channel."""
+
 
 def run(spool: Path, target: str, hook: Callable[[], None]) -> HookedProcessor:
     """Read the spool dir (target first, then before.log... by age), changing ``target``

@@ -201,5 +201,8 @@ def test_stop_reports_what_a_failing_sink_could_not_drain(caplog):
     assert remaining == {"c": 120}
     assert 2 <= calls <= 10  # retried with back-off, not in a busy loop
     assert errors == calls
-    assert "channel c still held 120 event(s)" in caplog.text
-    assert "sink k: process() failed" in caplog.text
+    assert "120 event(s) still in memory channel c are lost" in caplog.text
+    assert "--grace, or use a file channel" in caplog.text
+    # one line for the outage however many attempts failed, and no traceback
+    assert caplog.text.count("sink k: downstream is gone; retrying every") == 1
+    assert "Traceback" not in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import statistics
 import time
@@ -131,6 +132,95 @@ def test_full_memory_channel_backs_off_and_resumes_without_loss(tmp_path: Path) 
     asyncio.run(go())
     assert got == [str(i).encode() for i in range(250)]
     assert src.counters["ChannelWriteFail"] >= 1
+
+
+def test_a_full_channel_is_reported_at_most_every_30_s_naming_its_sinks_state(
+        tmp_path: Path, caplog) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "a").write_text("".join(f"{i}\n" for i in range(100)))
+    channel = MemoryChannel("c1", capacity=10, transaction_capacity=10)
+    clock = ManualClock()
+    state = ("sink k1 failing for 12 s (127.0.0.1:9092 unreachable (connection refused))", True)
+    s = SpoolDirSettings.from_mapping({"spoolDir": str(spool), "batchSize": 10})
+    src = SpoolDirSource("r1", s, clock=clock, watch=False, drain_state=lambda c: state)
+    src.channel_processor = DefaultChannelProcessor(ReplicatingSelector({"c1": channel}))
+
+    async def go() -> None:
+        await src.start()
+        assert await src.process() is Status.READY  # 10 in: full
+        for _ in range(5):
+            assert await src.process() is Status.RETRY
+            clock.advance(5)
+        clock.advance(10)  # 35 s after the first refusal
+        assert await src.process() is Status.RETRY
+        await src.stop()
+
+    with caplog.at_level(logging.INFO, logger="agent.sources.spooldir.source"):
+        asyncio.run(go())
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records
+             if r.name == "agent.sources.spooldir.source"]
+    assert len(lines) == 2
+    first = (f"source r1: channel c1 is full: {state[0]}; reading {spool / 'a'} waits, "
+             "retrying within 4 s")
+    assert lines[0] == ("WARNING", first)
+    assert lines[1] == ("WARNING", first + " (4 more refusal(s) since the last such line)")
+
+
+def test_a_full_channel_without_a_running_sink_is_a_warning(tmp_path: Path, caplog) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "a").write_text("".join(f"{i}\n" for i in range(30)))
+    result = load_text(CONFIG.format(spool=spool, out=tmp_path) +
+                       "a1.channels.c1.capacity = 10\na1.channels.c1.transactionCapacity = 10\n"
+                       "a1.sources.r1.batchSize = 10\n", "a1")
+    assert result.config is not None, result.issues
+    ctx = BuildContext(clock=ManualClock())
+    agent = build_agent(result.config, ctx)  # not started: only its view of the sinks counts
+    src = agent.sources["r1"]
+    assert isinstance(src, SpoolDirSource)
+    src._watch = False
+
+    async def go() -> None:
+        await src.start()
+        assert await src.process() is Status.READY
+        assert await src.process() is Status.RETRY
+        await src.stop()
+
+    with caplog.at_level(logging.INFO, logger="agent.sources.spooldir.source"):
+        asyncio.run(go())
+    [record] = [r for r in caplog.records if r.name == "agent.sources.spooldir.source"]
+    assert record.levelname == "WARNING"  # no sink runs on c1 (the agent is not started)
+    assert "channel c1 is full: no sink is running on c1" in record.getMessage()
+
+
+def test_the_agent_tells_sources_what_the_sinks_of_a_channel_are_doing(tmp_path: Path) -> None:
+    result = load_text(CONFIG.format(spool=tmp_path, out=tmp_path), "a1")
+    assert result.config is not None, result.issues
+    clock = ManualClock()
+    ctx = BuildContext(clock=clock)
+    agent = build_agent(result.config, ctx)
+
+    async def go() -> list[tuple[str, bool]]:
+        await agent.start_channel("c1", agent.channels["c1"])
+        states = [ctx.drain_state("c1")]
+        await agent.start_processor("k1", agent.processors["k1"])
+        runner = agent.sink_runners["k1"]
+        states.append(ctx.drain_state("c1"))  # its first poll has not run yet
+        assert await wait_for(lambda: runner.successes > 0, timeout=5)
+        states.append(ctx.drain_state("c1"))  # it polls (the channel is empty): healthy
+        runner.outage.failed("127.0.0.1:9092 unreachable (connection refused)", clock.monotonic())
+        clock.advance(12)
+        states.append(ctx.drain_state("c1"))
+        await agent.stop(grace=0)
+        return states
+
+    assert asyncio.run(go()) == [
+        ("no sink is running on c1", True),
+        ("sink k1 has not delivered a batch yet", False),
+        ("sink k1 is delivering, more slowly than the source reads", False),
+        ("sink k1 failing for 12 s (127.0.0.1:9092 unreachable (connection refused))", True),
+    ]
 
 
 def test_watchdog_wakes_the_source_within_100_ms_of_a_file_landing(tmp_path: Path) -> None:

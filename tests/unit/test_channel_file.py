@@ -221,3 +221,69 @@ def test_a_clean_stop_fsyncs_the_commits_the_interval_left(tmp_path: Path) -> No
 
     asyncio.run(run())
     assert ch.syncs == 1
+
+
+def test_group_commit_one_fsync_covers_every_commit_written_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import os
+    import threading
+
+    from agent.channels.durability import fsync_later
+
+    ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    running, release = threading.Event(), threading.Event()
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+
+    def held_fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        running.set()
+        assert release.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", held_fsync)
+
+    async def main() -> None:
+        with fsync_later():  # as a source and a sink do: written now, fsynced when awaited
+            _put(ch, ["a"])
+            assert _take(ch, 1) == ["a"]
+        assert ch.syncs == 0
+        source, sink = asyncio.create_task(ch.synced()), asyncio.create_task(ch.synced())
+        assert await asyncio.to_thread(running.wait, 10)  # one fsync running, both wait
+        with fsync_later():
+            _put(ch, ["b"])  # written while it runs: the next fsync's
+        late = asyncio.create_task(ch.synced())
+        release.set()
+        await asyncio.gather(source, sink, late)
+
+    asyncio.run(main())
+    assert ch.syncs == len(fsyncs) == 2  # three commits, two fsyncs
+    _killed(ch)
+    assert _bodies(FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)) == ["b"]
+
+
+def test_a_failed_group_fsync_fails_the_waiters_and_breaks_the_channel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import os
+
+    from agent.channels.durability import fsync_later
+    from agent.components import ChannelException
+
+    ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with fsync_later():
+        _put(ch, ["a"])
+    with pytest.raises(ChannelException, match=r"fsync .* failed"):
+        asyncio.run(ch.synced())
+    assert ch.broken
+    with pytest.raises(ChannelException):
+        _put(ch, ["b"])
+    _killed(ch)

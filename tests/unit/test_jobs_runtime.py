@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
+import pytest
+
+from consumer import SparkContext
 from consumer.jobs.logsummary import BatchSample, BatchTimer, SummaryWindow
 from consumer.jobs.runner import EXIT_FORCED, SignalStopper
 
@@ -99,3 +103,45 @@ def test_install_and_uninstall_restore_previous_handlers():
     assert signal.getsignal(signal.SIGTERM) == stopper.handle
     stopper.uninstall()
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_one_signal_sent_twice_at_once_is_one_graceful_stop():
+    """timeout(1) sends SIGTERM to the child and to its group: the same request twice."""
+    ssc = FakeContext()
+    exits: list[int] = []
+    clock = iter([100.0, 100.0001, 101.0])
+    stopper = SignalStopper(lambda: ssc, force_exit=exits.append, now=lambda: next(clock))
+    stopper.handle(signal.SIGTERM)
+    stopper.handle(signal.SIGTERM)
+    assert ssc.stopped.wait(5)
+    assert stopper.stopper is not None
+    stopper.stopper.join(5)
+    assert exits == [] and stopper.signals == 1
+    stopper.handle(signal.SIGTERM)  # a second later: meant
+    assert exits == [EXIT_FORCED]
+
+
+def test_a_script_s_own_ctrl_c_outside_streaming_is_passed_on():
+    """python job.py: before or after streaming, Ctrl-C is Python's KeyboardInterrupt."""
+    stopper = SignalStopper(lambda: None, force_exit=lambda code: None, passthrough=True)
+    previous = signal.getsignal(signal.SIGINT)
+    stopper.install()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            stopper.handle(signal.SIGINT)
+    finally:
+        stopper.uninstall()
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
+def test_set_log_level_covers_every_flumelet_logger():
+    sc = SparkContext(appName="levels")
+    before = {n: logging.getLogger(n).level for n in ("consumer", "protocol", "common")}
+    try:
+        sc.setLogLevel("ERROR")
+        for name in ("consumer.jobs", "protocol.transport", "common.clock"):
+            assert logging.getLogger(name).getEffectiveLevel() == logging.ERROR
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
+        sc.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 
 import pytest
 
@@ -20,6 +21,7 @@ from agent.runtime import (
     serve_agent,
 )
 from agent.sinkprocessors import FailoverSinkProcessor
+from agent.sinks import EventDeliveryException
 
 
 def test_backoff_policy_matches_flume_sink_runner():
@@ -98,6 +100,62 @@ def test_runner_survives_exceptions_without_a_busy_loop():
     count, errors = asyncio.run(go())
     assert 2 <= count <= 6
     assert errors == count
+
+
+def _run_script(outcomes: list[object], clock: ManualClock, **kw: object) -> PollingRunner:
+    """Run a runner whose polls return or raise ``outcomes`` in turn, 10 s apart."""
+    async def go() -> PollingRunner:
+        script = iter(outcomes)
+        done = asyncio.Event()
+
+        async def poll() -> Status:
+            clock.advance(10)
+            outcome = next(script, None)
+            if outcome is None:
+                done.set()
+                return Status.BACKOFF
+            if isinstance(outcome, Exception):
+                raise outcome
+            assert isinstance(outcome, Status)
+            return outcome
+
+        runner = PollingRunner("sink k1", poll, BackoffPolicy(step=0.001, error=0.001),
+                               clock=clock, **kw)  # type: ignore[arg-type]
+        runner.start()
+        await asyncio.wait_for(done.wait(), 5)
+        await runner.stop(1.0)
+        return runner
+
+    return asyncio.run(go())
+
+
+def test_runner_logs_an_outage_once_when_it_begins_changes_and_ends(caplog):
+    down = EventDeliveryException("127.0.0.1:9092 unreachable (connection refused)")
+    slow = EventDeliveryException("127.0.0.1:9092 not answering (timed out)")
+    with caplog.at_level(logging.INFO):
+        _run_script([Status.READY, down, down, down, slow, slow, Status.READY, Status.READY],
+                    ManualClock(), meanwhile="events stay in c1", resumed="delivering again")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "sink k1: 127.0.0.1:9092 unreachable (connection refused); retrying every 0.001 s, "
+        "events stay in c1",
+        "sink k1: 127.0.0.1:9092 not answering (timed out); retrying every 0.001 s, "
+        "events stay in c1",
+        "sink k1: delivering again after 50 s",
+    ]
+    assert all(r.levelno == logging.WARNING and not r.exc_info for r in caplog.records)
+
+
+def test_runner_tracebacks_are_for_debug_and_for_bugs(caplog):
+    down = ConnectionError("closed by peer")
+    with caplog.at_level(logging.DEBUG, logger="agent.runtime.runner"):
+        _run_script([down, down, KeyError("oops"), KeyError("oops")], ManualClock())
+    records = [r for r in caplog.records if r.name == "agent.runtime.runner"]
+    # at DEBUG the first delivery failure carries its traceback, repeats are DEBUG lines
+    assert [(r.levelname, bool(r.exc_info)) for r in records] == [
+        ("WARNING", True), ("DEBUG", True), ("ERROR", True), ("DEBUG", True), ("WARNING", False)]
+    assert records[2].getMessage().startswith("sink k1: process() failed: KeyError('oops')")
+    assert records[4].getMessage() == "sink k1: working again after 40 s"
 
 
 def test_runner_loops_on_ready_yielding_to_others():
@@ -184,7 +242,7 @@ def test_serve_agent_runs_until_stopped():
         stop.set()
         return await task
 
-    assert asyncio.run(go()) == {"c": 0}
+    assert asyncio.run(go()).remaining == {"c": 0}
 
 
 def test_run_agent_returns_1_when_the_graph_cannot_be_built(caplog, tmp_path):

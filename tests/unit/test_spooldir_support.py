@@ -32,6 +32,9 @@ class FakeProcessor:
             raise ChannelFullException("channel full")
         self.batches.append(list(events))
 
+    async def synced(self) -> None:
+        """Nothing to wait for: no file channel."""
+
     @property
     def bodies(self) -> list[bytes]:
         return [e.body for batch in self.batches for e in batch]

@@ -234,3 +234,17 @@ def test_checkpoint_interval_holds_acks_until_a_checkpoint_covers_them(tmp_path)
     assert [tok for _, toks in done[1:] for tok in toks] == ["seq-4", "seq-5"]
     checkpoints = sorted(n for n in os.listdir(tmp_path) if n.startswith("checkpoint-"))
     assert "checkpoint-1001000" not in checkpoints and "checkpoint-1002000" not in checkpoints
+
+
+def test_a_failing_user_function_is_one_log_line_naming_where(caplog):
+    """The traceback is printed once, by whoever awaitTermination() (here step()) raises it
+    to; the log line names the user's line."""
+    ssc, _ = ssc_at()
+    ssc.queueStream([[1]]).map(lambda x: x / 0).pprint()
+    with caplog.at_level("INFO"), pytest.raises(ZeroDivisionError):
+        ssc.step()
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert not record.exc_info
+    message = record.getMessage()
+    assert "failed: ZeroDivisionError: division by zero (at " in message
+    assert f"{__file__}:" in message

@@ -35,11 +35,14 @@ import contextlib
 import logging
 import os
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from agent.channels.durability import fsync_later
 from agent.components import (
     BackoffPolicy,
     ChannelException,
+    ChannelFullException,
     Clock,
     PollableSource,
     Status,
@@ -51,6 +54,7 @@ from agent.sources.spooldir.reader import BLOCK_SIZE, FileReader
 from agent.sources.spooldir.reasons import FileFailure
 from agent.sources.spooldir.settings import SCHEMA, SpoolDirSettings
 from agent.sources.spooldir.watcher import ChangeInbox, DirectoryWatcher
+from common.outage import Throttle
 from protocol.event import Event
 
 if TYPE_CHECKING:
@@ -60,6 +64,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FIRST_RETRY = 0.25  # seconds before re-sending a refused batch (Flume's 250 ms), then doubling
+REFUSAL_REPORT_S = 30.0  # at most one line about refused batches this often
 COUNTER_KEYS = (
     "EventReceivedCount",
     "EventAcceptedCount",
@@ -86,6 +91,7 @@ class SpoolDirSource(PollableSource):
         rng: random.Random | None = None,
         watch: bool = True,
         block_size: int = BLOCK_SIZE,
+        drain_state: Callable[[str], tuple[str, bool]] | None = None,
     ) -> None:
         super().__init__(name)
         self.settings = settings
@@ -104,12 +110,16 @@ class SpoolDirSource(PollableSource):
         self._inbox = ChangeInbox()  # paths the watcher saw change since the last pick
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
+        self._refusals = Throttle(REFUSAL_REPORT_S)
+        # what the sinks of a full channel are doing, and whether they fail (the Agent knows)
+        self._drain_state = drain_state or (lambda channel: ("its sinks are slower", False))
 
     @classmethod
     def from_spec(cls, spec: SourceSpec, ctx: BuildContext) -> SpoolDirSource:
         settings = SpoolDirSettings.from_settings(spec.settings)
         counters = ctx.metrics.source(spec.name).counters
-        return cls(spec.name, settings, clock=ctx.clock, counters=counters)
+        return cls(spec.name, settings, clock=ctx.clock, counters=counters,
+                   drain_state=lambda channel: ctx.drain_state(channel))
 
     def backoff_policy(self, default: BackoffPolicy) -> BackoffPolicy:
         """Idle: rescan every ``pollDelay``; refused batch: 250 ms doubling to ``maxBackoff``."""
@@ -148,7 +158,7 @@ class SpoolDirSource(PollableSource):
         if self._stopped:
             return Status.BACKOFF
         if self._pending is not None:
-            return self._deliver(self._pending)
+            return await self._deliver(self._pending)
         current = self._current
         if current is not None and not current.finished:
             n = self.settings.batch_size
@@ -160,7 +170,7 @@ class SpoolDirSource(PollableSource):
             except FileFailure as failure:
                 return await self._advance(failure)
             if bodies:
-                return self._deliver(bodies)
+                return await self._deliver(bodies)
         return await self._advance()
 
     async def _advance(self, failure: FileFailure | None = None) -> Status:
@@ -184,9 +194,9 @@ class SpoolDirSource(PollableSource):
         self._current = step.reader
         if step.reader is None:
             return Status.BACKOFF
-        return self._deliver(step.bodies) if step.bodies else Status.READY
+        return await self._deliver(step.bodies) if step.bodies else Status.READY
 
-    def _deliver(self, bodies: list[bytes]) -> Status:
+    async def _deliver(self, bodies: list[bytes]) -> Status:
         current = self._current
         headers = current.headers if current is not None else {}
         if headers:
@@ -197,17 +207,14 @@ class SpoolDirSource(PollableSource):
         counters["EventReceivedCount"] += len(events)
         counters["AppendBatchReceivedCount"] += 1
         try:
-            self.channel_processor.process_event_batch(events)
+            with fsync_later():  # one fsync for this and whatever else commits meanwhile
+                self.channel_processor.process_event_batch(events)
+            await self.channel_processor.synced()  # durable before the position moves
         except Exception as exc:
             is_channel = isinstance(exc, ChannelException)
             counters["ChannelWriteFail" if is_channel else "GenericProcessingFail"] += 1
             self._pending = bodies
-            log.warning(
-                "source %s: channel refused %d events from %s (%s); retrying with a back-off "
-                "of up to %.0f ms", self.name, len(events),
-                shown(current.abs_path) if current else "?",
-                exc if is_channel else repr(exc), self.settings.max_backoff * 1000,
-            )
+            self._report_refusal(exc, len(events), shown(current.abs_path) if current else "?")
             return Status.RETRY
         self._pending = None
         if current is not None:
@@ -221,6 +228,24 @@ class SpoolDirSource(PollableSource):
         counters["EventAcceptedCount"] += len(events)
         counters["AppendBatchAcceptedCount"] += 1
         return Status.READY
+
+    def _report_refusal(self, exc: Exception, count: int, where: str) -> None:
+        """A refused batch, said at most every REFUSAL_REPORT_S: a full channel names what
+        its sinks are doing (INFO while they deliver: that is back-pressure working; WARNING
+        when they fail); any other refusal says what the channel said."""
+        held = self._refusals.due(self.clock.monotonic())
+        if held is None:
+            return
+        more = f" ({held} more refusal(s) since the last such line)" if held else ""
+        retry = f"retrying within {self.settings.max_backoff:g} s"
+        if isinstance(exc, ChannelFullException) and exc.channel is not None:
+            state, failing = self._drain_state(exc.channel)
+            log.log(logging.WARNING if failing else logging.INFO,
+                    "source %s: channel %s is full: %s; reading %s waits, %s%s", self.name,
+                    exc.channel, state, where, retry, more)
+            return
+        log.warning("source %s: channel refused %d events from %s (%s); %s%s", self.name, count,
+                    where, exc if isinstance(exc, ChannelException) else repr(exc), retry, more)
 
     # -- directory trouble and wake-ups --------------------------------------------------
     def _report_dir_problem(self, problem: str) -> None:

@@ -345,12 +345,20 @@ class SpoolDirectory:
                 except FileFailure as failed:
                     self._set_aside(step, failed)
         except FileNotFoundError:
-            step.problem = f"spool directory {self.spool_dir} does not exist yet"
+            step.problem = f"spool directory {self._where()} does not exist yet"
         except DirectoryProblem as exc:
             step.problem = str(exc)
         except OSError as exc:
             step.problem = f"cannot scan {self.spool_dir}: {exc}"
         return step
+
+    def _where(self) -> str:
+        """The spool directory as configured, and where that is when it is relative (an agent
+        started in another directory looks elsewhere than its user thinks)."""
+        if os.path.isabs(self.spool_dir):
+            return self.spool_dir
+        return (f"{self.spool_dir} (relative to the agent's working directory: "
+                f"{os.path.abspath(self.spool_dir)})")
 
     def finish(self, reader: FileReader | None, failure: FileFailure | None = None) -> Step:
         """Retire ``reader``'s file, or set it aside for ``failure``."""
