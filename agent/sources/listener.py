@@ -16,9 +16,9 @@ import ssl as ssl_lib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from time import monotonic as time_monotonic
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from agent.components import ChannelException, ChannelProcessor
+from agent.components import ChannelException, ChannelProcessor, EventDrivenSource
 from agent.config.limits import LISTENER_KEYS
 from agent.metrics import CounterGroup
 from protocol.event import Event
@@ -311,3 +311,26 @@ class Delivery:
         return True
 
     last_error: Exception | None = None
+
+
+ServerT = TypeVar("ServerT", TcpServer, UdpServer)
+
+
+class ListeningSource(EventDrivenSource, Generic[ServerT]):
+    """A source that serves a ``TcpServer`` or ``UdpServer`` and hands what it reads to a
+    ``Delivery``: subclasses set ``server`` and ``delivery`` in ``__init__``."""
+
+    server: ServerT
+    delivery: Delivery
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def start(self) -> None:
+        self.delivery.processor = self.channel_processor
+        self.delivery.stopping.clear()
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()

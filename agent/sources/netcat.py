@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.components import EventDrivenSource
 from agent.config.converters import charset, integer, to_bool
 from agent.config.schema import Key, Schema
 from agent.metrics import CounterGroup
@@ -24,6 +23,7 @@ from agent.sources.listener import (
     LINE_LIMIT_KEYS,
     Delivery,
     LineConnection,
+    ListeningSource,
     TcpServer,
     UdpServer,
     line_limits,
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 OK = b"OK\n"
 
 
-class NetcatSource(EventDrivenSource):
+class NetcatSource(ListeningSource[TcpServer]):
     SCHEMA = Schema(
         keys=(
             Key("bind", required=True),
@@ -79,17 +79,6 @@ class NetcatSource(EventDrivenSource):
         return cls(spec.name, s["bind"], s["port"], max_line_length=s["max-line-length"],
                    ack_every_event=s["ack-every-event"], encoding=s["encoding"],
                    limits=line_limits(s), counter=ctx.metrics.source(spec.name))
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    async def start(self) -> None:
-        self.delivery.processor = self.channel_processor
-        await self.server.start()
-
-    async def stop(self) -> None:
-        await self.server.stop()
 
     async def _serve(self, conn: LineConnection) -> None:
         counters = self.counter.counters
@@ -131,7 +120,7 @@ class NetcatSource(EventDrivenSource):
         return f"FAILED: {reason}\n".encode() * len(bodies)
 
 
-class NetcatUdpSource(EventDrivenSource):
+class NetcatUdpSource(ListeningSource[UdpServer]):
     SCHEMA = Schema(
         keys=(
             Key("bind", default="0.0.0.0"),
@@ -156,17 +145,6 @@ class NetcatUdpSource(EventDrivenSource):
         header = s["remoteAddressHeader"] or s["remoteAddress"]
         return cls(spec.name, s["bind"], s["port"], remote_address_header=header,
                    counter=ctx.metrics.source(spec.name))
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    async def start(self) -> None:
-        self.delivery.processor = self.channel_processor
-        await self.server.start()
-
-    async def stop(self) -> None:
-        await self.server.stop()
 
     def _datagram(self, data: bytes, addr: tuple[object, ...]) -> None:
         headers = {}

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from agent.components import Clock, EventDrivenSource, SystemClock
+from agent.components import Clock, SystemClock
 from agent.config.converters import ConversionError, charset, integer
 from agent.config.issues import IssueCode
 from agent.config.schema import Key, KeyFamily, Problem, RuleContext, Schema
@@ -24,6 +24,7 @@ from agent.sources.listener import (
     LINE_LIMIT_KEYS,
     Delivery,
     LineConnection,
+    ListeningSource,
     Peer,
     TcpServer,
     UdpServer,
@@ -108,7 +109,7 @@ def _add(events: list[Event], extra: dict[str, str]) -> list[Event]:
     return events
 
 
-class _TcpSyslogBase(EventDrivenSource):
+class _TcpSyslogBase(ListeningSource[TcpServer]):
     """One framer per connection; parsed events go out in per-read batches."""
 
     batch_size = 1 << 30
@@ -126,17 +127,8 @@ class _TcpSyslogBase(EventDrivenSource):
         self.delivery = Delivery(name, self.counter)
 
     @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
     def ports(self) -> list[int]:
         return self.server.ports
-
-    async def start(self) -> None:
-        self.delivery.processor = self.channel_processor
-        self.delivery.stopping.clear()
-        await self.server.start()
 
     async def stop(self) -> None:
         self.delivery.stopping.set()
@@ -275,7 +267,7 @@ class MultiportSyslogTcpSource(_TcpSyslogBase):
         return events
 
 
-class SyslogUdpSource(EventDrivenSource):
+class SyslogUdpSource(ListeningSource[UdpServer]):
     """``syslogudp``: one datagram, one event (up to 64 KiB)."""
 
     SCHEMA = Schema(keys=(*_COMMON_KEYS, Key("port", _PORT, required=True)))
@@ -302,16 +294,8 @@ class SyslogUdpSource(EventDrivenSource):
                    client_hostname_header=s["clientHostnameHeader"], clock=ctx.clock,
                    counter=ctx.metrics.source(spec.name))
 
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    async def start(self) -> None:
-        self.delivery.processor = self.channel_processor
-        await self.server.start()
-
     async def stop(self) -> None:
-        await self.server.stop()
+        await super().stop()
         for task in list(self._lookups):
             task.cancel()
         await asyncio.gather(*self._lookups, return_exceptions=True)
