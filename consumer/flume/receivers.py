@@ -53,6 +53,7 @@ from typing import Any
 
 from common.outage import Outage, format_duration, peer_problem
 from consumer.engine.receiver import ReceiverContext
+from consumer.flume.defaults import PULL_MAX_BATCH_SIZE, PULL_PARALLELISM
 from consumer.flume.redelivery import REDELIVERY_HORIZON, PullToken, RedeliveryLedger
 from consumer.flume.wal import WriteAheadLog
 from protocol import ackproof
@@ -515,7 +516,8 @@ class FlumeUtils:
 
     @staticmethod
     def createPollingStream(ssc: Any, addresses: list[tuple[str, int]], storageLevel: Any = None,
-                            maxBatchSize: int = 1000, parallelism: int = 5,
+                            maxBatchSize: int = PULL_MAX_BATCH_SIZE,
+                            parallelism: int = PULL_PARALLELISM,
                             bodyDecoder: Decoder = utf8_decoder) -> Any:
         """Pull model: poll SparkSink-compatible sinks at ``addresses``."""
         receiver = FlumePollingReceiver(ssc, addresses, maxBatchSize, parallelism, bodyDecoder)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from common.issues import Severity, where
+from consumer.flume.defaults import PULL_MAX_BATCH_SIZE, PULL_PARALLELISM, PUSH_HOST, PUSH_PORT
 
 __all__ = [
     "EventTimeSpec",
@@ -55,12 +56,12 @@ class JobInvalid(ValueError):
 @dataclass(frozen=True)
 class ReceiverSpec:
     kind: str = "push"  # push | pull
-    host: str = "127.0.0.1"
-    port: int = 9092
+    host: str = PUSH_HOST
+    port: int = PUSH_PORT
     deflate: bool = False
     addresses: tuple[tuple[str, int], ...] = ()
-    max_batch_size: int = 1000
-    parallelism: int = 5
+    max_batch_size: int = PULL_MAX_BATCH_SIZE
+    parallelism: int = PULL_PARALLELISM
     limits: tuple[tuple[str, int], ...] = ()  # push: listener limit keys (protocol.limits)
 
 
