@@ -55,6 +55,14 @@ def _delivered(metrics_port: int) -> int | None:
     return int(data.get("SINK.k1", {}).get("EventDrainSuccessCount", 0))
 
 
+def _accepting(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def _wait(what: str, check: Callable[[], bool], timeout: float,
           procs: dict[str, subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + timeout
@@ -88,8 +96,11 @@ def run(mode: str, lines: list[str], extra: list[str], checkpoint: bool = False)
                       "-Dflume.monitoring.type=http", f"-Dflume.monitoring.port={metrics}",
                       "-Dflume.root.logger=WARN,console", *extra]
         consumer = subprocess.Popen(consumer_args, cwd=tmp, **quiet)  # type: ignore[call-overload]
+        procs = {"flume-consumer": consumer}
+        if mode == "push":  # a sink finding no receiver backs off for seconds: not throughput
+            _wait("consumer listening", lambda: _accepting(port), 60, procs)
         agent = subprocess.Popen(agent_args, cwd=tmp, **quiet)  # type: ignore[call-overload]
-        procs = {"flume-consumer": consumer, "flume-agent": agent}
+        procs["flume-agent"] = agent
         try:
             _wait("agent metrics up", lambda: _delivered(metrics) is not None, 30, procs)
             written = write_spool_file(staging, "access.log", lines)
