@@ -26,6 +26,7 @@ from aiohttp import web
 from agent.components import ChannelException, EventDrivenSource
 from agent.config.converters import integer, to_bool, to_words
 from agent.config.issues import IssueCode
+from agent.config.limits import LISTENER_KEYS
 from agent.config.schema import Key, KeyFamily, Problem, RuleContext, Schema
 from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
@@ -70,6 +71,15 @@ def _rules(settings: dict[str, Any], ctx: RuleContext) -> list[Problem]:
 
 
 _OLD_NAME = "Flume's older name, folded into {} by validation"
+# What one JSON request may decode to, counted while it is decoded (as on the avro listeners).
+_DECODE_KEYS = tuple(key for key in LISTENER_KEYS
+                     if key.name in ("max-events-per-call", "max-call-bytes"))
+
+
+def _handler(settings: Any) -> Handler:
+    return make_handler(settings["handler"], settings["handler."],
+                        max_events=settings["max-events-per-call"],
+                        max_decoded_bytes=settings["max-call-bytes"])
 
 
 class HttpSource(EventDrivenSource):
@@ -83,6 +93,7 @@ class HttpSource(EventDrivenSource):
             Key("keystorePassword", ignored=_OLD_NAME.format("keystore-password")),
             Key("excludeProtocols", to_words, [], ignored=_OLD_NAME.format("exclude-protocols")),
             *LINE_LIMIT_KEYS,
+            *_DECODE_KEYS,
         ),
         # handler.* configures the handler; Jetty's bean keys are accepted and unused
         families=(KeyFamily("handler"), *(KeyFamily(prefix) for prefix in _JETTY)),
@@ -109,7 +120,7 @@ class HttpSource(EventDrivenSource):
     @classmethod
     def from_spec(cls, spec: ComponentSpec, ctx: BuildContext) -> HttpSource:
         s = spec.settings
-        handler = make_handler(s["handler"], s["handler."])
+        handler = _handler(s)
         unused = [f"{prefix}.{key}" for prefix in _JETTY for key in s[prefix]]
         if unused:
             log.info("source %s: Jetty settings have no equivalent here and are not used: %s",

@@ -80,6 +80,24 @@ def test_blob_handler_and_its_size_limit() -> None:
     asyncio.run(main())
 
 
+def test_json_request_past_the_call_limits_is_refused_and_nothing_of_it_kept() -> None:
+    async def main() -> None:
+        ch = channel()
+        src = _source(ch, **{"max-events-per-call": "2", "max-call-bytes": "100000"})
+        await src.start()
+        url = f"http://127.0.0.1:{src.port}/"
+        try:
+            many = await _post(url, b'[{"body": "a"}, {"body": "b"}, {"body": "c"}]')
+            huge = await _post(url, b'[{"body": "' + b"x" * 200_000 + b'"}]')
+            ok = await _post(url, b'[{"body": "d"}, {"body": "e"}]')
+        finally:
+            await src.stop()
+        assert many[0] == 413 and huge[0] == 413 and ok[0] == 200
+        assert [e.body for e in take(ch)] == [b"d", b"e"]
+
+    asyncio.run(main())
+
+
 def test_https_with_pem_keystore_and_flume_deprecated_keys(tmp_path: Path) -> None:
     cert, key = make_cert(tmp_path)
     pem = tmp_path / "keystore.pem"

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.sources import http_handlers
 from agent.sources.http_handlers import (
     BadRequest,
     BlobHandler,
@@ -41,9 +42,14 @@ def test_json_charset_from_content_type_encodes_bodies_like_java() -> None:
     (b"", None), (b"{", None), (b'{"body": "x"}', None), (b"[1]", None), (b"[null]", None),
     (b'[{"body": {"x": 1}}]', None), (b'[{"headers": [1]}]', None),
     (b'[{"headers": {"a": [1]}}]', None), (b"[NaN]", None), (b"\xff[]", None),
-    (b"[]", "application/json; charset=ISO-8859-1"),
+    (b"[]", "application/json; charset=ISO-8859-1"), (b"[1,]", None), (b"[{}", None),
+    (b"[{}] x", None), (b"[{}]]", None), (b"[{} {}]", None), (b"[,]", None),
 ])
-def test_json_bad_input_is_a_bad_request(body: bytes, content_type: str | None) -> None:
+@pytest.mark.parametrize("whole", [True, False])
+def test_json_bad_input_is_a_bad_request(body: bytes, content_type: str | None, whole: bool,
+                                         monkeypatch) -> None:
+    if not whole:
+        monkeypatch.setattr(http_handlers, "WHOLE_DECODE_BYTES", -1)
     with pytest.raises(BadRequest):
         JSON.events(body, content_type)
 
@@ -55,6 +61,47 @@ def test_json_empty_array_is_no_events() -> None:
 def test_json_size_limit() -> None:
     with pytest.raises(TooLarge):
         JsonHandler(max_bytes=10).events(b'[{"body": "0123456789"}]', None)
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_json_events_per_request_are_limited(whole: bool, monkeypatch) -> None:
+    if not whole:
+        monkeypatch.setattr(http_handlers, "WHOLE_DECODE_BYTES", 0)
+    handler = JsonHandler(max_events=2)
+    assert len(handler.events(b'[{"body": "a"}, {"body": "b"}]', None)) == 2
+    with pytest.raises(TooLarge, match="max-events-per-call"):
+        handler.events(b'[{"body": "a"}, {"body": "b"}, {"body": "c"}]', None)
+
+
+def test_a_large_body_is_refused_while_decoding(monkeypatch) -> None:
+    monkeypatch.setattr(http_handlers, "WHOLE_DECODE_BYTES", 0)
+    with pytest.raises(TooLarge, match="max-events-per-call"):  # refused before its end
+        JsonHandler(max_events=2).events(b'[{"body": "a"}, {"body": "b"}, {}, ', None)
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_json_decoded_bytes_per_request_are_limited(whole: bool, monkeypatch) -> None:
+    if not whole:
+        monkeypatch.setattr(http_handlers, "WHOLE_DECODE_BYTES", 0)
+    one = b'{"headers": {"k": "v"}, "body": "' + b"x" * 1000 + b'"}'
+    handler = JsonHandler(max_decoded_bytes=2 * (1000 + 256 + 128 + 2))
+    assert len(handler.events(b"[" + one + b"," + one + b"]", None)) == 2
+    with pytest.raises(TooLarge, match="max-call-bytes"):
+        handler.events(b"[" + b",".join([one] * 3) + b"]", None)
+
+
+@given(st.lists(st.fixed_dictionaries({
+    "headers": st.dictionaries(st.text(), st.text(), max_size=3),
+    "body": st.text(alphabet=st.characters(blacklist_categories=("Cs",)))}), max_size=5),
+    st.sampled_from([None, 0, 2]), st.sampled_from([(",", ": "), (" ,\n", " :\t")]))
+def test_json_layouts_decode_alike_whole_and_element_by_element(
+        items: list[dict[str, object]], indent: int | None, separators: tuple[str, str]) -> None:
+    text = " \n" + json.dumps(items, indent=indent, separators=separators) + "\r\n "
+    whole = JSON.events(text.encode(), None)
+    items_at_a_time = JSON._events(
+        http_handlers._array_items(text, json.JSONDecoder(parse_int=str)), str.encode, True)
+    assert whole == items_at_a_time
+    assert [{"headers": e.headers, "body": e.body.decode()} for e in whole] == items
 
 
 @given(st.lists(st.fixed_dictionaries({
@@ -78,6 +125,8 @@ def test_blob_over_max_length_is_refused_not_cut() -> None:
 
 def test_make_handler_by_flume_class_name() -> None:
     assert isinstance(make_handler("org.apache.flume.source.http.JSONHandler", {}), JsonHandler)
+    limited = make_handler("JSONHandler", {}, max_events=7, max_decoded_bytes=99)
+    assert limited == JsonHandler(max_events=7, max_decoded_bytes=99)
     blob = make_handler("org.apache.flume.sink.solr.morphline.BlobHandler",
                         {"maxBlobLength": "10"})
     assert isinstance(blob, BlobHandler) and blob.max_blob_length == 10
