@@ -308,7 +308,9 @@ def test_pull_crash_between_checkpoint_and_ack_counts_redelivered_events_once(
     finally:
         proxy.close()
         consumer.kill()
-        assert agent.stop() == 0, describe([agent])
+        # 3: batches whose acks the proxy held back were rolled back into the memory channel
+        # after the sink's grace; the agent cannot know the consumer counted them.
+        assert agent.stop() in (0, 3), describe([agent])
     _, got = newest_window(tmp_path / "results.db")
     dropped = [line for line in (tmp_path / "consumer-2.log").read_text().splitlines()
                if "redelivered events were already counted" in line]

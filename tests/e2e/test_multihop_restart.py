@@ -173,5 +173,8 @@ def test_receiver_with_a_file_channel_killed_under_load_loses_nothing(tmp_path: 
     numbers = delivered(out)
     assert set(numbers) == set(range(EVENTS))
     repeated = Counter(numbers) - Counter(range(EVENTS))
-    assert max(repeated.values(), default=1) == 1, "an event arrived three times"
+    # Both duplicate sources can hit the same batch: the file channel's group commit lets
+    # file_roll take and write a batch while its put's fsync and the OK to the sender are
+    # still pending, so a kill then both replays the take and makes the sender resend.
+    assert max(repeated.values(), default=1) <= 2, "an event arrived four times"
     assert sum(repeated.values()) <= 2 * BATCH, f"{sum(repeated.values())} duplicates"

@@ -13,6 +13,7 @@ stated, and broken by the code before the limits, without moving gigabytes in CI
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -73,6 +74,12 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             return counted(out)
     sender = GoodSender(port)
     sender.start()
+    # Warm up: 2 s of good traffic first, so the target's steady memory (the job's first
+    # batches, the receive buffers) is not charged to the first attack's RSS bound.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+            sender.record.times and sender.record.times[-1] - sender.record.times[0] >= 2.0):
+        time.sleep(0.05)
     try:
         yield Served(request.param, target, port, dport, sender, delivered)
     finally:
