@@ -264,6 +264,12 @@ def _checkpoints(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.glob("checkpoint-*")) if directory.exists() else []
 
 
+def _recognised(log: Path) -> list[str]:
+    """The restarted consumer's lines saying it dropped a redelivery it had counted."""
+    return [line for line in log.read_text().splitlines()
+            if "redelivered events were already counted" in line]
+
+
 def test_pull_crash_between_checkpoint_and_ack_counts_redelivered_events_once(
         tmp_path: Path) -> None:
     """The narrow case random kills rarely hit, made deterministic: a proxy between consumer
@@ -300,20 +306,21 @@ def test_pull_crash_between_checkpoint_and_ack_counts_redelivered_events_once(
                                   tmp_path / "consumer-2.log", log_level="info")
         while spool.landed < FILES:
             spool.land_chunk()
+        # The held batches come back only after the sink's grace for the vanished connection,
+        # which can be after the rest has drained: wait for the redelivery too.
         wait_until(lambda: all_completed(spool.dir, FILES)
                    and int(agent_metrics(metrics)["CHANNEL.c1"]["ChannelSize"]) == 0
                    and sum(newest_window(tmp_path / "results.db")[1].values())
-                   >= sum(expected.values()), 45, "the pipeline to drain", [consumer, agent])
+                   >= sum(expected.values())
+                   and bool(_recognised(tmp_path / "consumer-2.log")), 45,
+                   "the pipeline to drain and the held batches to come back", [consumer, agent])
         assert consumer.stop() == 0, describe([consumer])
     finally:
         proxy.close()
         consumer.kill()
-        # 3: batches whose acks the proxy held back were rolled back into the memory channel
-        # after the sink's grace; the agent cannot know the consumer counted them.
-        assert agent.stop() in (0, 3), describe([agent])
+        assert agent.stop() == 0, describe([agent])
     _, got = newest_window(tmp_path / "results.db")
-    dropped = [line for line in (tmp_path / "consumer-2.log").read_text().splitlines()
-               if "redelivered events were already counted" in line]
+    dropped = _recognised(tmp_path / "consumer-2.log")
     print(f"\nheld acks: final total {sum(got.values())} of {sum(expected.values())}; {dropped}")
     assert got == dict(expected), diff(got, expected)
     assert dropped, "the restarted consumer never recognised a redelivered batch"
