@@ -74,7 +74,10 @@ def test_partial_batch_leaves_after_batch_timeout_and_stop_kills_the_group() -> 
         shell = src.process.pid
         assert _alive(sleeper) and _alive(shell)
         await asyncio.wait_for(src.stop(), 15)
-        assert not _alive(shell) and not _alive(sleeper)
+        assert not _alive(shell)  # stop reaped the leader
+        # the sleeper got the same SIGTERM, but exits only once the kernel schedules it: on a
+        # busy machine that can be after stop returns (CI saw it alive there once)
+        await until(lambda: not _alive(sleeper), 5)
 
     asyncio.run(main())
 
