@@ -270,7 +270,8 @@ class ServerSession(_Connection):
     """
 
     def __init__(self, protocol: Protocol, cache: ProtocolCache | None = None,
-                 limits: ListenerLimits | None = None, **kw: Any) -> None:
+                 limits: ListenerLimits | None = None, *, as_events: bool = False,
+                 **kw: Any) -> None:
         if limits is None:
             limits = ListenerLimits(
                 max_frame_bytes=kw.get("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES))
@@ -280,6 +281,8 @@ class ServerSession(_Connection):
         self.protocol = protocol
         self.cache = cache if cache is not None else default_cache(protocol, self.limits)
         self.remote: Protocol | None = None  # the client's protocol, once handshaken
+        # Flume events as protocol.event.Event objects, not record dicts (an agent's source)
+        self.as_events = as_events
 
     @property
     def established(self) -> bool:
@@ -354,9 +357,9 @@ class ServerSession(_Connection):
         budget = DecodeBudget(self.limits.max_events_per_call, self.limits.max_call_bytes)
         value: Any
         if message.events == "array":
-            value, pos = decode_events(data, pos, budget)
+            value, pos = decode_events(data, pos, budget, as_events=self.as_events)
         else:
-            value, pos = decode_event(data, pos, budget)
+            value, pos = decode_event(data, pos, budget, as_events=self.as_events)
         return {message.param_names[0]: value}, pos, budget.used_bytes
 
     def _handshake(self, pack: Pack) -> tuple[bytes, int]:
