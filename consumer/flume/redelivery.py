@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from consumer.event_digest import event_digest
+from common.event_digest import event_digest
 
 __all__ = ["REDELIVERY_HORIZON", "PullToken", "RedeliveryLedger", "digest"]
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumer.event_digest import event_digest
+from common.event_digest import event_digest
 
 __all__ = ["DIGEST_BYTES", "Pending", "event_digest"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.event_digest import event_digest
+from common.event_digest import event_digest
 from consumer.flume.redelivery import digest
 
 headers = st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=3)
