@@ -21,10 +21,11 @@ import click
 from consumer.jobs.default import OPTION_NAMES, WINDOW_S, default_job_data
 from consumer.jobs.graph import BuiltJob
 from consumer.jobs.runner import EXIT_OK, EXIT_USAGE, run_job, run_script, summarize
-from consumer.jobs.spec import Issue, JobInvalid, JobSpec, OutputSpec, ReceiverSpec
+from consumer.jobs.spec import Issue, JobInvalid, JobSpec, OutputSpec, ReceiverSpec, UiSpec
 from consumer.jobs.validate import load_job_file, parse_address, validate_job
+from consumer.streaming import StreamingContext
 from consumer.streaming.process import setup_logging
-from consumer.ui import attach_terminal_view, attach_web_ui, wants_live_view
+from consumer.ui import attach_script_ui, attach_terminal_view, attach_web_ui, wants_live_view
 
 __all__ = ["cli", "main"]
 
@@ -185,6 +186,11 @@ def run(ctx: click.Context, duration: float | None, log_level: str, ui_port: int
         if duration is not None:
             raise click.UsageError("--duration applies to .yaml jobs; a script decides when "
                                    "it stops")
+        port = UiSpec.port if ui_port is None else ui_port
+        if port:  # Spark's UI for the script's context(s), as a YAML job has
+            def serve_ui(ssc: StreamingContext) -> None:
+                attach_script_ui(ssc, job, host=UiSpec.host, port=port)
+            StreamingContext.startHooks.append(serve_ui)
         ctx.exit(run_script(job, args))
     if args:
         raise click.UsageError(f"unexpected arguments after {job}: {' '.join(args)} (only .py "
