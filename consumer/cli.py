@@ -187,11 +187,18 @@ def run(ctx: click.Context, duration: float | None, log_level: str, ui_port: int
             raise click.UsageError("--duration applies to .yaml jobs; a script decides when "
                                    "it stops")
         port = UiSpec.port if ui_port is None else ui_port
-        if port:  # Spark's UI for the script's context(s), as a YAML job has
-            def serve_ui(ssc: StreamingContext) -> None:
-                attach_script_ui(ssc, job, host=UiSpec.host, port=port)
+
+        def serve_ui(ssc: StreamingContext) -> None:  # Spark's UI, as a YAML job has
+            attach_script_ui(ssc, job, host=UiSpec.host, port=port)
+
+        if port:
             StreamingContext.startHooks.append(serve_ui)
-        ctx.exit(run_script(job, args))
+        try:
+            code = run_script(job, args)
+        finally:
+            if port:
+                StreamingContext.startHooks.remove(serve_ui)
+        ctx.exit(code)
     if args:
         raise click.UsageError(f"unexpected arguments after {job}: {' '.join(args)} (only .py "
                                "jobs take arguments; options go before the job: "
