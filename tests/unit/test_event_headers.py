@@ -113,7 +113,7 @@ def test_an_interceptor_edits_one_decoded_event_only() -> None:
     interceptor = make("static", key="env", value="prod")
     DefaultChannelProcessor(ReplicatingSelector({"c": channel}), [interceptor]).process_event_batch(
         events[:1])
-    assert list(channel.queue)[0].headers == {"host": "a", "env": "prod"}
+    assert channel.queue[0].headers == {"host": "a", "env": "prod"}
     assert events[1].headers == {"host": "a"}
 
 
