@@ -22,8 +22,10 @@ class SharedHeaders(dict[str, str]):
     __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = _read_only
     __ior__ = _read_only
 
-    def __reduce__(self) -> tuple[Any, ...]:  # pickle's default refills through __setitem__
-        return (SharedHeaders, (dict(self),))
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a plain dict on disk (the file channel's log): readable by any version, and
+        # pickle's default would refill it through __setitem__
+        return (dict, (dict(self),))
 
     def __copy__(self) -> SharedHeaders:
         return self
@@ -82,7 +84,13 @@ class Event:
         return f"Event(headers={dict(self._headers)!r}, body={self.body!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Event, (self._headers, self.body))
+        return (_unpickled, (self._headers, self.body))
+
+
+def _unpickled(headers: dict[str, str], body: bytes) -> Event:
+    """An unpickled event: its map may be one dict several events got back (pickle's memo),
+    so it is held read-only, copied on the first edit."""
+    return Event(shared_headers(headers), body)
 
 
 def shared_headers(headers: Mapping[str, str]) -> dict[str, str]:

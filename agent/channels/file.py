@@ -54,7 +54,7 @@ from agent.components import ChannelException, Clock, SystemClock
 from agent.config.converters import integer, to_bool, to_list
 from agent.config.schema import Key, Schema
 from common import records
-from protocol.event import Event
+from protocol.event import Event, shared_headers
 
 if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
@@ -165,7 +165,15 @@ class FileChannel(MemoryChannel):
         logged, pos = records.scan(data)
         for _end, (kind, items) in logged:
             if kind == "P":
+                # a batch's events logged with one map get it back as one dict: held
+                # read-only by all of them (copy-on-write, see protocol.event)
+                maps: dict[int, dict[str, str]] = {}
                 for seq, headers, payload in items:
+                    if headers:
+                        held = maps.get(id(headers))
+                        if held is None:
+                            held = maps[id(headers)] = shared_headers(headers)
+                        headers = held
                     self._live[seq] = Event(headers, payload)
                     self._next_seq = max(self._next_seq, seq + 1)
             else:

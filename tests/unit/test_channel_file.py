@@ -8,7 +8,7 @@ import pytest
 
 from agent.channels.file import LOG_NAME, DirectoryLockedError, FileChannel
 from agent.components import ChannelFullException
-from protocol.event import Event
+from protocol.event import EMPTY_HEADERS, Event, events_with
 
 
 def _put(ch: FileChannel, bodies: list[str]) -> None:
@@ -287,3 +287,22 @@ def test_a_failed_group_fsync_fails_the_waiters_and_breaks_the_channel(
     with pytest.raises(ChannelException):
         _put(ch, ["b"])
     _killed(ch)
+
+
+def test_a_replayed_batch_shares_its_map_and_an_edit_stays_in_its_event(tmp_path: Path) -> None:
+    """A batch put with one shared map (a spool file's headers) is logged with the map once
+    and comes back after a kill -9 as one read-only map; editing one event copies it."""
+    ch = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    tx = ch.transaction()
+    tx.begin()
+    tx.put_all([*events_with({"file": "/spool/a.log"}, [b"1", b"2", b"3"]), Event({}, b"4")])
+    tx.commit()
+    tx.close()
+    _killed(ch)
+    again = FileChannel("c1", tmp_path, capacity=100, transaction_capacity=10)
+    events = list(again.queue)
+    assert events[0].header_map is events[1].header_map is events[2].header_map
+    assert events[3].header_map is EMPTY_HEADERS
+    events[1].headers["file"] = "edited"
+    assert [e.headers for e in events] == [{"file": "/spool/a.log"}, {"file": "edited"},
+                                           {"file": "/spool/a.log"}, {}]
