@@ -172,20 +172,26 @@ def _events(
                 raw_key = data[pos : pos + size]
                 pos += size
                 b = data[pos]
-                if b & 0x81:
-                    size, pos = _length(data, pos)
-                else:
+                if not b & 0x81:
                     size = b >> 1
                     pos += 1
+                elif not b & 1 and data[pos + 1] < 0x80:  # two bytes (paths, say)
+                    size = ((b & 0x7F) | data[pos + 1] << 7) >> 1
+                    pos += 2
+                else:
+                    size, pos = _length(data, pos)
                 end = pos + size
                 headers[raw_key.decode()] = data[pos:end].decode()
                 pos = end
         b = data[pos]
-        if b & 0x81:
-            size, pos = _length(data, pos)
-        else:
+        if not b & 0x81:
             size = b >> 1
             pos += 1
+        elif not b & 1 and data[pos + 1] < 0x80:  # two bytes: bodies of 64 B to 8 KiB
+            size = ((b & 0x7F) | data[pos + 1] << 7) >> 1
+            pos += 2
+        else:
+            size, pos = _length(data, pos)
         end = pos + size
         if end > n:
             raise _truncated(n)
