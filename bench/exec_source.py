@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import random
 import subprocess
 import sys
 import tempfile
@@ -21,25 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import apache_line, report
-from bench.support.flow import timed_flow
+from bench.common import report
+from bench.support.flow import one_hop, sized, timed_flow, write_apache_log
 
 TARGET = 100_000.0
-CONFIG = """
-a1.sources = r1
-a1.channels = c1
-a1.sinks = k1
-a1.sources.r1.type = exec
-a1.sources.r1.command = cat {path}
-a1.sources.r1.batchSize = 1000
-a1.sources.r1.channels = c1
-a1.channels.c1.type = memory
-a1.channels.c1.capacity = 100000
-a1.channels.c1.transactionCapacity = 1000
-a1.sinks.k1.type = null
-a1.sinks.k1.batchSize = 1000
-a1.sinks.k1.channel = c1
-"""
 
 
 def baseline(path: Path) -> tuple[int, float]:
@@ -52,18 +35,15 @@ def baseline(path: Path) -> tuple[int, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="100k lines instead of 1M")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    lines = 100_000 if args.quick else 1_000_000
-    rng = random.Random(1)
+    lines, _args = sized(argparse.ArgumentParser(description=__doc__), 100_000, 1_000_000,
+                         "lines")
     with tempfile.TemporaryDirectory(prefix="bench-exec-") as work:
         path = Path(work) / "access.log"
-        path.write_bytes(b"".join(apache_line(i, rng) + b"\n" for i in range(lines)))
+        write_apache_log(path, lines)
         n, base_seconds = baseline(path)
         assert n == lines
-        seconds = asyncio.run(timed_flow(CONFIG.format(path=path), lines, None))
+        config = one_hop(f"type = exec\ncommand = cat {path}\nbatchSize = 1000")
+        seconds = asyncio.run(timed_flow(config, lines, None))
     print(f"{lines:,} lines from a cat child: {seconds:.2f} s through exec -> memory -> null "
           f"(Python reading the same child's lines: {base_seconds:.2f} s)")
     report("exec", lines / seconds, lines / base_seconds, "for line in cat's stdout", TARGET)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import random
 import sys
 import tempfile
@@ -23,33 +22,28 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import apache_line, report
-from bench.support.flow import timed_flow
+from bench.support.flow import NULL_SINK, one_hop, sized, timed_flow
 
 TARGET = 100_000.0
-CONFIG = """
-a1.sources = r1
-a1.channels = c1
-a1.sinks = k1
-a1.sources.r1.type = TAILDIR
-a1.sources.r1.filegroups = g1
-a1.sources.r1.filegroups.g1 = {logs}/access\\\\.log
-a1.sources.r1.positionFile = {work}/taildir_position.json
-a1.sources.r1.batchSize = 1000
-a1.sources.r1.channels = c1
-a1.channels.c1.type = memory
-a1.channels.c1.capacity = 100000
-a1.channels.c1.transactionCapacity = 1000
-a1.sinks.k1.channel = c1
-"""
 HDFS = """
-a1.sinks.k1.type = hdfs
-a1.sinks.k1.hdfs.path = {work}/out/{name}/%Y%m%d
-a1.sinks.k1.hdfs.useLocalTimeStamp = true
-a1.sinks.k1.hdfs.batchSize = 1000
-a1.sinks.k1.hdfs.rollCount = 100000
-a1.sinks.k1.hdfs.rollSize = 0
-a1.sinks.k1.hdfs.rollInterval = 0
-a1.sinks.k1.hdfs.inUseJournal = {work}/{name}-journal.json
+type = hdfs
+hdfs.path = {work}/out/{name}/%Y%m%d
+hdfs.useLocalTimeStamp = true
+hdfs.batchSize = 1000
+hdfs.rollCount = 100000
+hdfs.rollSize = 0
+hdfs.rollInterval = 0
+hdfs.inUseJournal = {work}/{name}-journal.json
+"""
+
+
+def source(logs: Path, work: Path) -> str:
+    return f"""
+type = TAILDIR
+filegroups = g1
+filegroups.g1 = {logs}/access\\\\.log
+positionFile = {work}/taildir_position.json
+batchSize = 1000
 """
 
 
@@ -63,11 +57,8 @@ def plain_write(path: Path, lines: list[bytes]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="100k lines instead of 1M")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    count = 100_000 if args.quick else 1_000_000
+    count, _args = sized(argparse.ArgumentParser(description=__doc__), 100_000, 1_000_000,
+                         "lines")
     rng = random.Random(1)
     lines = [apache_line(i, rng) for i in range(count)]
     with tempfile.TemporaryDirectory(prefix="bench-hdfs-") as work:
@@ -76,13 +67,13 @@ def main() -> None:
         (logs / "access.log").write_bytes(b"".join(line + b"\n" for line in lines))
         base_seconds = plain_write(Path(work) / "plain.txt", lines)
         rates = {}
-        for name, sink in (("null", "a1.sinks.k1.type = null\na1.sinks.k1.batchSize = 1000\n"),
-                           ("DataStream", HDFS + "a1.sinks.k1.hdfs.fileType = DataStream\n"),
-                           ("gzip", HDFS + "a1.sinks.k1.hdfs.fileType = CompressedStream\n"
-                                           "a1.sinks.k1.hdfs.codeC = gzip\n")):
+        for name, sink in (("null", NULL_SINK),
+                           ("DataStream", HDFS + "hdfs.fileType = DataStream\n"),
+                           ("gzip", HDFS + "hdfs.fileType = CompressedStream\n"
+                                           "hdfs.codeC = gzip\n")):
             run = Path(work) / name
             run.mkdir()
-            config = CONFIG.format(logs=logs, work=run) + sink.format(work=run, name=name)
+            config = one_hop(source(logs, run), sink.format(work=run, name=name))
             rates[name] = count / asyncio.run(timed_flow(config, count, None))
         written = sum(p.stat().st_size for p in (Path(work) / "DataStream" / "out").rglob("*")
                       if p.is_file())

@@ -11,63 +11,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import random
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import apache_line, report
-from bench.support.flow import free_port, peer, port_of, timed_flow
+from bench.common import report
+from bench.support.flow import (
+    driver,
+    free_port,
+    one_hop,
+    peer_seconds,
+    sized,
+    timed_flow,
+    write_apache_log,
+)
 
 TARGET = 50_000.0
-CONFIG = """
-a1.sources = r1
-a1.channels = c1
-a1.sinks = k1
-a1.sources.r1.type = netcat
-a1.sources.r1.bind = 127.0.0.1
-a1.sources.r1.port = {port}
-a1.sources.r1.max-line-length = 1024
-a1.sources.r1.channels = c1
-a1.channels.c1.type = memory
-a1.channels.c1.capacity = 100000
-a1.channels.c1.transactionCapacity = 10000
-a1.sinks.k1.type = null
-a1.sinks.k1.batchSize = 1000
-a1.sinks.k1.channel = c1
+SOURCE = """
+type = netcat
+bind = 127.0.0.1
+port = {port}
+max-line-length = 1024
 """
 
 
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="50k lines instead of 300k")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    lines = 50_000 if args.quick else 300_000
-    rng = random.Random(1)
+    lines, _args = sized(argparse.ArgumentParser(description=__doc__), 50_000, 300_000,
+                         "lines")
     with tempfile.TemporaryDirectory(prefix="bench-netcat-") as work:
         data = Path(work) / "lines"
-        data.write_bytes(b"".join(apache_line(i, rng) + b"\n" for i in range(lines)))
-
-        server = peer("lines-server", "1")
-        try:
-            client = peer("tcp", "127.0.0.1", str(port_of(server)), str(data), str(lines))
-            base_seconds = float(client.communicate()[0])
-        finally:
-            server.kill()
-            server.wait()
-
+        write_apache_log(data, lines)
+        base_seconds = peer_seconds(["lines-server", "1"], lambda p: [
+            "tcp", "127.0.0.1", str(p), str(data), str(lines)])
         port = free_port()
-
-        async def drive(_agent: object) -> None:
-            client = peer("tcp", "127.0.0.1", str(port), str(data), str(lines))
-            await asyncio.to_thread(client.communicate)
-
-        seconds = asyncio.run(timed_flow(CONFIG.format(port=port), lines, drive))
+        drive = driver(["tcp", "127.0.0.1", str(port), str(data), str(lines)])
+        config = one_hop(SOURCE.format(port=port), transaction=10_000)
+        seconds = asyncio.run(timed_flow(config, lines, drive))
     print(f"{lines:,} lines over one connection, each acked: {seconds:.2f} s through netcat -> "
           f"memory -> null (bare line-counting server: {base_seconds:.2f} s)")
     report("netcat", lines / seconds, lines / base_seconds, "bare asyncio OK-per-line server",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import os
 import shlex
 import shutil
@@ -198,26 +199,67 @@ def _short(path: object) -> str:
     return os.path.relpath(text, ROOT) if text.startswith(str(ROOT) + os.sep) else text
 
 
+def _listening_inodes(port: int) -> set[str] | None:
+    """Inodes of the sockets listening on ``port`` (Linux), or None where /proc cannot say."""
+    inodes: set[str] = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                for row in f.readlines()[1:]:
+                    cols = row.split()
+                    if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(cols[9])
+    except OSError:
+        return None
+    return inodes
+
+
+def _family(pid: int) -> list[int]:
+    """``pid`` and its descendants (the consumer receives in a child process)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    todo.extend(int(child) for child in f.read().split())
+    return found
+
+
+def _owns_listener(pid: int, port: int) -> bool:
+    """Whether ``pid`` or a child of it listens on ``port``: a connect alone could reach
+    another program that took the port first. Without /proc, a connect has to do."""
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+    for member in _family(pid):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{member}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{member}/fd/{fd}")[8:-1] in inodes:  # socket:[N]
+                        return True
+    return False
+
+
 def wait_listening(port: int, proc: Proc, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.proc.poll() is not None:
             raise RuntimeError(f"{proc.name} exited early:\n{proc.text()}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if _owns_listener(proc.proc.pid, port):
+            return
         time.sleep(0.05)
     raise RuntimeError(f"{proc.name} is not listening on {port} after {timeout}s")
 
 
-def run(mode: str, workdir: Path, lines: int, files: int, duration: float, seed: int,
-        top: int = 10, echo: bool = True) -> bool:
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    spool = workdir / "spool"
-    spool.mkdir(parents=True)
-    port = free_port(9092 if mode == "push" else 9999)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+PORTS = {"push": 9092, "pull": 9999}
+BIND_TRIES = 3
+
+
+def commands(mode: str, spool: Path, top: int, port: int) -> tuple[list[str], list[str]]:
+    """The consumer's and the agent's command lines, meeting on ``port``."""
     py = sys.executable
     consumer_args = [py, "-m", "consumer.cli", "--top", str(top), "--plain",
                      "--log-level", "warning"]
@@ -226,6 +268,42 @@ def run(mode: str, workdir: Path, lines: int, files: int, duration: float, seed:
     agent_args = [py, "-m", "agent.cli", "-f", str(CONFIGS[mode]), "-n", "a1",
                   f"-Da1.sources.r1.spoolDir={spool}", f"-Da1.sinks.k1.port={port}",
                   "-Dflume.root.logger=WARN,console"]
+    return consumer_args, agent_args
+
+
+def launch(mode: str, build: Callable[[int], tuple[list[str], list[str]]], port: int,
+           env: dict[str, str], on_line: Callable[[str], None] | None) -> tuple[Proc, Proc]:
+    """Start the listening side first, then the other. The port was free when picked, but
+    another program can take it before our listener binds: then pick another and retry."""
+    for attempt in range(BIND_TRIES):
+        consumer_args, agent_args = build(port)
+        if mode == "push":
+            listener = Proc("flume-consumer", consumer_args, False, env, on_line)
+        else:
+            listener = Proc("flume-agent", agent_args, False, env)
+        try:
+            wait_listening(port, listener)
+        except RuntimeError as exc:
+            if attempt + 1 == BIND_TRIES or "already in use" not in str(exc).lower():
+                raise
+            print(f"demo ({mode}): port {port} was taken meanwhile; trying another", flush=True)
+            port = free_port(0)
+            continue
+        if mode == "push":
+            return Proc("flume-agent", agent_args, False, env), listener
+        return listener, Proc("flume-consumer", consumer_args, False, env, on_line)
+    raise AssertionError("unreachable")
+
+
+def run(mode: str, workdir: Path, lines: int, files: int, duration: float, seed: int,
+        top: int = 10, echo: bool = True) -> bool:
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    spool = workdir / "spool"
+    spool.mkdir(parents=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    port = free_port(PORTS[mode])
+    consumer_args, agent_args = commands(mode, spool, top, port)
     console = Console(highlight=False)
     first, second = ((consumer_args, agent_args) if mode == "push"
                      else (agent_args, consumer_args))
@@ -238,14 +316,8 @@ def run(mode: str, workdir: Path, lines: int, files: int, duration: float, seed:
     expected = expected_counts(all_lines)
     with TopView(console, top) as view:
         on_line = view.feed if echo else None
-        if mode == "push":
-            consumer = Proc("flume-consumer", consumer_args, False, env, on_line)
-            wait_listening(port, consumer)
-            agent = Proc("flume-agent", agent_args, False, env)
-        else:
-            agent = Proc("flume-agent", agent_args, False, env)
-            wait_listening(port, agent)
-            consumer = Proc("flume-consumer", consumer_args, False, env, on_line)
+        agent, consumer = launch(mode, lambda p: commands(mode, spool, top, p), port, env,
+                                 on_line)
         ok = False
         try:
             staging = workdir / "staging"

@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from common.event_digest import event_digest
 
 __all__ = ["REDELIVERY_HORIZON", "PullToken", "RedeliveryLedger", "digest"]
 
@@ -69,15 +70,8 @@ class PullToken:
 
 
 def digest(event: dict[str, Any]) -> bytes:
-    """8 bytes of BLAKE2b over the sorted headers and the body."""
-    h = hashlib.blake2b(digest_size=8)
-    for k in sorted(event["headers"]):
-        h.update(k.encode())
-        h.update(b"\0")
-        h.update(event["headers"][k].encode())
-        h.update(b"\0")
-    h.update(event["body"])
-    return h.digest()
+    """8 bytes of the shared content digest: the ledger keeps many, and it is durable."""
+    return event_digest(event["headers"], event["body"], 8)
 
 
 @dataclass

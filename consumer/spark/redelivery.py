@@ -15,29 +15,17 @@ wait for it; a restarted agent replays its file channel first, so they still mat
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.event_digest import event_digest
+
 __all__ = ["DIGEST_BYTES", "Pending", "event_digest"]
 
-DIGEST_BYTES = 16
+DIGEST_BYTES = 16  # event_digest's default size
 
-
-def event_digest(headers: Mapping[str, str] | Iterable[tuple[str, str]], body: bytes) -> bytes:
-    """A digest of an event's content; header order does not matter."""
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    h = hashlib.blake2b(digest_size=DIGEST_BYTES)
-    for k, v in sorted(items):
-        h.update(k.encode("utf-8", "surrogatepass"))
-        h.update(b"\0")
-        h.update(v.encode("utf-8", "surrogatepass"))
-        h.update(b"\0")
-    h.update(b"\1")
-    h.update(body)
-    return h.digest()
 
 
 @dataclass
