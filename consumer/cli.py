@@ -21,10 +21,11 @@ import click
 from consumer.jobs.default import OPTION_NAMES, WINDOW_S, default_job_data
 from consumer.jobs.graph import BuiltJob
 from consumer.jobs.runner import EXIT_OK, EXIT_USAGE, run_job, run_script, summarize
-from consumer.jobs.spec import Issue, JobInvalid, JobSpec, OutputSpec, ReceiverSpec
+from consumer.jobs.spec import Issue, JobInvalid, JobSpec, OutputSpec, ReceiverSpec, UiSpec
 from consumer.jobs.validate import load_job_file, parse_address, validate_job
-from consumer.streaming.process import setup_logging, tune_gc
-from consumer.ui import attach_terminal_view, attach_web_ui, wants_live_view
+from consumer.streaming import StreamingContext
+from consumer.streaming.process import setup_logging
+from consumer.ui import attach_script_ui, attach_terminal_view, attach_web_ui, wants_live_view
 
 __all__ = ["cli", "main"]
 
@@ -134,7 +135,6 @@ def cli(ctx: click.Context, host: str, port: int, pull: tuple[str, ...], checkpo
                                    "(a job file sets these itself)")
         return
     setup_logging(log_level)
-    tune_gc()
     data = default_job_data(host=host, port=port, pull=pull, checkpoint=checkpoint, batch=batch,
                             window=window, slide=slide, top=top, sqlite=sqlite)
     spec, issues = validate_job(data, "flume-consumer")
@@ -182,12 +182,23 @@ def run(ctx: click.Context, duration: float | None, log_level: str, ui_port: int
     ui_port = ui_port if ui_port is not None else parent.get("ui_port")
     plain = plain if plain is not None else parent.get("plain")
     setup_logging(log_level)
-    tune_gc()
     if kind == "py":
         if duration is not None:
             raise click.UsageError("--duration applies to .yaml jobs; a script decides when "
                                    "it stops")
-        ctx.exit(run_script(job, args))
+        port = UiSpec.port if ui_port is None else ui_port
+
+        def serve_ui(ssc: StreamingContext) -> None:  # Spark's UI, as a YAML job has
+            attach_script_ui(ssc, job, host=UiSpec.host, port=port)
+
+        if port:
+            StreamingContext.startHooks.append(serve_ui)
+        try:
+            code = run_script(job, args)
+        finally:
+            if port:
+                StreamingContext.startHooks.remove(serve_ui)
+        ctx.exit(code)
     if args:
         raise click.UsageError(f"unexpected arguments after {job}: {' '.join(args)} (only .py "
                                "jobs take arguments; options go before the job: "

@@ -42,7 +42,6 @@ from typing import Any
 
 from consumer.flume.receivers import FlumePushReceiver
 from consumer.jobs.chunks import EventChunk, pack_bodies, text_column
-from consumer.streaming.process import tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +99,7 @@ class ProcessPushReceiver:
                 **self._status}
 
     async def start(self, ctx: Any) -> None:
+        text_column(*pack_bodies([]))  # loads pyarrow now rather than on the first call
         data, data_child = socket.socketpair()
         control, control_child = socket.socketpair()
         fds = (data_child.fileno(), control_child.fileno())
@@ -304,7 +304,6 @@ async def _report_status(receiver: FlumePushReceiver, ctx: _ChunkContext) -> Non
 def main(argv: Sequence[str]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):  # the parent stops us (Ctrl-C reaches both);
         signal.signal(sig, signal.SIG_IGN)         # we also stop when the parent goes away
-    tune_gc()  # three containers an event (event, headers, record), all short-lived
     data = socket.socket(fileno=int(argv[0]))
     control = socket.socket(fileno=int(argv[1]))
     data.setblocking(True)

@@ -11,7 +11,6 @@ before it runs anything; a script run by ``python`` gets them from ``StreamingCo
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -24,8 +23,8 @@ from typing import Any
 from common.stopping import StopRequests
 from consumer.engine.spark_context import FLUMELET_LOGGERS
 
-__all__ = ["EXIT_FORCED", "FLUMELET_LOGGERS", "GC_THRESHOLDS", "LOG_FORMAT", "SignalStopper",
-           "adopt", "ensure_logging", "setup_logging", "tune_gc"]
+__all__ = ["EXIT_FORCED", "FLUMELET_LOGGERS", "LOG_FORMAT", "SignalStopper", "adopt",
+           "ensure_logging", "setup_logging"]
 
 log = logging.getLogger("consumer.jobs")
 
@@ -38,23 +37,6 @@ def setup_logging(level: str | int) -> None:
     if isinstance(level, str):
         level = getattr(logging, level.upper())
     logging.basicConfig(level=level, stream=sys.stderr, force=True, format=LOG_FORMAT)
-
-
-# A young collection every 10,000 new containers instead of CPython's 700: the consumer makes
-# them by the thousand per call and per batch (events, records, pairs), nearly all short-lived
-# and acyclic. W1 as lambdas: about 9 % less CPU a line (15.8 -> 14.4 µs, two runs each);
-# what waits for collection stays bounded (at most 10,000 young containers).
-GC_THRESHOLDS = (10_000, 10, 10)
-
-
-def tune_gc() -> None:
-    """The cyclic collector's settings for a consumer process (the CLI's, and its receiver
-    child's): what start-up made (modules, the job) is frozen out of every later scan, and
-    young collections run less often (``GC_THRESHOLDS``). Not for the agent: there, higher
-    thresholds let a hostile peer's garbage grow further before it is collected."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def ensure_logging() -> None:
