@@ -110,6 +110,7 @@ class ReceiverContext:
         self._buffer = buffer
         self._stop_context = stop_context
         self.errors: list[tuple[str, BaseException | None]] = []
+        self.on_error: Callable[[str], None] | None = None  # the listener bus, if any
 
     def store(self, records: Iterable[Any], token: Any = None) -> None:
         """Append records to the next batch; ``token`` comes back in ``on_batch_done``."""
@@ -118,6 +119,8 @@ class ReceiverContext:
     def report_error(self, message: str, error: BaseException | None = None) -> None:
         self.errors.append((message, error))
         log.error("receiver for input stream %d: %s", self.stream_id, message, exc_info=error)
+        if self.on_error is not None:
+            self.on_error(message)
 
     def stop_context(self, message: str, error: BaseException | None = None) -> None:
         self.report_error(message, error)

@@ -19,7 +19,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from common.clock import Clock
 from consumer.engine.receiver import Block
@@ -27,7 +27,22 @@ from consumer.engine.scheduler import BatchPipeline, receiver_hooks
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StreamingRuntime"]
+__all__ = ["Progress", "StreamingRuntime", "records_by_stream"]
+
+
+class Progress(Protocol):
+    """Told of each batch's and receiver's progress (the listener bus, see
+    ``consumer.streaming.listener``); called on the loop's thread, must be quick."""
+
+    def batch_submitted(self, t_ms: int, records_by_stream: dict[int, int]) -> None: ...
+    def batch_started(self, t_ms: int) -> None: ...
+    def batch_completed(self, t_ms: int) -> None: ...
+    def receiver_started(self, stream_id: int, receiver: object) -> None: ...
+    def receiver_stopped(self, stream_id: int, receiver: object) -> None: ...
+
+
+def records_by_stream(blocks: dict[int, Block]) -> dict[int, int]:
+    return {stream_id: len(block.records) for stream_id, block in blocks.items()}
 
 
 class StreamingRuntime:
@@ -39,8 +54,9 @@ class StreamingRuntime:
                  clock: Clock, *, on_batch_done: Callable[[int], None],
                  on_batch_failed: Callable[[BaseException], None],
                  on_stopped: Callable[[BaseException | None], None],
-                 services: list[Any] | None = None) -> None:
+                 services: list[Any] | None = None, progress: Progress | None = None) -> None:
         self._on_batch_done = on_batch_done
+        self._progress = progress
         self._on_batch_failed = on_batch_failed
         self._on_stopped = on_stopped
         self._pipeline = pipeline
@@ -56,7 +72,7 @@ class StreamingRuntime:
         self._pending: collections.deque[tuple[int, dict[int, Block]]] = collections.deque()
         self._wakeup: asyncio.Event | None = None
         self._worker_thread_ids: set[int] = set()
-        self._receivers_started: list[Any] = []
+        self._receivers_started: list[Any] = []  # ReceiverNodes
         # objects with async start()/stop() living on the loop (the web UI): started after
         # the receivers, stopped once the last batch is done
         self._services = list(services or [])
@@ -114,7 +130,9 @@ class StreamingRuntime:
         try:
             for inp in self._pipeline.inputs:
                 await inp.receiver.start(inp.receiver_context)
-                self._receivers_started.append(inp.receiver)
+                self._receivers_started.append(inp)
+                if self._progress is not None:
+                    self._progress.receiver_started(inp._id, inp.receiver)
             for service in self._services:
                 await service.start()
                 self._services_started.append(service)
@@ -152,6 +170,8 @@ class StreamingRuntime:
 
     def _enqueue(self, item: tuple[int, dict[int, Block]] | None) -> None:
         self._pending.append(item)  # type: ignore[arg-type]
+        if item is not None and self._progress is not None:
+            self._progress.batch_submitted(item[0], records_by_stream(item[1]))
         assert self._wakeup is not None
         self._wakeup.set()
 
@@ -167,6 +187,8 @@ class StreamingRuntime:
             t, blocks = item
             queued = [x for x in self._pending if x is not None]
             final = self._graceful and list(self._pending) == [None]
+            if self._progress is not None:
+                self._progress.batch_started(t)
             outcome = await asyncio.to_thread(self._run_batch, t, blocks, queued, final)
             for hook, args in receiver_hooks(self._pipeline, outcome):
                 try:
@@ -175,6 +197,8 @@ class StreamingRuntime:
                         await result
                 except Exception:
                     log.exception("receiver hook %r failed", hook)
+            if self._progress is not None:
+                self._progress.batch_completed(t)
             self._on_batch_done(t)
             if outcome.error is not None:
                 self._on_batch_failed(outcome.error)
@@ -196,9 +220,11 @@ class StreamingRuntime:
         self._services_started = []
 
     async def _stop_receivers(self) -> None:
-        for receiver in reversed(self._receivers_started):
+        for inp in reversed(self._receivers_started):
             try:
-                await receiver.stop()
+                await inp.receiver.stop()
             except Exception:
-                log.exception("stopping receiver %r failed", receiver)
+                log.exception("stopping receiver %r failed", inp.receiver)
+            if self._progress is not None:
+                self._progress.receiver_stopped(inp._id, inp.receiver)
         self._receivers_started = []

@@ -32,7 +32,7 @@ from consumer.engine.errors import IllegalStateException
 from consumer.engine.graph import StreamGraph
 from consumer.engine.rdd import RDD
 from consumer.engine.receiver import Block
-from consumer.engine.runtime import StreamingRuntime
+from consumer.engine.runtime import StreamingRuntime, records_by_stream
 from consumer.engine.scheduler import (
     BatchPipeline,
     JobScheduler,
@@ -44,6 +44,7 @@ from consumer.engine.termination import Termination
 from consumer.engine.windows import to_ms
 from consumer.streaming.dstream import DStream, TransformedDStream
 from consumer.streaming.inputs import QueueInputDStream, ReceiverInputDStream, TextFileInputDStream
+from consumer.streaming.listener import ListenerBus, ProgressEvents
 from consumer.streaming.process import adopt
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class StreamingContext:
 
     _activeContext: ClassVar[StreamingContext | None] = None
     defaultClock: ClassVar[Clock | None] = None
+    # flumelet extension: called with each context that start()s, before it validates;
+    # ``flume-consumer run job.py`` attaches its web UI this way (addService is still open)
+    startHooks: ClassVar[list[Callable[[StreamingContext], None]]] = []
 
     def __init__(self, sparkContext: SparkContext, batchDuration: float | None = None,
                  jssc: Any = None, *, clock: Clock | None = None) -> None:
@@ -78,6 +82,8 @@ class StreamingContext:
         self._runtime: StreamingRuntime | None = None
         self._termination = Termination()
         self._services: list[Any] = []
+        self._listeners = ListenerBus()
+        self._progress = ProgressEvents(self._listeners, self.graph.clock.now_ms)
 
     def _stop_on_receiver_error(self, message: str, error: BaseException | None) -> None:
         """Handed to receivers (``ReceiverContext.stop_context``)."""
@@ -114,7 +120,10 @@ class StreamingContext:
         self._services.append(service)
 
     def addStreamingListener(self, streamingListener: Any) -> None:
-        """Accepted for compatibility; no listener events are emitted."""
+        """Send this context's progress events to ``streamingListener`` (a
+        :class:`~consumer.streaming.listener.StreamingListener`), as Spark's listener bus
+        does: in order, on a thread of their own."""
+        self._listeners.add(streamingListener)
 
     # ---- inputs ----------------------------------------------------------------------
     def queueStream(self, rdds: list[Any], oneAtATime: bool = True,
@@ -202,6 +211,11 @@ class StreamingContext:
             scheduler.initialize(first_batch_time(self.graph.clock.now_ms(), batch_ms)
                                  - batch_ms)
         self._pipeline = pipeline
+        for node in pipeline.inputs:
+            node.receiver_context.on_error = (
+                lambda message, n=node: self._progress.receiver_error(n._id, n.receiver,
+                                                                      message))
+        self._listeners.synchronous = mode == "manual"
         self._state, self._mode = ACTIVE, mode
         self.graph.close("starting")
         if mode == "thread":
@@ -219,14 +233,17 @@ class StreamingContext:
             raise IllegalStateException(
                 "Only one StreamingContext may be started in this process")
         adopt(StreamingContext.getActive)  # `python job.py`: flume-consumer's logs and Ctrl-C
+        for hook in list(StreamingContext.startHooks):
+            hook(self)
         self._prepare("thread")
         assert self._pipeline is not None
         self._runtime = StreamingRuntime(
             self._pipeline, self._replay, self.graph.clock,
             on_batch_done=self._termination.batch_done,
             on_batch_failed=self._termination.fail, on_stopped=self._terminate,
-            services=self._services)
+            services=self._services, progress=self._progress)
         self._replay = []
+        self._progress.streaming_started()
         try:
             self._runtime.start()
         except BaseException:
@@ -252,11 +269,14 @@ class StreamingContext:
         else:
             t = self._pipeline.scheduler.next_batch_time()
             blocks = self._pipeline.cut()
+        self._progress.batch_submitted(t, records_by_stream(blocks))
+        self._progress.batch_started(t)
         outcome = self._pipeline.run(t, blocks, self._replay)
         for hook, args in receiver_hooks(self._pipeline, outcome):
             result = hook(*args)
             if inspect.isawaitable(result):
                 asyncio.run(_await(result))
+        self._progress.batch_completed(t)
         self._termination.batch_done(t)
         if outcome.error is not None:
             raise outcome.error
@@ -269,6 +289,7 @@ class StreamingContext:
 
     def _terminate(self, error: BaseException | None) -> None:
         self._state = STOPPED
+        self._listeners.stop()
         self.graph.close("stopping")
         if StreamingContext._activeContext is self:
             StreamingContext._activeContext = None

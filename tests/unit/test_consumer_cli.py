@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from consumer import cli as cli_module
 from consumer.cli import cli
+from consumer.streaming import StreamingContext
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jobs"
 
@@ -129,6 +130,7 @@ def test_run_python_script_gets_argv_and_its_exit_code():
     assert "argv0 True" in result.output
     result = invoke("run", str(FIXTURES / "hello_job.py"), "fail")
     assert result.exit_code == 3
+    assert StreamingContext.startHooks == []  # the script's web UI hook ends with the run
 
 
 def test_log_level_from_the_group_or_the_command(log_levels, monkeypatch):

@@ -41,7 +41,7 @@
     box.textContent = "";
     const shown = state.windows;
     $("windows-note").textContent = shown.length ? "(top " + state.job.top + " per window)" :
-      "(none closed yet)";
+      state.job.top ? "(none closed yet)" : "(a script's windows are its own output)";
     for (const w of shown) {
       const table = document.createElement("table");
       table.className = "window";
