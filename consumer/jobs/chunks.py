@@ -16,6 +16,7 @@ from itertools import accumulate
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 __all__ = ["EventChunk", "chunk_columns", "chunk_records", "pack_bodies", "text_column"]
 
@@ -31,8 +32,6 @@ def text_column(data: bytes, offsets: bytes) -> pl.Series:
     default decoder (``utf8_decoder``) does: UTF-8, undecodable bytes as U+FFFD. Arrow checks
     the whole buffer at once; only a chunk holding a body that is not UTF-8 is decoded body
     by body."""
-    import pyarrow as pa  # here: the receiver child, which imports this module, never needs it
-
     n = len(offsets) // 8 - 1
     binary = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])

@@ -99,7 +99,6 @@ class ProcessPushReceiver:
                 **self._status}
 
     async def start(self, ctx: Any) -> None:
-        text_column(*pack_bodies([]))  # loads pyarrow now rather than on the first call
         data, data_child = socket.socketpair()
         control, control_child = socket.socketpair()
         fds = (data_child.fileno(), control_child.fileno())
