@@ -132,7 +132,7 @@ class MultiplexingSelector(ChannelSelector):
         self._no_optional: list[Channel] = []
 
     def select(self, event: Event) -> tuple[Sequence[Channel], Sequence[Channel]]:
-        value = event.headers.get(self.header)
+        value = event.header_map.get(self.header)
         if value is None or not value.strip():
             return self.default, self._no_optional
         return self.mapping.get(value, self.default), self.optional.get(value, self._no_optional)

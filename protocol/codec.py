@@ -7,7 +7,7 @@ every byte it sees comes from a peer.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
@@ -65,7 +65,8 @@ _NO_HEADERS = [b"\x00" + length for length in _SMALL]  # an empty header map, th
 
 
 class _EventLike(Protocol):
-    headers: dict[str, str]
+    @property
+    def header_map(self) -> Mapping[str, str]: ...
     body: bytes
 
 
@@ -79,7 +80,7 @@ def encode_event_array(events: Sequence[_EventLike]) -> bytes:
     out: list[bytes] = [write_long(len(events))] if events else []
     add = out.extend  # one call per event or header, with a tuple of its pieces
     for e in events:
-        headers = e.headers
+        headers = e.header_map  # read only: a shared map is not copied
         body = e.body
         n = len(body)
         if not headers:

@@ -47,8 +47,7 @@ class PackDecoder:
     ) -> None:
         self.max_frame_bytes = max_frame_bytes
         self.max_buffers = max_buffers
-        self._buf = bytearray()
-        self._pos = 0
+        self._buf = bytearray()  # bytes of an unfinished buffer or header, held between feeds
         # State of the pack being read.
         self._serial: int | None = None
         self._remaining_buffers = 0
@@ -59,58 +58,70 @@ class PackDecoder:
     @property
     def buffered(self) -> int:
         """Bytes held that do not yet make a complete pack."""
-        return len(self._buf) - self._pos + self._frame_bytes
+        return len(self._buf) + self._frame_bytes
 
     def feed(self, data: bytes) -> list[Pack]:
-        self._buf += data
+        if self._buf:
+            self._buf += data
+            buf: bytes | bytearray = self._buf
+            view = memoryview(self._buf)
+        else:  # nothing held (the usual case): read ``data`` in place, keep only its rest
+            buf = data
+            view = memoryview(data)
+        pos = 0
         packs: list[Pack] = []
-        buf = self._buf
-        while True:
-            avail = len(buf) - self._pos
-            if self._serial is None:
-                if avail < 8:
+        try:
+            while True:
+                avail = len(buf) - pos
+                if self._serial is None:
+                    if avail < 8:
+                        break
+                    serial, count = _HEADER.unpack_from(buf, pos)
+                    pos += 8
+                    if count <= 0 or count > self.max_buffers:
+                        raise RemoteProtocolError(
+                            f"pack {serial} declares {count} buffers "
+                            f"(allowed 1..{self.max_buffers})"
+                        )
+                    self._serial = serial
+                    self._remaining_buffers = count
+                    self._parts = []
+                    self._frame_bytes = 0
+                    continue
+                if self._need is None:
+                    if avail < 4:
+                        break
+                    (length,) = _LENGTH.unpack_from(buf, pos)
+                    pos += 4
+                    if length < 0:
+                        raise RemoteProtocolError(f"pack {self._serial}: negative buffer length")
+                    if self._frame_bytes + length > self.max_frame_bytes:
+                        raise LimitExceeded(
+                            "max-frame-bytes",
+                            f"pack {self._serial} exceeds the frame limit of "
+                            f"{self.max_frame_bytes} bytes (max-frame-bytes)",
+                        )
+                    self._need = length
+                    continue
+                if avail < self._need:
                     break
-                serial, count = _HEADER.unpack_from(buf, self._pos)
-                self._pos += 8
-                if count <= 0 or count > self.max_buffers:
-                    raise RemoteProtocolError(
-                        f"pack {serial} declares {count} buffers (allowed 1..{self.max_buffers})"
-                    )
-                self._serial = serial
-                self._remaining_buffers = count
-                self._parts = []
-                self._frame_bytes = 0
-                continue
-            if self._need is None:
-                if avail < 4:
-                    break
-                (length,) = _LENGTH.unpack_from(buf, self._pos)
-                self._pos += 4
-                if length < 0:
-                    raise RemoteProtocolError(f"pack {self._serial}: negative buffer length")
-                if self._frame_bytes + length > self.max_frame_bytes:
-                    raise LimitExceeded(
-                        "max-frame-bytes",
-                        f"pack {self._serial} exceeds the frame limit of "
-                        f"{self.max_frame_bytes} bytes (max-frame-bytes)",
-                    )
-                self._need = length
-                continue
-            if avail < self._need:
-                break
-            end = self._pos + self._need
-            self._parts.append(bytes(buf[self._pos : end]))
-            self._frame_bytes += self._need
-            self._pos = end
-            self._need = None
-            self._remaining_buffers -= 1
-            if self._remaining_buffers == 0:
-                payload = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
-                packs.append(Pack(self._serial, payload))
-                self._serial = None
-                self._parts = []
-                self._frame_bytes = 0
-        if self._pos:
-            del buf[: self._pos]
-            self._pos = 0
+                end = pos + self._need
+                self._parts.append(view[pos:end].tobytes())  # one copy, from either source
+                self._frame_bytes += self._need
+                pos = end
+                self._need = None
+                self._remaining_buffers -= 1
+                if self._remaining_buffers == 0:
+                    parts = self._parts
+                    payload = parts[0] if len(parts) == 1 else b"".join(parts)
+                    packs.append(Pack(self._serial, payload))
+                    self._serial = None
+                    self._parts = []
+                    self._frame_bytes = 0
+        finally:
+            view.release()  # a bytearray with an export cannot be resized
+            if buf is data:
+                self._buf = bytearray(data[pos:]) if pos < len(data) else bytearray()
+            elif pos:
+                del self._buf[:pos]
         return packs

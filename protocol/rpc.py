@@ -270,7 +270,8 @@ class ServerSession(_Connection):
     """
 
     def __init__(self, protocol: Protocol, cache: ProtocolCache | None = None,
-                 limits: ListenerLimits | None = None, **kw: Any) -> None:
+                 limits: ListenerLimits | None = None, *, as_events: bool = False,
+                 **kw: Any) -> None:
         if limits is None:
             limits = ListenerLimits(
                 max_frame_bytes=kw.get("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES))
@@ -280,6 +281,9 @@ class ServerSession(_Connection):
         self.protocol = protocol
         self.cache = cache if cache is not None else default_cache(protocol, self.limits)
         self.remote: Protocol | None = None  # the client's protocol, once handshaken
+        # Flume events as protocol.event.Event objects, not record dicts (an agent's source)
+        self.as_events = as_events
+        self._status_cache: dict[tuple[str, str], bytes] = {}
 
     @property
     def established(self) -> bool:
@@ -316,7 +320,10 @@ class ServerSession(_Connection):
             if self.remote is None:  # NONE: reply is the handshake alone, call not executed
                 self._emit(pack.serial, [prefix])
                 return None
-        _, pos = codec.decode(CALL_META, data, pos)
+        if data[pos : pos + 1] == b"\x00":  # no call metadata (what clients send)
+            pos += 1
+        else:
+            _, pos = codec.decode(CALL_META, data, pos)
         name, pos = codec.read_string(data, pos)
         if not name:  # handshake-only "ping"
             self._emit(pack.serial, [prefix])
@@ -354,9 +361,9 @@ class ServerSession(_Connection):
         budget = DecodeBudget(self.limits.max_events_per_call, self.limits.max_call_bytes)
         value: Any
         if message.events == "array":
-            value, pos = decode_events(data, pos, budget)
+            value, pos = decode_events(data, pos, budget, as_events=self.as_events)
         else:
-            value, pos = decode_event(data, pos, budget)
+            value, pos = decode_event(data, pos, budget, as_events=self.as_events)
         return {message.param_names[0]: value}, pos, budget.used_bytes
 
     def _handshake(self, pack: Pack) -> tuple[bytes, int]:
@@ -393,11 +400,22 @@ class ServerSession(_Connection):
         ignore it)."""
         if call.one_way:
             return
-        message = self.protocol.messages[call.message]
-        body = encoded if encoded is not None else codec.encode(message.response,
-                                                               {"value": value})
+        body = encoded if encoded is not None else self._encode_response(call.message, value)
         head = codec.encode(CALL_META, meta) if meta else _EMPTY_META
         self._emit(call.serial, [call.handshake, head, _OK_FLAG + body])
+
+    def _encode_response(self, name: str, value: Any) -> bytes:
+        """The response value in Avro; a status string (Flume's ``OK``/``FAILED``) is
+        encoded once per session, not once per call."""
+        if type(value) is str:
+            key = (name, value)
+            body = self._status_cache.get(key)
+            if body is None:
+                body = codec.encode(self.protocol.messages[name].response, {"value": value})
+                if len(self._status_cache) < 16:  # statuses, not arbitrary strings
+                    self._status_cache[key] = body
+            return body
+        return codec.encode(self.protocol.messages[name].response, {"value": value})
 
     def respond_error(self, call: CallRequest, error: str) -> None:
         """Queue a system-error reply: what a Java responder sends for an undeclared exception."""

@@ -437,6 +437,7 @@ class RpcServer:
         name: str = "rpc-server",
         guard: ConnectionGuard | None = None,
         clock: Clock = time.monotonic,
+        as_events: bool = False,
     ) -> None:
         limits = limits or ListenerLimits()
         if max_frame_bytes is not None:
@@ -446,6 +447,7 @@ class RpcServer:
         self.deflate = deflate
         self.compression_level = compression_level
         self.limits = limits
+        self.as_events = as_events  # Flume events as Event objects (see ServerSession)
         self.cache: ProtocolCache = default_cache(protocol, limits)
         self.listener = Listener(name, self._serve, host, port, limits=limits, ssl=ssl,
                                  accept=accept, guard=guard, clock=clock)
@@ -476,7 +478,8 @@ class RpcServer:
     async def _serve(self, peer: Peer, reader: asyncio.StreamReader,
                      writer: asyncio.StreamWriter) -> None:
         session = ServerSession(self.protocol, self.cache, self.limits, deflate=self.deflate,
-                                compression_level=self.compression_level)
+                                compression_level=self.compression_level,
+                                as_events=self.as_events)
         peer.on_cut = session.discard_input
         await self._session_loop(session, peer, reader, writer)
 

@@ -178,7 +178,7 @@ class FileChannel(MemoryChannel):
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
-            items = [(seq, e.headers, e.body) for seq, e in sorted(self._live.items())]
+            items = [(seq, e.header_map, e.body) for seq, e in sorted(self._live.items())]
             f.write(records.encode(("P", items)) if items else b"")
             f.flush()
             os.fsync(f.fileno())
@@ -194,7 +194,7 @@ class FileChannel(MemoryChannel):
     def _append(self, puts: list[Event], takes: list[Event]) -> None:
         """Log one commit durably, then record it in memory; a failure changes nothing."""
         first = self._next_seq
-        put_items = [(first + i, e.headers, e.body) for i, e in enumerate(puts)]
+        put_items = [(first + i, e.header_map, e.body) for i, e in enumerate(puts)]
         take_seqs = [self._seq_of[id(e)] for e in takes if id(e) in self._seq_of]
         data = (records.encode(("P", put_items)) if put_items else b"") + \
             (records.encode(("T", take_seqs)) if take_seqs else b"")

@@ -303,7 +303,7 @@ class HdfsSink(Sink):
     def _bucket_for(self, event: Event) -> _Bucket:
         """The event's bucket, most recently used last (the caller closes the eldest
         beyond ``maxOpenFiles``)."""
-        headers = event.headers
+        headers = event.header_map
         directory = self.path_template.render(headers, self.times)
         prefix = self.prefix_template.render(headers, self.times)
         key = f"{directory}/{prefix}"

@@ -33,7 +33,7 @@ def serializer(name: str, append_newline: bool = True) -> Serializer:
         return (lambda e: e.body + nl) if nl else (lambda e: e.body)
     if kind in ("HEADER_AND_TEXT",
                 "ORG.APACHE.FLUME.SERIALIZATION.HEADERANDBODYTEXTEVENTSERIALIZER$BUILDER"):
-        return lambda e: _java_map(e.headers).encode() + b" " + e.body + nl
+        return lambda e: _java_map(e.header_map).encode() + b" " + e.body + nl
     raise ValueError(f"serializer {name!r} is not supported (TEXT or HEADER_AND_TEXT)")
 
 
@@ -142,7 +142,7 @@ class SequenceFileEncoder:
 
 def _timestamp(event: Event, now_ms: int) -> int:
     try:
-        return int(event.headers["timestamp"])
+        return int(event.header_map["timestamp"])
     except (KeyError, ValueError):
         return now_ms
 

@@ -47,7 +47,7 @@ def dump_event(event: Event, max_bytes: int = 16) -> str:
         body = hex_dump(event.body[:max_bytes])
         if body.startswith("00000000"):
             body = body[8:]
-    return "{ headers:" + java_map_str(event.headers) + " body:" + body + " }"
+    return "{ headers:" + java_map_str(event.header_map) + " body:" + body + " }"
 
 
 class LoggerSink(Sink):

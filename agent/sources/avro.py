@@ -23,7 +23,6 @@ from agent.metrics import CounterGroup
 from agent.registry import ComponentConfigError
 from agent.sources.ipfilter import allowed
 from agent.tls import SERVER_KEYS, TlsConfigError, server_context, server_rules
-from protocol.event import Event
 from protocol.rpc import CallRequest
 from protocol.schemas import AVRO_SOURCE_PROTOCOL
 from protocol.transport import Connection, RpcServer
@@ -86,7 +85,7 @@ class AvroSource(EventDrivenSource):
             deflate=s["compression-type"] == "deflate",
             compression_level=s["compression-level"],
             ssl=tls, accept=accept, name=f"source {spec.name}",
-            limits=limits_from(s),
+            limits=limits_from(s), as_events=True,
         )
         return cls(spec.name, server, ctx.metrics.source(spec.name))
 
@@ -104,27 +103,26 @@ class AvroSource(EventDrivenSource):
         c = self.counter.counters
         c["OpenConnectionCount"] = self.server.open_connections
         if call.message == "appendBatch":
-            records = call.params["events"]
+            events = call.params["events"]  # Event objects (as_events)
             c["AppendBatchReceivedCount"] += 1
-            c["EventReceivedCount"] += len(records)
+            c["EventReceivedCount"] += len(events)
             try:
                 with fsync_later():  # one fsync for this and whatever else commits meanwhile
-                    self.channel_processor.process_event_batch(
-                        [Event(r["headers"], r["body"]) for r in records])
+                    self.channel_processor.process_event_batch(events)
                 await self.channel_processor.synced()  # durable before OK
             except Exception as exc:
                 log.warning("source %s: appendBatch of %d events from %s failed: %s",
-                            self.name, len(records), conn.peer, exc)
+                            self.name, len(events), conn.peer, exc)
                 c["ChannelWriteFail"] += 1
                 return "FAILED"
             c["AppendBatchAcceptedCount"] += 1
-            c["EventAcceptedCount"] += len(records)
+            c["EventAcceptedCount"] += len(events)
             return "OK"
-        record = call.params["event"]
+        event = call.params["event"]
         c["AppendReceivedCount"] += 1
         c["EventReceivedCount"] += 1
         try:
-            self.channel_processor.process_event(Event(record["headers"], record["body"]))
+            self.channel_processor.process_event(event)
         except ChannelException as exc:
             log.warning("source %s: append from %s failed: %s", self.name, conn.peer, exc)
             c["ChannelWriteFail"] += 1

@@ -34,7 +34,7 @@ from agent.sources.netcat_lines import (
     datagram_lines,
     too_long_reply,
 )
-from protocol.event import Event
+from protocol.event import events_with
 from protocol.limits import ListenerLimits
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class NetcatSource(ListeningSource[TcpServer]):
             counters["OpenConnectionCount"] = self.server.open_connections - 1
 
     def _deliver(self, bodies: list[bytes], conn: LineConnection) -> bytes:
-        if self.delivery.try_once([Event({}, body) for body in bodies]):
+        if self.delivery.try_once(events_with({}, bodies)):
             return OK * len(bodies) if self.ack_every_event else b""
         reason = str(self.delivery.last_error).replace("\n", " ")
         conn.warn_once("refused", f"channels refused {len(bodies)} line(s) from {conn.peer}: "
@@ -150,7 +150,7 @@ class NetcatUdpSource(ListeningSource[UdpServer]):
         headers = {}
         if self.remote_address_header:
             headers[self.remote_address_header] = f"/{addr[0]}:{addr[1]}"
-        events = [Event(dict(headers), line) for line in datagram_lines(data)]
+        events = events_with(headers, datagram_lines(data))
         if not self.delivery.try_once(events):
             self.server.warn_once("refused", f"channels refused a datagram of {len(events)} "
                                              f"line(s) from {addr[0]}:{addr[1]}: "

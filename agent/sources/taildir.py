@@ -58,7 +58,7 @@ from agent.sources.taildir_position import (
     format_positions,
     parse_positions,
 )
-from protocol.event import Event
+from protocol.event import Event, events_with
 
 if TYPE_CHECKING:
     from agent.config.model import ComponentSpec
@@ -280,9 +280,7 @@ class TaildirSource(PollableSource):
         if settings.byte_offset_header:
             return [Event({**base, BYTE_OFFSET_HEADER: str(offset)}, body)
                     for offset, body in zip(offsets, bodies, strict=True)]
-        if base:
-            return [Event(dict(base), body) for body in bodies]
-        return [Event({}, body) for body in bodies]
+        return events_with(base, bodies)
 
     async def _close_idle(self) -> None:
         """Files idle for ``idleTimeout``: a last line without newline is delivered, the file

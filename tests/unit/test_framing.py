@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -66,3 +67,27 @@ def test_roundtrip_any_split(packs: list[tuple[int, list[bytes]]], step: int) ->
     dec = PackDecoder()
     got = [p for i in range(0, len(stream), step) for p in dec.feed(stream[i : i + step])]
     assert got == [Pack(s, b"".join(bufs)) for s, bufs in packs]
+
+
+@given(st.lists(st.lists(st.binary(max_size=30), min_size=1, max_size=4), max_size=5),
+       st.lists(st.integers(0, 400), max_size=8))
+def test_roundtrip_any_cut_points(packs: list[list[bytes]], cuts: list[int]) -> None:
+    """Whole reads (parsed in place) and partial ones (held, then joined) mixed freely."""
+    stream = b"".join(encode_pack(i, bufs) for i, bufs in enumerate(packs))
+    points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
+    dec = PackDecoder()
+    got = [p for a, b in pairwise(points) for p in dec.feed(stream[a:b])]
+    assert got == [Pack(i, b"".join(bufs)) for i, bufs in enumerate(packs)]
+    assert all(type(p.payload) is bytes for p in got)
+    assert dec.buffered == 0
+
+
+def test_a_read_holding_a_pack_and_a_half_keeps_only_the_half() -> None:
+    """The complete pack is cut from the read itself; only the unfinished rest is held."""
+    first, second = encode_pack(1, [b"a" * 100, b"b" * 50]), encode_pack(2, [b"c" * 80])
+    read = bytearray(first + second[:30])
+    dec = PackDecoder()
+    assert dec.feed(read) == [Pack(1, b"a" * 100 + b"b" * 50)]
+    read[:] = b"\xff" * len(read)  # the caller's buffer is not referenced afterwards
+    assert dec.buffered == 30 - 12  # the 12 bytes of header and length are parsed already
+    assert dec.feed(second[30:]) == [Pack(2, b"c" * 80)]

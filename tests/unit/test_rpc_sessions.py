@@ -17,6 +17,7 @@ from protocol.rpc import ClientSession, ProtocolCache, ServerSession
 from protocol.schemas import (
     AVRO_SOURCE_PROTOCOL,
     AVRO_SOURCE_PROTOCOL_NO_DOC,
+    CALL_META,
     SPARK_FLUME_PROTOCOL,
 )
 from tests.vectors import NAMES, load
@@ -262,3 +263,29 @@ def test_response_call_metadata_reaches_the_client_and_is_empty_by_default() -> 
     with_meta, plain = replies
     assert (with_meta.value, with_meta.meta) == (None, {"flumelet.ack": b"committed"})
     assert (plain.value, plain.meta) == (None, {})
+
+
+def test_status_replies_are_the_encoded_enum_every_time() -> None:
+    """OK / FAILED are encoded once per session and reused: same bytes as encoding anew."""
+    client = ClientSession(AVRO_SOURCE_PROTOCOL)
+    server = ServerSession(AVRO_SOURCE_PROTOCOL)
+    response = AVRO_SOURCE_PROTOCOL.messages["appendBatch"].response
+    for status in ("OK", "FAILED", "OK", "FAILED"):
+        client.send_request("appendBatch", {"events": []})
+        [call] = server.feed(client.data_to_send())
+        server.respond(call, status)
+        [resp] = client.feed(server.data_to_send())
+        assert resp.value == status
+    assert server._status_cache[("appendBatch", "OK")] == codec.encode(response, {"value": "OK"})
+
+
+def test_a_request_with_call_metadata_is_still_decoded() -> None:
+    """Clients send an empty metadata map (the fast path); a non-empty one is read too."""
+    client = ClientSession(AVRO_SOURCE_PROTOCOL)
+    server = ServerSession(AVRO_SOURCE_PROTOCOL, as_events=True)
+    client.send_request("appendBatch", {"events": []})
+    assert [r.value for r in _pair(client, server)] == ["OK"]  # handshake done
+    payload = (codec.encode(CALL_META, {"trace": b"\x01\x02"}) + codec.write_string("appendBatch")
+               + codec.encode_event_array([Event({"k": "v"}, b"body")]))
+    [call] = server.feed(encode_pack(7, [payload]))
+    assert call.params["events"] == [Event({"k": "v"}, b"body")]

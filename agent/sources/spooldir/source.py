@@ -55,7 +55,7 @@ from agent.sources.spooldir.reasons import FileFailure
 from agent.sources.spooldir.settings import SCHEMA, SpoolDirSettings
 from agent.sources.spooldir.watcher import ChangeInbox, DirectoryWatcher
 from common.outage import Throttle
-from protocol.event import Event
+from protocol.event import events_with
 
 if TYPE_CHECKING:
     from agent.config.model import SourceSpec
@@ -198,11 +198,7 @@ class SpoolDirSource(PollableSource):
 
     async def _deliver(self, bodies: list[bytes]) -> Status:
         current = self._current
-        headers = current.headers if current is not None else {}
-        if headers:
-            events = [Event(dict(headers), body) for body in bodies]
-        else:
-            events = [Event({}, body) for body in bodies]
+        events = events_with(current.headers if current is not None else {}, bodies)
         counters = self.counters
         counters["EventReceivedCount"] += len(events)
         counters["AppendBatchReceivedCount"] += 1
