@@ -29,14 +29,14 @@ def pack_bodies(bodies: Sequence[bytes]) -> tuple[bytes, bytes]:
 
 def text_column(data: bytes, offsets: bytes) -> pl.Series:
     """``pack_bodies``'s bodies as a string column, each decoded as the push receiver's
-    default decoder (``utf8_decoder``) does: UTF-8, undecodable bytes as U+FFFD. Arrow checks
-    the whole buffer at once; only a chunk holding a body that is not UTF-8 is decoded body
-    by body."""
+    default decoder (``utf8_decoder``) does: UTF-8, undecodable bytes as U+FFFD. Arrow wraps
+    the buffers without copying them and checks the whole chunk's UTF-8 at once (nothing is
+    allocated in Arrow's own memory pool, which would keep freed memory); only a chunk
+    holding a body that is not UTF-8 is decoded body by body."""
     n = len(offsets) // 8 - 1
-    binary = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    text = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
     try:
-        text = binary.cast(pa.large_string())
+        text.validate(full=True)
     except pa.ArrowInvalid:
         ends = array("q", offsets)
         return pl.Series("line", [data[ends[i]:ends[i + 1]].decode("utf-8", errors="replace")
