@@ -25,7 +25,7 @@ from agent.metrics import MetricsRegistry
 from agent.progress import ProgressLine
 from agent.registry import BuildContext
 from agent.runtime.agent import Agent, AgentStartError
-from agent.runtime.gc_tuning import tune_for_throughput
+from agent.runtime.gc_tuning import one_malloc_arena, tune_for_throughput
 from agent.runtime.graph import AgentBuildError, build_agent
 from agent.runtime.http_metrics import MetricsServer
 from agent.runtime.reload import ConfigReloader, ReloadSource
@@ -150,6 +150,7 @@ def run_agent(
     reload: ReloadSource | None = None,
 ) -> int:
     """Blocking entry point; returns the exit code (the module docstring lists them)."""
+    one_malloc_arena()  # before any thread
     try:
         report = asyncio.run(serve_agent(config, grace=grace, metrics_port=metrics_port,
                                          metrics_format=metrics_format, reload=reload,

@@ -63,7 +63,7 @@ def test_files_landing_while_the_source_is_busy_join_the_order_through_the_watch
     staging.mkdir()
     for i in range(30):
         put(spool, f"f{i:02d}", f"{i}\n", mtime=2000 + i)
-    src = make_source(spool)
+    src = make_source(spool, batchSize=5)  # read-ahead groups of 5 files: 10 ends one
     src._watch = True
     proc = processor(src)
 

@@ -322,6 +322,60 @@ def test_a_file_read_in_one_batch_never_gets_a_position_file(
     assert begun == ["big"]  # once, before its second batch
 
 
+def test_small_files_are_read_ahead_one_batch_per_blocking_call(
+    spool_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tiny files: one thread hop reads the next files whole, up to a batch of bodies; each
+    file is still its own channel batch, and is retired only after it was delivered."""
+    for i in range(7):
+        put(spool_dir, f"f{i}", f"{i}a\n{i}b\n", mtime=1_000 + i)
+    calls: list[int] = []
+    real_advance = spool.SpoolDirectory.advance
+
+    def counting(self: spool.SpoolDirectory, *args: object) -> spool.Step:
+        step = real_advance(self, *args)  # type: ignore[arg-type]
+        calls.append(1 + len(step.ahead) if step.reader is not None else 0)
+        return step
+
+    monkeypatch.setattr(spool.SpoolDirectory, "advance", counting)
+    src = make_source(spool_dir, batchSize=5)
+    renamed: list[set[str]] = []
+
+    async def go() -> None:
+        await src.start()
+        while await src.process() is Status.READY:
+            renamed.append({p.name for p in spool_dir.glob("*.COMPLETED")})
+        await src.stop()
+
+    asyncio.run(go())
+    proc = processor(src)
+    assert [[e.body for e in b] for b in proc.batches] == [
+        [f"{i}a".encode(), f"{i}b".encode()] for i in range(7)]
+    assert calls == [3, 3, 1, 0]  # files per call: 6 bodies >= batchSize 5 ends a read-ahead
+    # a file is renamed by a later call, never before its batch was accepted
+    assert renamed[2] == set() and renamed[3] == {"f0.COMPLETED", "f1.COMPLETED",
+                                                   "f2.COMPLETED"}
+    assert listing(spool_dir) == {f"f{i}.COMPLETED" for i in range(7)} | {".flumespool"}
+
+
+def test_a_stop_retires_what_was_delivered_and_leaves_what_was_only_read_ahead(
+    spool_dir: Path,
+) -> None:
+    for i in range(3):
+        put(spool_dir, f"f{i}", f"{i}\n", mtime=1_000 + i)
+    src = make_source(spool_dir, batchSize=10)
+
+    async def go() -> None:
+        await src.start()
+        assert await src.process() is Status.READY  # f0 delivered; f1, f2 read ahead
+        assert await src.process() is Status.READY  # f1 delivered
+        await src.stop()
+
+    asyncio.run(go())
+    assert listing(spool_dir) == {"f0.COMPLETED", "f1.COMPLETED", "f2", ".flumespool"}
+    assert run_source(make_source(spool_dir)).bodies == [b"2"]  # read again, nothing else
+
+
 def test_a_graceful_stop_right_after_a_files_last_batch_retires_it(spool_dir: Path) -> None:
     put(spool_dir, "a", "1\n")
     src = make_source(spool_dir)

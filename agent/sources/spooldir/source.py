@@ -31,10 +31,12 @@ repeats nothing. A refused batch is kept in memory and sent again on the next ca
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
 import random
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -104,6 +106,10 @@ class SpoolDirSource(PollableSource):
         self.spool_dir = settings.spool_dir
         self._watch = watch
         self._current: FileReader | None = None
+        # small files the last advance read whole behind the current one, not yet delivered;
+        # and files read whole and delivered, retired by the next blocking call
+        self._ahead: collections.deque[tuple[FileReader, list[bytes]]] = collections.deque()
+        self._delivered: list[FileReader] = []
         self._pending: list[bytes] | None = None  # a batch the channel refused, to re-send
         self._dir_problem: str | None = None  # the last logged directory problem
         self._watcher: DirectoryWatcher | None = None
@@ -138,12 +144,17 @@ class SpoolDirSource(PollableSource):
         if watcher is not None:
             await asyncio.to_thread(watcher.stop)
         current, self._current = self._current, None
+        delivered, self._delivered = self._delivered, []
+        for reader, _ in self._ahead:  # nothing of these was delivered: read again next time
+            reader.close()
+        self._ahead.clear()
         if current is not None and current.finished and self._pending is None:
-            # fully delivered: retire it now, or a restart would read it again
-            step = await asyncio.to_thread(self.spool.finish, current)
-            for counter, count in step.counts.items():
-                self.counters[counter] += count
-        elif current is not None:
+            delivered.append(current)  # fully delivered: retire it now, or a restart would
+            current = None  # read it again
+        if delivered:
+            step = await asyncio.to_thread(self.spool.finish_all, delivered)
+            self._count(step.counts)
+        if current is not None:
             if not current.tracked and self._pending is None and current.mark > current.start:
                 # its first batch was delivered: record that, or a restart repeats it
                 with contextlib.suppress(OSError):
@@ -162,26 +173,50 @@ class SpoolDirSource(PollableSource):
         current = self._current
         if current is not None and not current.finished:
             n = self.settings.batch_size
-            try:
-                if current.tracked and current.buffered(n):
+            failure: FileFailure | None = None
+            if current.tracked and current.buffered(n) and not self._delivered:
+                try:
                     bodies = current.read_batch(n)  # decoded already: no I/O, no thread hop
-                else:
-                    bodies = await asyncio.to_thread(self.spool.read_more, current, n)
-            except FileFailure as failure:
+                except FileFailure as failed:
+                    failure = failed
+            else:
+                delivered, self._delivered = self._delivered, []
+                bodies, counts, failure = await asyncio.to_thread(
+                    self._retire_then_read, delivered, current, n)
+                self._count(counts)
+            if failure is not None:
                 return await self._advance(failure)
             if bodies:
                 return await self._deliver(bodies)
+        if current is not None and current.finished and self._ahead:
+            self._delivered.append(current)  # read whole and delivered: the next was read
+            self._current, bodies = self._ahead.popleft()  # ahead, no thread hop
+            return await self._deliver(bodies)
         return await self._advance()
+
+    def _retire_then_read(self, delivered: list[FileReader], current: FileReader, n: int,
+                          ) -> tuple[list[bytes], Counter[str], FileFailure | None]:
+        """(In a worker thread: one hop.) Retire ``delivered``, then read ``current``'s next
+        batch."""
+        counts = self.spool.finish_all(delivered).counts
+        try:
+            return self.spool.read_more(current, n), counts, None
+        except FileFailure as failure:
+            return [], counts, failure
+
+    def _count(self, counts: Counter[str]) -> None:
+        for counter, count in counts.items():
+            self.counters[counter] += count
 
     async def _advance(self, failure: FileFailure | None = None) -> Status:
         """Finish the current file (retire it, or set it aside for ``failure``) and deliver
         the first batch of the next: one thread hop per file."""
         finishing, self._current = self._current, None
+        delivered, self._delivered = self._delivered, []
         changed, rescan = self._inbox.take()
         step = await asyncio.to_thread(self.spool.advance, finishing, failure, changed, rescan,
-                                       self.settings.batch_size)
-        for counter, count in step.counts.items():
-            self.counters[counter] += count
+                                       self.settings.batch_size, delivered)
+        self._count(step.counts)
         if step.problem is not None:
             self._report_dir_problem(step.problem)
             return Status.BACKOFF
@@ -192,6 +227,7 @@ class SpoolDirSource(PollableSource):
             self._inbox.add(None)  # one more full scan: files that landed before it watched
             self.wakeup()
         self._current = step.reader
+        self._ahead.extend(step.ahead)
         if step.reader is None:
             return Status.BACKOFF
         return await self._deliver(step.bodies) if step.bodies else Status.READY

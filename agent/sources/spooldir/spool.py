@@ -20,7 +20,7 @@ import random
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from agent.sources.spooldir import decisions, reasons
@@ -149,6 +149,9 @@ class Step:
 
     reader: FileReader | None = None  # the file now open, None when nothing waits
     bodies: list[bytes] = field(default_factory=list)  # its first batch
+    # the next small files, open and read whole behind ``reader`` (only when it was read
+    # whole too), each with its bodies: delivered one file per batch, retired in a later call
+    ahead: list[tuple[FileReader, list[bytes]]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)  # source counters to increment
     problem: str | None = None  # the spool directory cannot be used now: why
 
@@ -162,10 +165,13 @@ class SpoolDirectory:
     asks for one, and whenever nothing waits and nothing was reported (the pollDelay poll of
     an idle directory, which also covers a lost notification).
 
-    ``advance`` is the source's one blocking call per file: retire the file just read (or set
+    ``advance`` is the source's one blocking call per file: retire the files just read (or set
     a failed one aside with its reason), then pick the next (the one the position file tracked
     first), open it and read its first batch; a file that fails on the way is set aside and
-    the next one tried, all in the same call. ``read_more`` reads a file's further batches.
+    the next one tried, all in the same call. When that file was read whole, the next small
+    files waiting are read ahead in the same call, up to one batch of bodies in all: a
+    directory of tiny files costs one call per batch, not per file, and a crash repeats at
+    most a batch, as it may anyway. ``read_more`` reads a file's further batches.
     """
 
     def __init__(
@@ -324,10 +330,14 @@ class SpoolDirectory:
         changed: Collection[str],
         rescan: bool,
         batch_size: int,
+        delivered: Sequence[FileReader] = (),
     ) -> Step:
-        """Finish ``finishing`` (set it aside for ``failure`` if given, else retire it), then
-        open the next file and read its first batch."""
-        step = self.finish(finishing, failure)
+        """Retire ``delivered`` (files read whole and delivered), finish ``finishing`` (set
+        it aside for ``failure`` if given, else retire it), then open the next file and read
+        its first batch, and the small files after it (see the class docstring)."""
+        step = self.finish_all(delivered)
+        step.counts.update(self.finish(finishing, failure).counts)
+        read = 0
         try:
             while True:
                 try:
@@ -336,21 +346,32 @@ class SpoolDirectory:
                     if reader is None:
                         return step
                     try:
-                        step.bodies = self._read(reader, batch_size)
+                        bodies = self._read(reader, batch_size)
                     except BaseException:
                         reader.close()
                         raise
-                    step.reader = reader
-                    return step
+                    if step.reader is None:
+                        step.reader, step.bodies = reader, bodies
+                    else:
+                        step.ahead.append((reader, bodies))
+                    read += len(bodies)
+                    # read ahead only files already known to wait: an empty index would
+                    # mean a full scan per file when files trickle in one by one
+                    if not reader.finished or read >= batch_size or not len(self.index):
+                        return step
                 except FileFailure as failed:
                     self._set_aside(step, failed)
-        except FileNotFoundError:
-            step.problem = f"spool directory {self._where()} does not exist yet"
-        except DirectoryProblem as exc:
-            step.problem = str(exc)
-        except OSError as exc:
-            step.problem = f"cannot scan {self.spool_dir}: {exc}"
+        except (DirectoryProblem, OSError) as exc:
+            if step.reader is None:  # a file read already: the next call meets it again
+                step.problem = self._problem(exc)
         return step
+
+    def _problem(self, exc: OSError | DirectoryProblem) -> str:
+        if isinstance(exc, FileNotFoundError):
+            return f"spool directory {self._where()} does not exist yet"
+        if isinstance(exc, DirectoryProblem):
+            return str(exc)
+        return f"cannot scan {self.spool_dir}: {exc}"
 
     def _where(self) -> str:
         """The spool directory as configured, and where that is when it is relative (an agent
@@ -368,6 +389,13 @@ class SpoolDirectory:
                 reader.close()
             self._set_aside(step, failure)
         elif reader is not None:
+            self._retire(step, reader)
+        return step
+
+    def finish_all(self, readers: Iterable[FileReader]) -> Step:
+        """Retire every one of ``readers`` (files read whole and delivered)."""
+        step = Step()
+        for reader in readers:
             self._retire(step, reader)
         return step
 
