@@ -351,7 +351,8 @@ class EventTimeWindows:
 
     def add(self, ts_ms: int, key: Any, value: Any) -> bool:
         """Add one record; False (and counted) if all its windows are already final.
-        (Called once per record by ``eventTimeWindow``: kept free of calls it can avoid.)"""
+        (Called once per record by ``eventTimeWindow`` when it cannot sum records per pane
+        first: kept free of calls it can avoid.)"""
         starts = self._open_starts(ts_ms)
         if not starts:
             self.late_records += 1

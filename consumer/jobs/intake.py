@@ -17,10 +17,11 @@ stay in the consumer process (``FlumeUtils.createStream``).
 
 Parent <-> child: a socket pair each way, messages ``kind (1 byte) | length (4 bytes,
 big-endian) | payload``. Child -> parent: ``L`` (listening; the port), ``E`` (could not start;
-why), ``C`` (a chunk: store token, bodies, header values; pickled), ``T`` (the receiver's
-``status()`` for monitors, pickled, sent when it changes, at most once a second). Parent ->
-child: ``P`` (the settings, first), ``D`` (a batch is done: its tokens) and ``S`` (stop: close
-the listener and exit). The child also stops when the parent goes away.
+why), ``C`` (a chunk: store token, the bodies as one buffer and their offsets, header
+values; pickled), ``T`` (the receiver's ``status()`` for monitors, pickled, sent when it
+changes, at most once a second). Parent -> child: ``P`` (the settings, first), ``D`` (a
+batch is done: its tokens) and ``S`` (stop: close the listener and exit). The child also
+stops when the parent goes away.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from consumer.flume.receivers import FlumePushReceiver, utf8_decoder
-from consumer.jobs.chunks import EventChunk
+from consumer.flume.receivers import FlumePushReceiver
+from consumer.jobs.chunks import EventChunk, pack_bodies, text_column
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,8 @@ class ProcessPushReceiver:
                     self._status = pickle.loads(payload)
                 if kind != b"C":
                     continue
-                token, bodies, headers = pickle.loads(payload)
-                ctx.store([EventChunk(bodies, headers)], token=token)
+                token, buffer, offsets, headers = pickle.loads(payload)
+                ctx.store([EventChunk(text_column(buffer, offsets), headers)], token=token)
         finally:
             data.close()
             self._data = None
@@ -185,6 +186,11 @@ def _frame(kind: bytes, payload: bytes) -> bytes:
 
 
 # ---- the child's side --------------------------------------------------------------------
+def _raw_body(body: bytes) -> bytes:
+    """The child's body decoder: none (the parent decodes a whole chunk at once)."""
+    return body
+
+
 class _NoCheckpoint:
     """What FlumePushReceiver asks of its context: no checkpoint directory here."""
 
@@ -208,7 +214,7 @@ class _ChunkContext:
         records = records if isinstance(records, list) else list(records)
         headers = {name: [h.get(name) if h else None for h, _ in records]
                    for name in self.headers}
-        chunk = (token, [b for _, b in records], headers)
+        chunk = (token, *pack_bodies([b for _, b in records]), headers)
         self.queue.put(_frame(b"C", pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)))
 
     def send(self, kind: bytes, payload: bytes) -> None:
@@ -259,7 +265,7 @@ async def _serve(data: socket.socket, control: socket.socket) -> None:
     logging.basicConfig(level=config["log_level"], stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     receiver = FlumePushReceiver(_NoCheckpoint(), config["host"], config["port"],
-                                 config["deflate"], utf8_decoder, **config["settings"])
+                                 config["deflate"], _raw_body, **config["settings"])
     ctx = _ChunkContext(data, tuple(config["headers"]))
     try:
         try:

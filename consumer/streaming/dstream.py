@@ -25,6 +25,7 @@ from consumer.engine.state import MapWithStateStore, StateSpec, UpdateStateStore
 from consumer.engine.windows import (
     BatchWindow,
     EventTimeWindows,
+    Pane,
     ReducedWindow,
     check_window,
     is_valid_time,
@@ -398,6 +399,29 @@ class DStream:
                                       allowedLateness, key, value, reduce, panes)
 
 
+def _summed_panes(added: list[tuple[int, Any, int]], size_ms: int) -> list[Pane]:
+    """Records ``(time ms, key, int value)`` summed per pane and key, panes and keys in order
+    of first appearance. Adding these panes leaves the windows as adding the records one by
+    one does: integer ``+`` does not depend on order or grouping, and whether a record is too
+    late depends only on its pane (the watermark moves between batches, not within one). It
+    merges one value per key and window instead of one per record (W1-like records, 5 windows
+    each: 2.0 -> 0.7 µs of CPU a record, key and timestamp functions included)."""
+    panes: dict[int, list[Any]] = {}
+    for t, k, v in added:
+        start = t - t % size_ms
+        pane = panes.get(start)
+        if pane is None:
+            panes[start] = [t, 1, {k: v}]
+            continue
+        if t > pane[0]:
+            pane[0] = t
+        pane[1] += 1
+        sums = pane[2]
+        sums[k] = sums[k] + v if k in sums else v
+    return [Pane(start, newest, records, list(sums), list(sums.values()))
+            for start, (newest, records, sums) in panes.items()]
+
+
 # ---- node types ----------------------------------------------------------------------
 class TransformedDStream(DStream):
     """``func(time, *parent_rdds) -> RDD``; ``time`` is built only when the func wants it."""
@@ -559,12 +583,18 @@ class EventTimeWindowDStream(DStream):
             for pane in parent_rdds[0]._data:
                 add_pane(pane)
             return RDD(self._windows.advance_blocks(), self.ctx)
-        add = self._windows.add
         ts, key, value = self._timestamp, self._key, self._value
         assert ts is not None
-        for record in parent_rdds[0]._data:
-            add(round(ts(record) * 1000), key(record) if key else None,
-                value(record) if value else 1)
+        added = [(round(ts(r) * 1000), key(r) if key else None, value(r) if value else 1)
+                 for r in parent_rdds[0]._data]
+        if self._windows.reduce is operator.add and (
+                value is None or all(type(v) is int for _, _, v in added)):
+            for pane in _summed_panes(added, self._windows.pane_ms):
+                self._windows.add_pane(pane)
+        else:
+            add = self._windows.add
+            for t, k, v in added:
+                add(t, k, v)
         return RDD(self._windows.advance(), self.ctx)
 
     def _has_state(self) -> bool:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.clock import ManualClock
 from consumer import SparkContext
@@ -58,3 +62,34 @@ def test_pure_windows_snapshot_restore_continue_identically():
     c.add(30_000, None, 1)
     assert a.advance() == c.advance() == [
         EventWindow(5.0, 15.0, None, 2), EventWindow(10.0, 20.0, None, 1)]
+
+
+_records = st.lists(st.tuples(st.integers(0, 200), st.sampled_from(["/a", "/b", "/c", None]),
+                              st.integers(-5, 5) | st.booleans() | st.just(2**70)),
+                    max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_records, min_size=1, max_size=5), st.sampled_from([(20, 10), (30, 20), (10, 10)]),
+       st.integers(0, 30), st.booleans())
+def test_sums_grouped_per_pane_equal_adding_record_by_record(batches, sizes, lateness, keyed):
+    """The default reduce (+) on int values merges per pane and key: the same windows, late
+    counts and watermark as a reduce that takes records one by one."""
+    window, slide = sizes
+
+    def run(reduce):
+        ssc = StreamingContext(SparkContext(), 1, clock=ManualClock(0))
+        stream = ssc.queueStream(batches).eventTimeWindow(
+            timestamp=lambda e: e[0], windowDuration=window, slideDuration=slide,
+            allowedLateness=lateness, key=(lambda e: e[1]) if keyed else None,
+            value=lambda e: e[2], reduce=reduce)
+        out = []
+        stream.foreachRDD(lambda rdd: out.append(rdd.collect()))
+        for _ in batches:
+            ssc.step()
+        return out, stream.lateRecords, stream.watermark
+
+    grouped, one_by_one = run(operator.add), run(lambda a, b: a + b)
+    assert grouped == one_by_one
+    assert [[type(w.value) for w in ws] for ws in grouped[0]] == \
+        [[type(w.value) for w in ws] for ws in one_by_one[0]]

@@ -172,3 +172,29 @@ def test_bodies_count_against_the_decoded_bytes() -> None:
 def test_malformed_events_name_the_problem(data: bytes, match: str) -> None:
     with pytest.raises(RemoteProtocolError, match=match):
         decode(data)
+
+
+@settings(max_examples=50)
+@given(st.lists(st.fixed_dictionaries({
+    "headers": st.dictionaries(texts, st.text(min_size=50, max_size=200), max_size=2),
+    "body": st.binary(min_size=50, max_size=9000)}), max_size=5))
+def test_two_byte_lengths_match_fastavro(batch: list[dict[str, Any]]) -> None:
+    """Header values and bodies of 64 B to 8 KiB have two-byte lengths (a fast path)."""
+    data = encode(batch)
+    assert decode(data) == (fastavro_events(data), len(data))
+
+
+@pytest.mark.parametrize("length", [b"\x80\x00", b"\x82\x00", b"\x80\x80\x00"])
+def test_lengths_in_more_bytes_than_needed_are_read_as_avro_reads_them(length: bytes) -> None:
+    """Non-minimal varints (0, 1, 0 spelled in 2-3 bytes) are valid Avro."""
+    size = {b"\x80\x00": 0, b"\x82\x00": 1, b"\x80\x80\x00": 0}[length]
+    data = write_long(1) + write_long(1) + b"\x02k" + length + b"v" * size + b"\x00" + \
+        length + b"b" * size + b"\x00"
+    assert decode(data) == (fastavro_events(data), len(data))
+    assert decode(data)[0] == [{"headers": {"k": "v" * size}, "body": b"b" * size}]
+
+
+def test_a_call_cut_inside_a_two_byte_length_names_where() -> None:
+    data = write_long(1) + b"\x00" + b"\x80"
+    with pytest.raises(RemoteProtocolError, match=f"truncated at byte {len(data)}"):
+        decode(data)
