@@ -193,8 +193,10 @@ a1.sinks.k1.channel = c1
 
 
 def push_consumer(tmp: Path, port: int, out: Path, root: Path = ROOT,
-                  deflate: bool = False, limits: dict[str, int] | None = None) -> Target:
-    """A YAML job counting events per batch by their ``run`` header, into JSON lines."""
+                  deflate: bool = False, limits: dict[str, int] | None = None,
+                  options: Sequence[str] = (), nofile: int | None = None) -> Target:
+    """A YAML job counting events per batch by their ``run`` header, into JSON lines;
+    ``options`` go to ``flume-consumer`` before ``run``, ``nofile`` as ``Target``'s."""
     job = tmp / f"hostile-push-{port}.yaml"
     extra = f", limits: {json.dumps(limits)}" if limits else ""
     job.write_text(f"""\
@@ -207,8 +209,9 @@ batch: 1
 outputs:
   - {{type: jsonl, path: {out}}}
 """)
-    target = Target("flume-consumer", ["-m", "consumer.cli", "--log-level", "info", "run",
-                                       str(job)], tmp / f"hostile-push-{port}.log", root)
+    target = Target("flume-consumer", ["-m", "consumer.cli", "--log-level", "info", *options,
+                                       "run", str(job)], tmp / f"hostile-push-{port}.log", root,
+                    nofile=nofile)
     wait_for(lambda: listening(port), 30, "the consumer to listen", target)
     return target
 

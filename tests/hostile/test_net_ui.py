@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.procs import free_port, listening
-from tests.hostile.net_targets import GoodSender, Target, counted, wait_for
+from tests.hostile.net_targets import GoodSender, counted, push_consumer, wait_for
 from tests.wire import open_fds
 
 pytestmark = pytest.mark.e2e
@@ -22,25 +22,11 @@ NOFILE = 256
 def test_idle_ui_connections_under_a_low_descriptor_limit(tmp_path: Path) -> None:
     push, ui = free_port(), free_port()
     out = tmp_path / "out.jsonl"
-    job = tmp_path / "ui.yaml"
-    job.write_text(f"""\
-name: ui-fd
-receiver: {{type: push, host: 127.0.0.1, port: {push}}}
-parser: raw
-key: header:run
-aggregation: count
-batch: 1
-outputs:
-  - {{type: jsonl, path: {out}}}
-""")
-    target = Target("flume-consumer", ["-m", "consumer.cli", "--log-level", "info",
-                                       "--ui-port", str(ui), "run", str(job)],
-                    tmp_path / "ui.log", nofile=NOFILE)
+    target = push_consumer(tmp_path, push, out, options=["--ui-port", str(ui)], nofile=NOFILE)
     socks: list[socket.socket] = []
     sender = None
     try:
-        for port in (push, ui):
-            wait_for(lambda p=port: listening(p), 30, f"port {port}", target)  # type: ignore[misc]
+        wait_for(lambda: listening(ui), 30, "the web UI", target)
         for _ in range(400):  # more idle connections than the process has descriptors
             try:
                 socks.append(socket.create_connection(("127.0.0.1", ui), timeout=5))
