@@ -22,27 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config.loader import load_text
-from agent.registry import BuildContext
-from agent.runtime.graph import build_agent
 from bench.common import apache_line, report
+from bench.support.flow import one_hop, timed_flow
 
 TARGET = 250_000.0
-CONFIG = """
-a1.sources = r1
-a1.channels = c1
-a1.sinks = k1
-a1.sources.r1.type = spooldir
-a1.sources.r1.spoolDir = {spool}
-a1.sources.r1.batchSize = {batch}
-a1.sources.r1.channels = c1
-a1.channels.c1.type = memory
-a1.channels.c1.capacity = 100000
-a1.channels.c1.transactionCapacity = {batch}
-a1.sinks.k1.type = null
-a1.sinks.k1.batchSize = {batch}
-a1.sinks.k1.channel = c1
-"""
 
 
 def make_files(directory: Path, lines: int, files: int = 10) -> None:
@@ -64,21 +47,9 @@ def baseline(directory: Path) -> tuple[int, float]:
     return n, time.perf_counter() - start
 
 
-async def run_agent(spool: Path, expected: int, batch: int) -> float:
-    result = load_text(CONFIG.format(spool=spool, batch=batch), "a1")
-    assert result.config is not None, [str(i) for i in result.issues]
-    ctx = BuildContext()
-    agent = build_agent(result.config, ctx)
-    drained = ctx.metrics.sink("k1").counters
-    start = time.perf_counter()
-    await agent.start()
-    while drained.get("EventDrainSuccessCount", 0) < expected:
-        await asyncio.sleep(0.005)
-    elapsed = time.perf_counter() - start
-    await agent.stop(grace=1)
-    accepted = ctx.metrics.source("r1").counters["EventAcceptedCount"]
-    assert accepted == expected, (accepted, expected)
-    return elapsed
+def config(spool: Path, batch: int) -> str:
+    return one_hop(f"type = spooldir\nspoolDir = {spool}\nbatchSize = {batch}",
+                   f"type = null\nbatchSize = {batch}", transaction=batch)
 
 
 def main() -> None:
@@ -96,7 +67,7 @@ def main() -> None:
         size = sum(p.stat().st_size for p in spool.iterdir())
         n, base_seconds = baseline(spool)
         assert n == lines
-        seconds = asyncio.run(run_agent(spool, lines, args.batch))
+        seconds = asyncio.run(timed_flow(config(spool, args.batch), lines, None))
         print(f"{lines:,} lines ({size / 1e6:.0f} MB) in 10 files, batchSize {args.batch}: "
               f"{seconds:.2f} s through spooldir -> memory -> null "
               f"(raw 'for line in f': {base_seconds:.2f} s)")
